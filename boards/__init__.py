@@ -1,0 +1,1 @@
+"""Board and part definitions, vendor build plans and open-source FPGA builds."""

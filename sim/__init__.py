@@ -1,0 +1,1 @@
+"""cocotb hardware-in-the-loop verification of generated designs on Verilator and Icarus."""
