@@ -1,0 +1,67 @@
+"""hdl_gen.ir: exact interval typing, folding, dead-op elimination, JSON round trip."""
+
+from __future__ import annotations
+
+import itertools
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from hdl_gen.ir import Graph, GraphBuilder, quantize_interval
+from hgq.fixed import OVERFLOW_MODES, FixedType, Interval, from_mantissa, quantize
+
+
+@pytest.mark.parametrize("rnd,ovf", list(itertools.product(["TRN", "RND", "RND_CONV", "TRN_ZERO"], OVERFLOW_MODES)))
+def test_quantize_interval_is_sound_and_tight_without_wrap(rnd, ovf):
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        f_src = int(rng.integers(-2, 6))
+        lo = int(rng.integers(-200, 200))
+        hi = lo + int(rng.integers(0, 300))
+        iv = Interval(lo, hi, f_src)
+        k, i, f = int(rng.integers(0, 2)), int(rng.integers(-2, 6)), int(rng.integers(-2, 6))
+        vals = quantize(from_mantissa(np.arange(lo, hi + 1), f_src), k, i, f, rnd, ovf)
+        res = quantize_interval(iv, k, i, f, rnd, ovf)
+        assert res.lo_value <= vals.min() and vals.max() <= res.hi_value
+        assert np.all(np.ldexp(vals, res.f) == np.round(np.ldexp(vals, res.f)))  # on the result grid
+        full = FixedType(k, i, f).interval
+        if ovf != "WRAP" or (res.lo_value, res.hi_value) != (full.lo_value, full.hi_value):
+            assert (res.lo_value, res.hi_value) == (vals.min(), vals.max())
+
+
+def test_builder_types_and_folds():
+    b = GraphBuilder()
+    x0 = b.input(FixedType(1, 3, 2))  # [-8, 7.75]
+    x1 = b.input(FixedType(0, 2, 0))  # [0, 3]
+    assert b.input(FixedType(0, 0, 0)) is None  # pruned input
+    s = b.add(x0, x1, shift=1)  # x0 + 2*x1
+    assert (b.iv(s).lo_value, b.iv(s).hi_value) == (-8, 13.75)
+    assert b.add(x0, x1, shift=1) == s  # hash-consed
+    assert b.add(x0, None) == x0 and b.relu(x1) == x1  # folds
+    assert b.quantize(x1, 0, 3, 0, "RND", "SAT") == x1  # identity quantizer folds
+    q = b.quantize(s, 1, 2, 0, "RND", "SAT")
+    assert (b.iv(q).lo_value, b.iv(q).hi_value) == (-4, 3)
+    r = b.relu(s)
+    g = b.build([q, r, None], (3,), (3,))
+    assert g.inputs[2] is None and g.outputs[2] is None
+    assert [op.kind for op in g.ops] == ["input", "input", "add", "quantize", "relu"]
+    assert Graph.from_json(g.to_json()) == g
+
+
+def test_dead_ops_are_removed_and_ids_dense():
+    b = GraphBuilder()
+    x = b.input(FixedType(1, 3, 0))
+    dead = b.relu(x)
+    y = b.neg(x)
+    g = b.build([y], (1,), (1,))
+    assert dead is not None and len(g.ops) == 2 and g.outputs == (1,)
+
+
+def test_bad_constant_and_table():
+    b = GraphBuilder()
+    with pytest.raises(ValueError, match="not a dyadic"):
+        b.const(Fraction(1, 3))
+    x = b.input(FixedType(0, 2, 0))
+    with pytest.raises(ValueError, match="lookup table has 3 entries"):
+        b.lookup(x, [1, 2, 3], 0)
