@@ -1,0 +1,39 @@
+"""Quantized Keras layers (HGQ). Export surface for ``hdl_gen.trace`` (stable):
+
+Quantizers (:class:`hgq.quantizer.Quantizer`), every ``q``:
+    ``q.kif()`` -> ``(k, i, f)`` int64 numpy arrays broadcast to the per-sample shape of the quantized tensor
+    (activations: shape without batch; constants: the weight shape); exactly the integers the inference
+    forward uses (``k=0, i=-f`` for pruned elements, whose value is 0). ``q.round_mode``, ``q.overflow_mode``
+    (strings of :mod:`hgq.fixed`); ``q.calibrated`` (bool; False only for WRAP activation quantizers not yet
+    passed through :func:`hgq.calibrate.trace_minmax`). Inference: ``q(x) == hgq.fixed.quantize(x, *q.kif(),
+    q.round_mode, q.overflow_mode)`` bit for bit.
+
+Every Q-layer: ``layer.iq`` (input quantizer, or None; a list for merge layers), ``layer.oq`` (or None).
+Forward: ``oq(op(iq(x)))``, where ``op`` is exact arithmetic on quantized values:
+
+- QDense / QDenseBatchNorm / QEinsumDense: ``act(iq(x) @ qkernel + qbias)`` (einsum: ``layer.equation``);
+  ``layer.qkernel``, ``layer.qbias`` (float64 numpy, exact; BN folded for QDenseBatchNorm; qbias None when absent;
+  QEinsumDense bias has the ``bias_axes`` shape, broadcast against the output), ``layer.activation_name`` in
+  {"linear", "relu"}.
+- QConv1D / QConv2D: ``act(conv(iq(x), qkernel) + qbias)``, channels_last, ``layer.strides``, ``layer.padding``
+  ("valid"/"same" as in Keras), ``layer.kernel_size``, ``layer.qkernel`` (Keras kernel layout), ``layer.qbias``.
+- QBatchNormalization: ``iq(x) * qscale + qoffset`` on the last axis; ``layer.qscale``, ``layer.qoffset``.
+- QAdd, QSubtract, QMultiply, QMaximum, QMinimum: ``layer.iq`` is a list, one quantizer per input.
+- QMaxPooling1D/2D, QAveragePooling1D/2D (power-of-two pools), QGlobalAveragePooling1D, QGlobalMaxPooling1D:
+  ``layer.pool_size``, ``layer.strides``, ``layer.padding`` (Keras semantics); averages are exact (sum then
+  a power-of-two shift).
+- QUnaryFunctionLUT: ``oq(fn(iq(x)))``; ``layer.table(index)`` -> ``(x_values, y_values)`` over every
+  representable input of element ``index`` (flat, per-sample); ``layer.oq`` defines the outputs.
+- Quantizer used as a layer: ``q(x)``.
+- keras Flatten / Reshape / Concatenate are pass-through (no arithmetic); use them on quantized tensors.
+
+Float32 exactness: quantization itself is always exact on float32 inputs; a layer's sum of products is exact
+while each accumulated value needs at most 24 significant bits (``max |sum| / step < 2**24``). Larger sums
+can round in Keras (not in ``hdl_gen``): check with ``hdl_gen`` interval typing.
+"""
+
+from hgq.layers.base import QLayer
+from hgq.layers.core import QDense, QDenseBatchNorm, QEinsumDense
+from hgq.quantizer import Quantizer
+
+__all__ = ["QDense", "QDenseBatchNorm", "QEinsumDense", "QLayer", "Quantizer"]

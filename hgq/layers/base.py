@@ -1,0 +1,125 @@
+"""Common machinery of Q-layers: input/output quantizers, per-layer β, EBOPs added to the loss."""
+
+from __future__ import annotations
+
+import warnings
+
+import keras
+import numpy as np
+from keras import ops
+
+from hgq.quantizer import Quantizer, make_quantizer, quantizer_config
+
+__all__ = ["QLayer", "check_kernel_nonzero"]
+
+
+class QLayer(keras.layers.Layer):
+    """Base of single-input Q-layers: ``y = oq(op(iq(x)))``; in training adds ``β · EBOPs`` to the loss.
+
+    Args:
+        iq_conf: input quantizer config (dict of :class:`~hgq.quantizer.Quantizer` arguments), activation defaults.
+        oq_conf: output quantizer config; used when ``enable_oq`` is True.
+        enable_iq: quantize the input (default True).
+        enable_oq: quantize the output (default False).
+        beta0: initial β (per layer, changed by the β callbacks).
+        enable_ebops: add ``β · EBOPs`` to the loss in training.
+    """
+
+    def __init__(
+        self,
+        iq_conf: dict | None = None,
+        oq_conf: dict | None = None,
+        enable_iq: bool = True,
+        enable_oq: bool = False,
+        beta0: float = 1e-5,
+        enable_ebops: bool = True,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.enable_iq, self.enable_oq = bool(enable_iq), bool(enable_oq)
+        self.beta0, self.enable_ebops = float(beta0), bool(enable_ebops)
+        self.iq = make_quantizer(iq_conf, "activation", "iq") if self.enable_iq else None
+        self.oq = make_quantizer(oq_conf, "activation", "oq") if self.enable_oq else None
+
+    def _build_common(self):
+        self._beta = self.add_weight(
+            name="beta", shape=(), initializer=keras.initializers.Constant(self.beta0), trainable=False
+        )
+        self._ebops = self.add_weight(name="ebops", shape=(), initializer="zeros", trainable=False)
+
+    def build(self, input_shape):
+        self._in_shape = tuple(input_shape)
+        self._build_common()
+        if self.iq is not None:
+            self.iq.build(input_shape)
+        self.build_op(input_shape)
+        if self.oq is not None:
+            self.oq.build(self.compute_output_shape(input_shape))
+        self.built = True
+
+    # subclasses: build_op(input_shape), op(qx, training), ebops_op(bx, training) -> scalar tensor
+    def build_op(self, input_shape):
+        pass
+
+    def input_bits(self, training: bool, per_sample_shape):
+        """Per-sample input widths (an unquantized input counts as 0 bits: no EBOPs)."""
+        if self.iq is None:
+            return ops.zeros(per_sample_shape)
+        return ops.broadcast_to(self.iq.bits(training), per_sample_shape)
+
+    @property
+    def beta(self) -> float:
+        return float(ops.convert_to_numpy(self._beta))
+
+    @property
+    def ebops(self) -> float:
+        """EBOPs of the current integer widths (exact after trace_minmax)."""
+        return float(ops.convert_to_numpy(self.compute_ebops(False)))
+
+    def compute_ebops(self, training: bool):
+        return self.ebops_op(self.input_bits(training, self._in_shape[1:]), training)
+
+    def call(self, x, training=None):
+        qx = self.iq(x, training=training) if self.iq is not None else x
+        y = self.op(qx, training)
+        if self.oq is not None:
+            y = self.oq(y, training=training)
+        if training and self.enable_ebops:
+            e = self.compute_ebops(True)
+            self._ebops.assign(ops.stop_gradient(e))
+            self.add_loss(self._beta * e)
+        return y
+
+    def get_config(self) -> dict:
+        cfg = super().get_config()
+        cfg.update(
+            iq_conf=quantizer_config(self.iq),
+            oq_conf=quantizer_config(self.oq),
+            enable_iq=self.enable_iq,
+            enable_oq=self.enable_oq,
+            beta0=self.beta0,
+            enable_ebops=self.enable_ebops,
+        )
+        return cfg
+
+    @staticmethod
+    def _np(q: Quantizer | None, v) -> np.ndarray | None:
+        """Exact quantized constant as float64 numpy (None if absent)."""
+        if v is None:
+            return None
+        t = q(v, training=False) if q is not None else v
+        return np.asarray(ops.convert_to_numpy(t), dtype=np.float64)
+
+
+def check_kernel_nonzero(layer: keras.layers.Layer, qkernel: np.ndarray, kernel: np.ndarray) -> None:
+    """Warn (naming the layer and a workable ``f0``/``b0``) when most of a quantized kernel is zero."""
+    nz = float(np.count_nonzero(qkernel)) / max(qkernel.size, 1)
+    if nz < 0.5:
+        sd = float(np.std(kernel)) or 1.0
+        need = int(np.ceil(-np.log2(sd / 4)))
+        warnings.warn(
+            f"layer {layer.name!r}: only {nz:.0%} of the quantized kernel is non-zero at initialisation "
+            f"(HGQ2 issue #11); raise the kernel quantizer's initial fractional bits to f >= {need} "
+            f"(kbi: b0 - i0 >= {need}) or use a wider initializer",
+            stacklevel=3,
+        )
