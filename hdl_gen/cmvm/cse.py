@@ -1,0 +1,179 @@
+"""Greedy two-term common-subexpression elimination over signed shifted digits, then depth-ordered summation.
+
+State: per column a set of terms ``(source, pos, sign)`` meaning ``sign * v[source] * 2**pos``. A *pair* of two
+terms in one column, ordered by ``(pos, source)``, is ``key = (s0, s1, shift, sub)`` ≡ ``v[s0] ± v[s1] << shift``.
+The greedy repeatedly materialises the pair of best score ``count * weight - penalty`` (count of occurrences,
+with overlap; weight = full-adder overlap bits) and substitutes its non-overlapping occurrences. The best pair is
+tracked incrementally: counts change only for pairs touching removed/added terms, and a lazy max-heap holds an
+upper bound of every pair's score (re-pushed on increase, corrected on pop).
+
+Hard depth bound: a column whose terms arrive at depths ``d_t`` can be summed within depth ``B`` iff
+``sum(2**d_t) <= 2**B`` (Kraft); a substitution is only made where it keeps that inequality, so the final
+Huffman-style summation always meets the bound.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+from .builder import Builder
+
+__all__ = ["cse"]
+
+Term = tuple[int, int, int]
+
+
+def _key(s0: int, p0: int, g0: int, s1: int, p1: int, g1: int) -> tuple[int, int, int, bool]:
+    if (p0, s0) < (p1, s1):
+        return (s0, s1, p1 - p0, g0 != g1)
+    return (s1, s0, p0 - p1, g0 != g1)
+
+
+def cse(
+    b: Builder,
+    cols: list[list[Term]],
+    bounds: list[int | None],
+    *,
+    lat_penalty: int = 0,
+    weight_bias: int = 1,
+) -> list[Term | None]:
+    """Share digit pairs across ``cols`` (adding adders to ``b``) and sum each column to one term.
+
+    Args:
+        b: the graph under construction (sources of the terms).
+        cols: per column, its terms ``(source, pos, sign)`` with distinct ``(source, pos)``.
+        bounds: per column, a hard depth bound or None.
+        lat_penalty: score penalty per level of depth difference between the two operands.
+        weight_bias: added to the overlap bits of a pair to form its weight.
+
+    Returns:
+        per column the single term holding its value, or None for an empty column.
+    """
+    n_col = len(cols)
+    tm: list[dict[tuple[int, int], int]] = [{(s, p): g for s, p, g in c} for c in cols]
+    where: dict[int, set[int]] = {}
+    for o, c in enumerate(cols):
+        for s, _, _ in c:
+            where.setdefault(s, set()).add(o)
+    limit = [None if bd is None else 1 << bd for bd in bounds]
+    kraft = [sum(1 << b.depth[s] for s, _, _ in c) for c in cols]
+    for o in range(n_col):
+        if limit[o] is not None and kraft[o] > limit[o]:
+            raise AssertionError("internal: column infeasible for its depth bound")
+
+    count: dict[tuple[int, int, int, bool], int] = {}
+    for c in cols:
+        n = len(c)
+        for i in range(n):
+            s0, p0, g0 = c[i]
+            for j in range(i + 1, n):
+                s1, p1, g1 = c[j]
+                k = _key(s0, p0, g0, s1, p1, g1)
+                count[k] = count.get(k, 0) + 1
+
+    wcache: dict[tuple[int, int, int, bool], tuple[int, int]] = {}
+
+    def wp(k):
+        r = wcache.get(k)
+        if r is None:
+            w = max(b.overlap(k[0], k[1], k[2]), 0) + weight_bias
+            pen = lat_penalty * abs(b.depth[k[0]] - b.depth[k[1]])
+            r = wcache[k] = (w, pen)
+        return r
+
+    def score(k, c):
+        w, pen = wp(k)
+        return c * w - pen
+
+    heap = []
+    for k, c in count.items():
+        if c >= 2:
+            heap.append((-score(k, c), k))
+    heapq.heapify(heap)
+    banned: set[tuple[int, int, int, bool]] = set()
+
+    def remove(o: int, s: int, p: int) -> int:
+        t = tm[o]
+        g = t.pop((s, p))
+        for (s1, p1), g1 in t.items():
+            k = _key(s, p, g, s1, p1, g1)
+            count[k] -= 1
+        if not any(ss == s for ss, _ in t):
+            where[s].discard(o)
+        return g
+
+    def insert(o: int, s: int, p: int, g: int) -> None:
+        t = tm[o]
+        for (s1, p1), g1 in t.items():
+            k = _key(s, p, g, s1, p1, g1)
+            c = count.get(k, 0) + 1
+            count[k] = c
+            if c >= 2 and k not in banned:
+                heapq.heappush(heap, (-score(k, c), k))
+        t[(s, p)] = g
+        where.setdefault(s, set()).add(o)
+
+    while heap:
+        neg, k = heapq.heappop(heap)
+        if k in banned:
+            continue
+        c = count.get(k, 0)
+        if c < 2:
+            continue
+        sc = score(k, c)
+        if sc != -neg:
+            heapq.heappush(heap, (-sc, k))
+            continue
+        if sc < 0:
+            break
+        s0, s1, sh, sub = k
+        dnew = max(b.depth[s0], b.depth[s1]) + 1
+        delta = (1 << dnew) - (1 << b.depth[s0]) - (1 << b.depth[s1])
+        occ: list[tuple[int, int]] = []
+        for o in sorted(where.get(s0, ()) & where.get(s1, ())):
+            t = tm[o]
+            ps = sorted(p for s, p in t if s == s0)
+            used: set[int] = set()
+            kr = kraft[o]
+            for p in ps:
+                q = p + sh
+                if p in used or (s1, q) not in t or (s0 == s1 and q in used):
+                    continue
+                if (t[(s0, p)] != t[(s1, q)]) != sub:
+                    continue
+                if limit[o] is not None and kr + delta > limit[o]:
+                    continue
+                kr += delta
+                if s0 == s1:
+                    used.add(p)
+                    used.add(q)
+                occ.append((o, p))
+        if len(occ) < 2:
+            banned.add(k)
+            continue
+        new = b.add(s0, s1, sh, sub)
+        for o, p in occ:
+            g = remove(o, s0, p)
+            remove(o, s1, p + sh)
+            insert(o, new, p, g)
+            kraft[o] += delta
+
+    # residual summation: combine the two earliest-arriving terms (then the narrowest), Huffman style
+    out: list[Term | None] = []
+    for o in range(n_col):
+        terms = [(s, p, g) for (s, p), g in tm[o].items()]
+        if not terms:
+            out.append(None)
+            continue
+        h = [(b.depth[s], b.maxabs[s].bit_length() - b.f[s] + p, s, p, g) for s, p, g in terms]
+        heapq.heapify(h)
+        while len(h) > 1:
+            _, _, sa, pa, ga = heapq.heappop(h)
+            _, _, sb, pb, gb = heapq.heappop(h)
+            if (pb, sb) < (pa, sa):
+                sa, pa, ga, sb, pb, gb = sb, pb, gb, sa, pa, ga
+            new = b.add(sa, sb, pb - pa, ga != gb)
+            heapq.heappush(h, (b.depth[new], b.maxabs[new].bit_length() - b.f[new] + pa, new, pa, ga))
+        _, _, s, p, g = h[0]
+        out.append((s, p, g))
+    return out

@@ -1,0 +1,141 @@
+"""``solve``: constant matrix × vector → a minimal shift-add adder graph under an optional hard depth bound."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import numpy as np
+
+from hgq.fixed import Interval
+
+from .builder import Builder
+from .csd import center, csd_digits, to_int_matrix
+from .cse import cse
+from .graph import AdderGraph
+
+__all__ = ["minimal_depth", "solve"]
+
+
+def _kraft_depth(depths: list[int]) -> int:
+    """Smallest depth at which terms arriving at ``depths`` can be summed by two-input adders."""
+    if not depths:
+        return 0
+    s = sum(1 << d for d in depths)
+    return (s - 1).bit_length() if s > 1 else 0
+
+
+def _columns(m: np.ndarray, row_shift: np.ndarray) -> list[list[tuple[int, int, int]]]:
+    d = csd_digits(m)
+    cols: list[list[tuple[int, int, int]]] = [[] for _ in range(m.shape[1])]
+    ii, oo, kk = np.nonzero(d)
+    for i, o, k in zip(ii.tolist(), oo.tolist(), kk.tolist(), strict=True):
+        cols[o].append((i, k + int(row_shift[i]), int(d[i, o, k])))
+    return cols
+
+
+def _parse_bound(depth_bound, min_depth: int) -> int | None:
+    if depth_bound is None:
+        return None
+    if isinstance(depth_bound, int | np.integer) and not isinstance(depth_bound, bool):
+        b = int(depth_bound)
+    elif isinstance(depth_bound, str) and (mt := re.fullmatch(r"\s*min\s*(?:\+\s*(\d+))?\s*", depth_bound)):
+        b = min_depth + int(mt.group(1) or 0)
+    else:
+        raise ValueError(f"depth_bound must be None, an int, 'min' or 'min+K', got {depth_bound!r}")
+    if b < min_depth:
+        raise ValueError(
+            f"depth_bound={depth_bound!r} is below the minimal achievable adder depth {min_depth}; "
+            f"pass depth_bound >= {min_depth} (or 'min')"
+        )
+    return b
+
+
+def minimal_depth(w, in_intervals, in_depths=None) -> int:
+    """The minimal achievable output depth: a balanced CSD adder tree per column (with input arrival depths)."""
+    m, _, depths, _ = _prepare(w, in_intervals, in_depths)
+    c, r, _ = center(m)
+    return max((_kraft_depth([depths[s] for s, _, _ in col]) for col in _columns(c, r)), default=0)
+
+
+def _prepare(w, in_intervals, in_depths):
+    m, e = to_int_matrix(w)
+    ivs = tuple(in_intervals)
+    if len(ivs) != m.shape[0]:
+        raise ValueError(f"W has {m.shape[0]} rows (inputs) but {len(ivs)} input intervals were given")
+    for iv in ivs:
+        if not isinstance(iv, Interval):
+            raise TypeError(f"in_intervals must be hgq.fixed.Interval objects, got {type(iv).__name__}")
+    if in_depths is None:
+        depths = (0,) * len(ivs)
+    else:
+        depths = tuple(int(d) for d in in_depths)
+        if len(depths) != len(ivs) or any(d < 0 for d in depths):
+            raise ValueError(f"in_depths must hold {len(ivs)} non-negative ints, got {in_depths!r}")
+    m = m.copy()
+    for i, iv in enumerate(ivs):
+        if iv.is_zero:
+            m[i, :] = 0
+    return m, e, depths, ivs
+
+
+def solve(
+    w,
+    in_intervals,
+    *,
+    depth_bound: int | str | None = None,
+    in_depths=None,
+    cache: bool = True,
+    lat_penalty: int | None = None,
+) -> AdderGraph:
+    """Solve ``y = x @ W`` as a graph of two-input shift-add adders.
+
+    Args:
+        w: ``n_in x n_out`` matrix of exact dyadic rationals (float64, ints or Fractions).
+        in_intervals: per input its :class:`hgq.fixed.Interval`; inputs of interval ``{0}`` are pruned.
+        depth_bound: None (minimise adders), an int (hard bound on output adder depth, counting ``in_depths``),
+            ``"min"`` (the minimal achievable depth) or ``"min+K"``.
+        in_depths: per input its arrival depth (default 0).
+        cache: reuse the result for an identical matrix, intervals and options.
+        lat_penalty: score penalty per level of operand depth difference (default: 0 if unbounded, else 64).
+
+    Returns:
+        the :class:`AdderGraph`; deterministic for equal arguments.
+    """
+    m, e, depths, ivs = _prepare(w, in_intervals, in_depths)
+    if cache:
+        return _solve_cached(m.tobytes(), m.shape, e, ivs, depths, depth_bound, lat_penalty)
+    return _solve(m, e, ivs, depths, depth_bound, lat_penalty)
+
+
+@lru_cache(maxsize=512)
+def _solve_cached(mb: bytes, shape, e, ivs, depths, depth_bound, lat_penalty) -> AdderGraph:
+    m = np.frombuffer(mb, dtype=np.int64).reshape(shape)
+    return _solve(m, e, ivs, depths, depth_bound, lat_penalty)
+
+
+def _solve(m: np.ndarray, e: int, ivs, depths, depth_bound, lat_penalty) -> AdderGraph:
+    c, r, cs = center(m)
+    cols = _columns(c, r)
+    col_min = [_kraft_depth([depths[s] for s, _, _ in col]) for col in cols]
+    bound = _parse_bound(depth_bound, max(col_min, default=0))
+    if lat_penalty is None:
+        lat_penalty = 0 if bound is None else 64
+    b = Builder(ivs, depths)
+    res = cse(b, cols, [bound] * len(cols), lat_penalty=lat_penalty)
+    outputs = []
+    out_ivs = []
+    for o, t in enumerate(res):
+        if t is None:
+            outputs.append(None)
+            out_ivs.append(Interval(0, 0, 0))
+            continue
+        s, p, g = t
+        sh = p + int(cs[o]) - e
+        iv = b.ivals[s].shift(sh)
+        outputs.append((s, sh, g))
+        out_ivs.append(iv if g > 0 else -iv)
+    g_ = AdderGraph(len(ivs), tuple(ivs), tuple(b.ops), tuple(outputs), tuple(out_ivs), tuple(depths))
+    if bound is not None and g_.depth > bound:  # pragma: no cover - guarded by construction
+        raise AssertionError(f"internal: depth {g_.depth} exceeds the bound {bound}")
+    return g_

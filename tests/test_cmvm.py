@@ -1,0 +1,186 @@
+"""hdl_gen.cmvm: exactness of the adder graph (equality with x @ W), interval soundness, hard depth bounds."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from hdl_gen.cmvm import AdderGraph, AddOp, minimal_depth, solve
+from hgq.fixed import FixedType, Interval
+
+
+def _random_inputs(rng, ivs: list[Interval], n: int) -> np.ndarray:
+    x = np.stack([rng.integers(iv.lo, iv.hi + 1, n) for iv in ivs], axis=1)
+    # include the corners of the input box
+    lo = np.array([iv.lo for iv in ivs])
+    hi = np.array([iv.hi for iv in ivs])
+    return np.concatenate([x, lo[None], hi[None]], axis=0).astype(np.int64)
+
+
+def _reference(x: np.ndarray, w_int: np.ndarray, e: int, ivs: list[Interval], g: AdderGraph) -> np.ndarray:
+    """Exact x @ W as Python ints, expressed at each output's f (asserting it is on that grid)."""
+    n_out = w_int.shape[1]
+    out = np.zeros((x.shape[0], n_out), dtype=np.int64)
+    f_in = max(iv.f for iv in ivs)
+    xs = [[int(v) << (f_in - ivs[j].f) for j, v in enumerate(row)] for row in x.tolist()]  # mantissas at f_in
+    wl = w_int.tolist()
+    for n, row in enumerate(xs):
+        for o in range(n_out):
+            acc = sum(row[j] * wl[j][o] for j in range(len(row)))  # value = acc * 2**-(f_in + e)
+            fo = g.out_intervals[o].f
+            sh = fo - (f_in + e)
+            val = Fraction(acc) * Fraction(2) ** sh
+            assert val.denominator == 1, "output value is not on the declared output grid"
+            out[n, o] = int(val)
+    return out
+
+
+def _check(g: AdderGraph, w_int: np.ndarray, e: int, ivs: list[Interval], x: np.ndarray) -> None:
+    y = g.evaluate(x)
+    assert np.array_equal(y, _reference(x, w_int, e, ivs, g))
+    # every op's values lie in its interval, every output in its interval
+    v = [x[:, j] for j in range(g.n_in)]
+    fs = [iv.f for iv in ivs]
+    for op in g.ops:
+        f = op.interval.f
+        a = v[op.a] << (f - fs[op.a])
+        b = v[op.b] << (f - fs[op.b] + op.shift)
+        r = a - b if op.sub else a + b
+        assert r.min() >= op.interval.lo and r.max() <= op.interval.hi
+        assert op.depth == max(g.source_depth(op.a), g.source_depth(op.b)) + 1
+        v.append(r)
+        fs.append(f)
+    for o, iv in enumerate(g.out_intervals):
+        assert y[:, o].min() >= iv.lo and y[:, o].max() <= iv.hi
+
+
+def _one_hot(ivs: list[Interval]) -> np.ndarray:
+    rows = []
+    for j, iv in enumerate(ivs):
+        for v in {iv.lo, iv.hi, 1 if iv.hi >= 1 else iv.hi}:
+            r = np.zeros(len(ivs), dtype=np.int64)
+            r[j] = v
+            rows.append(r)
+    return np.array(rows, dtype=np.int64)
+
+
+CASES = [
+    (1, 1, 1, True),
+    (1, 5, 3, False),
+    (5, 1, 8, True),
+    (3, 4, 2, True),
+    (8, 8, 4, True),
+    (8, 8, 8, False),
+    (16, 16, 6, True),
+    (13, 7, 5, True),
+    (32, 5, 4, True),
+    (16, 64, 3, True),
+    (64, 16, 2, False),
+    (64, 64, 1, True),
+]
+
+
+@pytest.mark.parametrize("depth_bound", [None, "min", "min+2"])
+@pytest.mark.parametrize(("n_in", "n_out", "bits", "signed"), CASES)
+def test_exact_random_integer(n_in, n_out, bits, signed, depth_bound):
+    rng = np.random.default_rng(n_in * 1000 + n_out * 10 + bits)
+    hi = 1 << (bits - 1)
+    w = rng.integers(-hi, hi if bits > 1 else 2, (n_in, n_out))
+    w[rng.random(w.shape) < 0.2] = 0  # zeros
+    if n_out > 1:
+        w[:, 0] = 0  # a zero column
+    # mixed input formats: signed/unsigned, various widths and fractional bits
+    ivs = []
+    for _ in range(n_in):
+        k = int(signed and rng.random() < 0.7)
+        wd = int(rng.integers(1, 9))
+        ivs.append(FixedType(k, wd - k - int(rng.integers(-1, 3)), int(rng.integers(-1, 3))).interval)
+    g = solve(w, ivs, depth_bound=depth_bound, cache=False)
+    x = np.concatenate([_random_inputs(rng, ivs, 200), _one_hot(ivs)])
+    _check(g, w, 0, ivs, x)
+    if n_out > 1:
+        assert g.outputs[0] is None
+    md = minimal_depth(w, ivs)
+    if depth_bound == "min":
+        assert g.depth == md
+    elif depth_bound == "min+2":
+        assert g.depth <= md + 2
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_exact_dyadic_weights(seed):
+    rng = np.random.default_rng(100 + seed)
+    n_in, n_out = int(rng.integers(1, 12)), int(rng.integers(1, 12))
+    w_int = rng.integers(-31, 32, (n_in, n_out))
+    e = int(rng.integers(0, 6))
+    w = np.ldexp(w_int.astype(np.float64), -e)  # exact dyadic floats
+    ivs = [Interval(-8, 7, 2), Interval(0, 15, 0), Interval(-3, 5, -1)] * 4
+    ivs = ivs[:n_in]
+    g = solve(w, ivs, cache=False)
+    _check(g, w_int, e, ivs, np.concatenate([_random_inputs(rng, ivs, 300), _one_hot(ivs)]))
+    # Fractions give the same graph
+    wf = [[Fraction(int(v), 1 << e) for v in row] for row in w_int]
+    g2 = solve(np.array(wf, dtype=object), ivs, cache=False)
+    assert g2 == g
+    assert g.matrix() == [[Fraction(int(v), 1 << e) for v in row] for row in w_int]
+
+
+def test_pruning_and_zero():
+    ivs = [Interval(-4, 3, 0), Interval(0, 0, 0), Interval(0, 7, 1)]
+    w = np.array([[0, 3, 0], [5, 7, 0], [0, -6, 0]])
+    g = solve(w, ivs, cache=False)
+    assert g.outputs[0] is None and g.outputs[2] is None  # column 0 only sees the zero-width input
+    assert all(1 not in (op.a, op.b) for op in g.ops)
+    assert g.n_adders == 2  # 3*x0 = x0 + x0<<1 ; then - 3*x2 (shift-aligned)
+    x = _random_inputs(np.random.default_rng(0), ivs, 50)
+    _check(g, w, 0, ivs, x)
+    assert isinstance(g.ops[0], AddOp)
+
+
+def test_depth_bound_hard_and_error():
+    rng = np.random.default_rng(7)
+    w = rng.integers(-128, 128, (16, 16))
+    ivs = [Interval(-128, 127, 0)] * 16
+    md = minimal_depth(w, ivs)
+    for b in range(md, md + 4):
+        g = solve(w, ivs, depth_bound=b, cache=False)
+        assert g.depth <= b
+        _check(g, w, 0, ivs, _random_inputs(rng, ivs, 100))
+    with pytest.raises(ValueError, match=f"minimal achievable adder depth {md}"):
+        solve(w, ivs, depth_bound=md - 1)
+    with pytest.raises(ValueError, match="depth_bound"):
+        solve(w, ivs, depth_bound="fast")
+
+
+def test_in_depths_cascade():
+    rng = np.random.default_rng(3)
+    w = rng.integers(-16, 16, (8, 6))
+    ivs = [Interval(-64, 63, 0)] * 8
+    dep = [0, 0, 1, 1, 2, 2, 3, 3]
+    md = minimal_depth(w, ivs, dep)
+    g = solve(w, ivs, in_depths=dep, depth_bound="min", cache=False)
+    assert g.depth == md
+    _check(g, w, 0, ivs, _random_inputs(rng, ivs, 100))
+
+
+def test_deterministic_and_cached():
+    rng = np.random.default_rng(11)
+    w = rng.integers(-50, 50, (12, 9))
+    ivs = [Interval(-128, 127, 0)] * 12
+    g1 = solve(w, ivs, cache=False)
+    g2 = solve(w.copy(), ivs, cache=False)
+    assert g1 == g2
+    assert solve(w, ivs) is solve(w.copy(), ivs)
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="2-D"):
+        solve(np.zeros(3), [Interval(0, 1, 0)])
+    with pytest.raises(ValueError, match="input intervals"):
+        solve(np.zeros((2, 2)), [Interval(0, 1, 0)])
+    with pytest.raises(ValueError, match="dyadic"):
+        solve(np.array([[Fraction(1, 3)]], dtype=object), [Interval(0, 1, 0)])
+    with pytest.raises(ValueError, match="NaN"):
+        solve(np.array([[np.nan]]), [Interval(0, 1, 0)])
