@@ -17,6 +17,7 @@ writes one ``.npz`` when done, so an interrupted run keeps what it made and a re
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import multiprocessing
@@ -285,6 +286,8 @@ def _run_task(task: tuple[str, int, int, int, str]) -> dict:
     path = Path(out) / f"chunk_{process}_{index:04d}.npz"
     if path.exists():
         with np.load(path) as f:
+            if int(f["seed"]) != seed or len(f["y"]) != per_class * len(PROCESS_CLASSES[process]):
+                raise ValueError(f"{path} was made with another seed or chunk size; use a fresh --out directory")
             return {"file": path.name, "process": process, "index": index, "seed": int(f["seed"]),
                     "n_events": int(f["n_events"]), "seconds": float(f["seconds"]), "skipped": True}  # fmt: skip
     res = generate_chunk(process, seed, per_class)
@@ -318,9 +321,13 @@ def generate(per_class: int, out: str | Path, *, workers: int = 2, seed: int = 0
             tasks.append((process, index, chunk_seed(seed, process, index), n, str(out)))
     t0 = time.perf_counter()
     records = []
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(workers) as pool:
-        for rec in pool.imap_unordered(_run_task, tasks):
+    with contextlib.ExitStack() as stack:
+        if workers == 1:
+            results = map(_run_task, tasks)
+        else:
+            pool = stack.enter_context(multiprocessing.get_context("fork").Pool(workers))
+            results = pool.imap_unordered(_run_task, tasks)
+        for rec in results:
             records.append(rec)
             done = sum(not r["skipped"] for r in records)
             print(f"[{time.perf_counter() - t0:7.1f} s] {rec['file']}: {rec['n_events']} events, "
