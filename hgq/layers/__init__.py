@@ -33,7 +33,40 @@ can round in Keras (not in ``hdl_gen``): check with ``hdl_gen`` interval typing.
 """
 
 from hgq.layers.base import QLayer
+from hgq.layers.batchnorm import QBatchNormalization
+from hgq.layers.conv import QConv1D, QConv2D
 from hgq.layers.core import QDense, QDenseBatchNorm, QEinsumDense
+from hgq.layers.lut import QUnaryFunctionLUT
+from hgq.layers.merge import QAdd, QMaximum, QMinimum, QMultiply, QSubtract
+from hgq.layers.pooling import (
+    QAveragePooling1D,
+    QAveragePooling2D,
+    QGlobalAveragePooling1D,
+    QGlobalMaxPooling1D,
+    QMaxPooling1D,
+    QMaxPooling2D,
+)
 from hgq.quantizer import Quantizer
 
-__all__ = ["QDense", "QDenseBatchNorm", "QEinsumDense", "QLayer", "Quantizer"]
+__all__ = [
+    "QAdd",
+    "QAveragePooling1D",
+    "QAveragePooling2D",
+    "QBatchNormalization",
+    "QConv1D",
+    "QConv2D",
+    "QDense",
+    "QDenseBatchNorm",
+    "QEinsumDense",
+    "QGlobalAveragePooling1D",
+    "QGlobalMaxPooling1D",
+    "QLayer",
+    "QMaxPooling1D",
+    "QMaxPooling2D",
+    "QMaximum",
+    "QMinimum",
+    "QMultiply",
+    "QSubtract",
+    "QUnaryFunctionLUT",
+    "Quantizer",
+]

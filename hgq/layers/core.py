@@ -214,7 +214,7 @@ class QEinsumDense(_WeightedQLayer):
     def build_op(self, input_shape):
         from keras.src.layers.core.einsum_dense import _analyze_einsum_string
 
-        kshape, bshape, oshape = _analyze_einsum_string(
+        kshape, bshape, oshape, _, _ = _analyze_einsum_string(
             self.equation, self.bias_axes, input_shape, self.partial_output_shape
         )
         self.full_output_shape = tuple(oshape)
