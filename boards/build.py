@@ -1,0 +1,114 @@
+"""``boards.build``: one entry point for vendor plans and open-source builds."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from . import quartus, vivado
+from .config import BoardConfig, get_board
+from .openflow import open_build
+from .reports import BuildResult, ReportError, write_result
+
+__all__ = ["build", "load_core"]
+
+
+def load_core(design_or_dir: Any) -> tuple[str, dict[str, Any], str]:
+    """``(name, layout, verilog)`` from a Design object or a directory written by ``design.write(dir)``."""
+    if isinstance(design_or_dir, str | os.PathLike):
+        d = Path(design_or_dir)
+        layouts = sorted(d.glob("*.layout.json")) if d.is_dir() else []
+        if len(layouts) != 1:
+            raise ValueError(
+                f"{str(d)!r} must be a directory with exactly one <name>.layout.json and <name>.v "
+                f"(found {len(layouts)} layout files); write it with design.write(dir)"
+            )
+        layout = json.loads(layouts[0].read_text())
+        name = layout["name"]
+        v = d / f"{name}.v"
+        if not v.exists():
+            raise ValueError(f"{str(v)!r} is missing next to {layouts[0].name}; write it with design.write(dir)")
+        return name, layout, v.read_text()
+    for attr in ("name", "layout", "verilog"):
+        if not hasattr(design_or_dir, attr):
+            raise TypeError(f"{design_or_dir!r} is not a Design (no .{attr}) nor a directory written by design.write")
+    layout = dict(design_or_dir.layout)
+    if layout.get("name") != design_or_dir.name:
+        raise ValueError(f"design name {design_or_dir.name!r} differs from layout name {layout.get('name')!r}")
+    return design_or_dir.name, layout, design_or_dir.verilog()
+
+
+def _vendor(cfg: BoardConfig, name: str, layout: Mapping[str, Any], verilog: str, out: Path, run: bool,
+            io_delay: float) -> BuildResult:
+    out.mkdir(parents=True, exist_ok=True)
+    src = out / f"{name}.v"
+    src.write_text(verilog, encoding="utf-8")
+    (out / f"{name}.layout.json").write_text(json.dumps(layout, indent=1) + "\n", encoding="utf-8")
+    if cfg.toolchain == "vivado":
+        plan = vivado.write_plan(cfg, name, [src.name], out, io_delay=io_delay)
+        exe, env_var = "vivado", "VIVADO"
+    else:
+        plan = quartus.write_plan(cfg, name, [src.name], out, io_delay=io_delay)
+        exe, env_var = "quartus_sh", "QUARTUS_SH"
+    result = BuildResult(board=cfg.name, part=cfg.part, tool=cfg.toolchain, out_dir=out,
+                         files=[src, out / f"{name}.layout.json", *plan], clock_mhz=cfg.clock_mhz)
+    result.available = {k: v for k, v in cfg.resources.items() if k in ("LUT", "FF", "CARRY", "BRAM", "DSP")}
+    tool = os.environ.get(env_var) or shutil.which(exe)
+    if run and tool:
+        t0 = time.perf_counter()
+        p = subprocess.run(["sh", plan[-1].name], cwd=out, capture_output=True, text=True)
+        result.seconds["vendor"] = time.perf_counter() - t0
+        if p.returncode != 0:
+            tail = "\n".join((p.stdout + p.stderr).strip().splitlines()[-15:])
+            raise RuntimeError(f"{plan[-1].name} failed (exit {p.returncode}) in {out}:\n{tail}")
+    elif run:
+        result.note = f"{exe} not found (set ${env_var}): plan written; run {plan[-1].name} where it is installed"
+    else:
+        result.note = f"plan only: run {plan[-1].name}"
+    try:
+        rep = vivado.read_reports(out) if cfg.toolchain == "vivado" else quartus.read_reports(
+            out, name, cfg.clock_period_ns)
+    except ReportError as e:
+        raise ReportError(f"reports in {out} cannot be parsed: {e}") from None
+    if rep is not None:
+        result.ran = True
+        result.utilization = rep["utilization"]
+        result.available.update(rep["available"])
+        result.fmax_mhz = rep["fmax_mhz"]
+        result.timing_met = rep["timing_met"]
+        result.note = ""
+        write_result(result, out / "result.json")
+    return result
+
+
+def build(
+    design_or_dir: Any,
+    board: str | BoardConfig,
+    out_dir: str | os.PathLike[str],
+    *,
+    run: bool = True,
+    wrapper: str = "lfsr",
+    io_delay: float = 0.0,
+    seed: int = 1,
+    check_size: bool = True,
+) -> BuildResult:
+    """Build a core for a board: an out-of-context Vivado/Quartus plan, or an open flow that runs here.
+
+    ``design_or_dir``: a Design (``hdl_gen.convert``) or a directory written by ``design.write``; ``board``: a
+    name from :func:`boards.list_boards` or a ``.toml`` path. Vendor plans run only when the tool is found
+    (``$VIVADO``/``vivado``, ``$QUARTUS_SH``/``quartus_sh``); their reports are parsed when present in
+    ``out_dir``. Open boards (ECP5, iCE40) wrap the core (``wrapper``: ``"lfsr"`` or ``"uart"``), then run
+    yosys, nextpnr and the packer with ``run=True``.
+    """
+    cfg = get_board(board)
+    name, layout, verilog = load_core(design_or_dir)
+    out = Path(out_dir)
+    if cfg.is_open:
+        return open_build(cfg, layout, verilog, out, run=run, wrapper=wrapper, seed=seed, check_size=check_size)
+    return _vendor(cfg, name, layout, verilog, out, run, io_delay)
