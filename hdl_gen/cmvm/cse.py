@@ -177,3 +177,55 @@ def cse(
         _, _, s, p, g = h[0]
         out.append((s, p, g))
     return out
+
+
+def cse_fast(
+    b: Builder,
+    cols: list[list[Term]],
+    bounds: list[int | None],
+    *,
+    lat_penalty: int = 0,
+    weight_bias: int = 1,
+) -> list[Term | None]:
+    """:func:`cse` run by the numba kernel (same algorithm, estimated widths for the score)."""
+    import numpy as np
+
+    from ._kernel import cse_kernel
+
+    n_col = len(cols)
+    total = sum(len(c) for c in cols)
+    cap = max((len(c) for c in cols), default=0)
+    max_pos = max((p for c in cols for _, p, _ in c), default=0)
+    n_src0 = b.n_src
+    if (
+        n_col == 0
+        or cap == 0
+        or max_pos >= 200
+        or n_src0 + total >= 1 << 22
+        or any(bd is not None and bd > 60 for bd in bounds)
+        or max(b.depth) > 60
+    ):
+        return cse(b, cols, bounds, lat_penalty=lat_penalty, weight_bias=weight_bias)
+    n_tot = n_src0 + total
+    msb = np.zeros(n_tot, np.int64)
+    lsb = np.zeros(n_tot, np.int64)
+    sgn = np.zeros(n_tot, np.int64)
+    dep = np.zeros(n_tot, np.int64)
+    msb[:n_src0] = [m.bit_length() - f for m, f in zip(b.maxabs, b.f, strict=True)]
+    lsb[:n_src0] = [-f for f in b.f]
+    sgn[:n_src0] = b.signed
+    dep[:n_src0] = b.depth
+    cs = np.zeros((n_col, cap), np.int64)
+    cp = np.zeros((n_col, cap), np.int64)
+    cg = np.zeros((n_col, cap), np.int64)
+    cn = np.zeros(n_col, np.int64)
+    for o, c in enumerate(cols):
+        cn[o] = len(c)
+        for t, (s, p, g) in enumerate(c):
+            cs[o, t], cp[o, t], cg[o, t] = s, p, g
+    limit = np.array([0 if bd is None else 1 << bd for bd in bounds], np.int64)
+    has_limit = np.array([bd is not None for bd in bounds], np.bool_)
+    ops, final, has = cse_kernel(n_src0, msb, lsb, sgn, dep, cs, cp, cg, cn, limit, has_limit, lat_penalty, weight_bias)
+    for a, s1, sh, sub in ops.tolist():
+        b.add(a, s1, sh, bool(sub))
+    return [tuple(int(v) for v in final[o]) if has[o] else None for o in range(n_col)]

@@ -11,7 +11,8 @@ from hgq.fixed import Interval
 
 from .builder import Builder
 from .csd import center, csd_digits, to_int_matrix
-from .cse import cse
+from .cse import cse_fast as cse
+from .decompose import decompose
 from .graph import AdderGraph
 
 __all__ = ["minimal_depth", "solve"]
@@ -114,15 +115,45 @@ def _solve_cached(mb: bytes, shape, e, ivs, depths, depth_bound, lat_penalty) ->
     return _solve(m, e, ivs, depths, depth_bound, lat_penalty)
 
 
-def _solve(m: np.ndarray, e: int, ivs, depths, depth_bound, lat_penalty) -> AdderGraph:
-    c, r, cs = center(m)
-    cols = _columns(c, r)
-    col_min = [_kraft_depth([depths[s] for s, _, _ in col]) for col in cols]
-    bound = _parse_bound(depth_bound, max(col_min, default=0))
-    if lat_penalty is None:
-        lat_penalty = 0 if bound is None else 64
+def _merge(terms: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Combine terms on equal sources into CSD form (so ``(source, pos)`` is unique)."""
+    acc: dict[int, int] = {}
+    for s, p, g in terms:
+        acc[s] = acc.get(s, 0) + g * (1 << p)  # positions are >= 0
+    out = []
+    for s in sorted(acc):
+        v = acc[s]
+        if v == 0:
+            continue
+        d = csd_digits(np.array([v], dtype=np.int64))[0]
+        out.extend((s, int(k), int(d[k])) for k in np.nonzero(d)[0])
+    return out
+
+
+def _variant(c, r, cs, e, ivs, depths, bound, max_len, lat_penalty, weight_bias) -> AdderGraph:
+    n_out = c.shape[1]
+    row_w = np.array([1 << d for d in depths], dtype=np.int64)
     b = Builder(ivs, depths)
-    res = cse(b, cols, [bound] * len(cols), lat_penalty=lat_penalty)
+    if max_len == 1:
+        cols = _columns(c, r)
+        res = cse(b, cols, [bound] * n_out, lat_penalty=lat_penalty, weight_bias=weight_bias)
+    else:
+        tree = decompose(c, row_w, bound, max_len)
+        cols0 = _columns(tree.diff, r)
+        z = cse(b, cols0, tree.budget, lat_penalty=lat_penalty, weight_bias=weight_bias)
+        cols1 = []
+        for o in range(n_out):
+            terms = []
+            u, sg, sh = o, 1, 0
+            while u >= 0:
+                if z[u] is not None:
+                    s, p, g = z[u]
+                    terms.append((s, p + sh, g * sg))
+                sg *= int(tree.sign[u])
+                sh += int(tree.shift[u])
+                u = int(tree.parent[u])
+            cols1.append(_merge(terms))
+        res = cse(b, cols1, [bound] * n_out, lat_penalty=lat_penalty, weight_bias=weight_bias)
     outputs = []
     out_ivs = []
     for o, t in enumerate(res):
@@ -139,3 +170,23 @@ def _solve(m: np.ndarray, e: int, ivs, depths, depth_bound, lat_penalty) -> Adde
     if bound is not None and g_.depth > bound:  # pragma: no cover - guarded by construction
         raise AssertionError(f"internal: depth {g_.depth} exceeds the bound {bound}")
     return g_
+
+
+def _solve(m: np.ndarray, e: int, ivs, depths, depth_bound, lat_penalty) -> AdderGraph:
+    c, r, cs = center(m)
+    cols = _columns(c, r)
+    col_min = [_kraft_depth([depths[s] for s, _, _ in col]) for col in cols]
+    bound = _parse_bound(depth_bound, max(col_min, default=0))
+    if lat_penalty is None:
+        lat_penalty = 0 if bound is None else 64
+    best = None
+    for max_len in VARIANTS_LEN:
+        for wb in VARIANTS_WB:
+            g = _variant(c, r, cs, e, ivs, depths, bound, max_len, lat_penalty, wb)
+            if best is None or (g.n_adders, g.depth, g.cost) < (best.n_adders, best.depth, best.cost):
+                best = g
+    return best
+
+
+VARIANTS_LEN: tuple[int | None, ...] = (1, None)
+VARIANTS_WB: tuple[int, ...] = (100,)

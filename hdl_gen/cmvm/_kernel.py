@@ -1,0 +1,215 @@
+"""Numba kernel of the greedy CSE (see :mod:`hdl_gen.cmvm.cse` for the algorithm)."""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+from numba import njit
+from numba import types as nt
+from numba.typed import Dict
+
+_SH_BITS = 8
+_SRC_BITS = 22
+
+
+@njit(cache=True, inline="always")
+def _key(s0, p0, g0, s1, p1, g1):
+    if p0 < p1 or (p0 == p1 and s0 < s1):
+        a, b, sh = s0, s1, p1 - p0
+    else:
+        a, b, sh = s1, s0, p0 - p1
+    sub = 1 if g0 != g1 else 0
+    return (((a << _SRC_BITS) | b) << _SH_BITS | sh) << 1 | sub
+
+
+@njit(cache=True, inline="always")
+def _unkey(k):
+    sub = k & 1
+    k >>= 1
+    sh = k & ((1 << _SH_BITS) - 1)
+    k >>= _SH_BITS
+    b = k & ((1 << _SRC_BITS) - 1)
+    a = k >> _SRC_BITS
+    return a, b, sh, sub
+
+
+@njit(cache=True)
+def _score(k, c, msb, lsb, sgn, dep, lat_penalty, weight_bias):
+    a, b, sh, _ = _unkey(k)
+    ov = min(msb[a], msb[b] + sh) - max(lsb[a], lsb[b] + sh) + (1 if (sgn[a] or sgn[b]) else 0)
+    w = max(ov, 0) + weight_bias
+    return c * w - lat_penalty * abs(dep[a] - dep[b])
+
+
+@njit(cache=True)
+def _new(n_src, s0, s1, sh, sub, msb, lsb, sgn, dep, ops, n_ops):
+    msb[n_src] = max(msb[s0], msb[s1] + sh) + 1
+    lsb[n_src] = min(lsb[s0], lsb[s1] + sh)
+    sgn[n_src] = 1 if (sgn[s0] or sgn[s1] or sub) else 0
+    dep[n_src] = max(dep[s0], dep[s1]) + 1
+    ops[n_ops, 0] = s0
+    ops[n_ops, 1] = s1
+    ops[n_ops, 2] = sh
+    ops[n_ops, 3] = sub
+
+
+@njit(cache=True)
+def cse_kernel(n_src0, msb, lsb, sgn, dep, cs, cp, cg, cn, limit, has_limit, lat_penalty, weight_bias):
+    """Greedy pair CSE + residual summation on column term slots; returns (ops[n, 4], final[n_col, 3], has[n_col]).
+
+    ``msb/lsb/sgn/dep`` are preallocated for ``n_src0 + max_ops`` sources; ``cs/cp/cg`` are ``[n_col, cap]``
+    source/position/sign slots (sign 0 = empty), ``cn`` the used slots per column.
+    """
+    n_col = cs.shape[0]
+    max_ops = msb.shape[0] - n_src0
+    ops = np.zeros((max(max_ops, 1), 4), dtype=np.int64)
+    n_ops = 0
+    n_src = n_src0
+    kraft = np.zeros(n_col, dtype=np.int64)
+    for o in range(n_col):
+        for t in range(cn[o]):
+            if cg[o, t] != 0:
+                kraft[o] += np.int64(1) << dep[cs[o, t]]
+    count = Dict.empty(key_type=nt.int64, value_type=nt.int64)
+    for o in range(n_col):
+        n = cn[o]
+        for i in range(n):
+            if cg[o, i] == 0:
+                continue
+            for j in range(i + 1, n):
+                if cg[o, j] == 0:
+                    continue
+                k = _key(cs[o, i], cp[o, i], cg[o, i], cs[o, j], cp[o, j], cg[o, j])
+                count[k] = count.get(k, 0) + 1
+    heap = [(np.int64(0), np.int64(0))]
+    heap.pop()
+    for k, c in count.items():
+        if c >= 2:
+            heap.append((-_score(k, c, msb, lsb, sgn, dep, lat_penalty, weight_bias), k))
+    heapq.heapify(heap)
+    banned = Dict.empty(key_type=nt.int64, value_type=nt.int64)
+    occ_o = np.zeros(cs.size, dtype=np.int64)
+    occ_a = np.zeros(cs.size, dtype=np.int64)
+    occ_b = np.zeros(cs.size, dtype=np.int64)
+    slots0 = np.zeros(cs.shape[1], dtype=np.int64)
+    slots1 = np.zeros(cs.shape[1], dtype=np.int64)
+    used = np.zeros(cs.shape[1], dtype=np.bool_)
+    while len(heap) > 0:
+        neg, k = heapq.heappop(heap)
+        if k in banned:
+            continue
+        c = count.get(k, 0)
+        if c < 2:
+            continue
+        sc = _score(k, c, msb, lsb, sgn, dep, lat_penalty, weight_bias)
+        if sc != -neg:
+            heapq.heappush(heap, (-sc, k))
+            continue
+        if sc < 0:
+            break
+        s0, s1, sh, sub = _unkey(k)
+        dnew = max(dep[s0], dep[s1]) + 1
+        delta = (np.int64(1) << dnew) - (np.int64(1) << dep[s0]) - (np.int64(1) << dep[s1])
+        n_occ = 0
+        for o in range(n_col):
+            n0 = 0
+            n1 = 0
+            for t in range(cn[o]):
+                if cg[o, t] == 0:
+                    continue
+                if cs[o, t] == s0:
+                    slots0[n0] = t
+                    n0 += 1
+                if cs[o, t] == s1:
+                    slots1[n1] = t
+                    n1 += 1
+            if n0 == 0 or n1 == 0:
+                continue
+            # occurrences in increasing position of the s0 term (non-overlapping)
+            order = np.argsort(cp[o, slots0[:n0]])
+            for t in range(cn[o]):
+                used[t] = False
+            kr = kraft[o]
+            for ii in range(n0):
+                ta = slots0[order[ii]]
+                if used[ta]:
+                    continue
+                q = cp[o, ta] + sh
+                tb = -1
+                for jj in range(n1):
+                    if cp[o, slots1[jj]] == q:
+                        tb = slots1[jj]
+                        break
+                if tb < 0 or used[tb] or tb == ta:
+                    continue
+                if (cg[o, ta] != cg[o, tb]) != (sub == 1):
+                    continue
+                if has_limit[o] and kr + delta > limit[o]:
+                    continue
+                kr += delta
+                used[ta] = True
+                used[tb] = True
+                occ_o[n_occ] = o
+                occ_a[n_occ] = ta
+                occ_b[n_occ] = tb
+                n_occ += 1
+        if n_occ < 2:
+            banned[k] = 1
+            continue
+        new = n_src
+        _new(n_src, s0, s1, sh, sub, msb, lsb, sgn, dep, ops, n_ops)
+        n_src += 1
+        n_ops += 1
+        for r in range(n_occ):
+            o = occ_o[r]
+            ta = occ_a[r]
+            tb = occ_b[r]
+            ga = cg[o, ta]
+            pa = cp[o, ta]
+            for t2 in (ta, tb):
+                s_, p_, g_ = cs[o, t2], cp[o, t2], cg[o, t2]
+                cg[o, t2] = 0
+                for u in range(cn[o]):
+                    if cg[o, u] != 0:
+                        kk = _key(s_, p_, g_, cs[o, u], cp[o, u], cg[o, u])
+                        count[kk] = count[kk] - 1
+            for u in range(cn[o]):
+                if cg[o, u] != 0:
+                    kk = _key(new, pa, ga, cs[o, u], cp[o, u], cg[o, u])
+                    cnt = count.get(kk, 0) + 1
+                    count[kk] = cnt
+                    if cnt >= 2 and kk not in banned:
+                        heapq.heappush(heap, (-_score(kk, cnt, msb, lsb, sgn, dep, lat_penalty, weight_bias), kk))
+            cs[o, ta] = new
+            cp[o, ta] = pa
+            cg[o, ta] = ga
+            kraft[o] += delta
+    # residual summation: earliest arrival first, then lowest MSB (Huffman style)
+    final = np.zeros((n_col, 3), dtype=np.int64)
+    has = np.zeros(n_col, dtype=np.bool_)
+    for o in range(n_col):
+        h = [(np.int64(0), np.int64(0), np.int64(0), np.int64(0), np.int64(0))]
+        h.pop()
+        for t in range(cn[o]):
+            if cg[o, t] != 0:
+                s = cs[o, t]
+                h.append((dep[s], msb[s] + cp[o, t], s, cp[o, t], cg[o, t]))
+        if len(h) == 0:
+            continue
+        heapq.heapify(h)
+        while len(h) > 1:
+            _, _, sa, pa, ga = heapq.heappop(h)
+            _, _, sb, pb, gb = heapq.heappop(h)
+            if pb < pa or (pb == pa and sb < sa):
+                sa, pa, ga, sb, pb, gb = sb, pb, gb, sa, pa, ga
+            _new(n_src, sa, sb, pb - pa, 1 if ga != gb else 0, msb, lsb, sgn, dep, ops, n_ops)
+            heapq.heappush(h, (dep[n_src], msb[n_src] + pa, n_src, pa, ga))
+            n_src += 1
+            n_ops += 1
+        _, _, s, p, g = h[0]
+        final[o, 0] = s
+        final[o, 1] = p
+        final[o, 2] = g
+        has[o] = True
+    return ops[:n_ops], final, has
