@@ -1,1 +1,19 @@
 """cocotb hardware-in-the-loop verification of generated designs on Verilator and Icarus."""
+
+from sim.api import MODES, VerifyResult, cli_simulate, load_design_dir, verify
+from sim.runners import SIMULATORS, SimulatorMissing, check_simulator
+from sim.vectors import alternating_vectors, corner_vectors, random_vectors
+
+__all__ = [
+    "MODES",
+    "SIMULATORS",
+    "SimulatorMissing",
+    "VerifyResult",
+    "alternating_vectors",
+    "check_simulator",
+    "cli_simulate",
+    "corner_vectors",
+    "load_design_dir",
+    "random_vectors",
+    "verify",
+]

@@ -1,0 +1,256 @@
+"""``verify``: simulate a generated core on vectors and compare with the bit-exact expected outputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sim.cache import cache_root
+from sim.harness import HARNESS_TOP, bulk_depth, harness_verilog
+from sim.runners import Build, build, check_simulator, run_test
+from sim.tb_stream import CONFIG_ENV
+from sim.vectors import Port, values_to_mantissas, write_hex
+
+__all__ = ["MODES", "VerifyResult", "cli_simulate", "load_design_dir", "verify"]
+
+MODES = ("stream", "bulk")
+TB_MODULE = "sim.tb_stream"
+
+
+@dataclass
+class VerifyResult:
+    """Outcome of one simulation. ``mismatches`` counts expected outputs that were wrong or missing,
+    ``valid_errors`` cycles whose ``valid_out`` was wrong; ``passed`` also needs the observed latency to equal
+    the design's. ``first_mismatch`` names pass, cycle, sample, element, expected and got (value and mantissa)."""
+
+    simulator: str
+    mode: str
+    n_vectors: int
+    mismatches: int
+    first_mismatch: dict | None
+    latency_expected: int
+    latency_observed: int | None
+    vectors_per_s: float
+    build_s: float
+    passed: bool
+    valid_errors: int = 0
+    sim_s: float = 0.0
+    build_reused: bool = False
+    waves: str | None = None
+    run_dir: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass
+class _DirDesign:
+    """A design read back from a written directory (``<name>.v`` + ``<name>.layout.json``)."""
+
+    name: str
+    layout: dict
+    text: str
+
+    @property
+    def latency(self) -> int:
+        return int(self.layout["latency"])
+
+    def verilog(self) -> str:
+        return self.text
+
+
+def load_design_dir(path: str | Path) -> Any:
+    """A design from a directory written by ``design.write``: ``hdl_gen.load_design`` when it is available (it
+    has ``predict``), else the Verilog and layout only."""
+    d = Path(path)
+    layouts = sorted(d.glob("*.layout.json"))
+    if len(layouts) != 1:
+        raise ValueError(f"{d}: expected exactly one <name>.layout.json, found {len(layouts)}")
+    name = layouts[0].name[: -len(".layout.json")]
+    if (d / f"{name}.graph.json").exists():
+        try:
+            from hdl_gen import load_design  # noqa: PLC0415
+        except ImportError:
+            pass
+        else:
+            return load_design(d)
+    v = d / f"{name}.v"
+    if not v.exists():
+        raise ValueError(f"{d}: {name}.v is missing next to {layouts[0].name}")
+    return _DirDesign(name=name, layout=json.loads(layouts[0].read_text()), text=v.read_text())
+
+
+def _bulk_build(design: Any, layout: dict, simulator: str, n: int, self_clock: bool) -> Build:
+    h = harness_verilog(layout, design.name, bulk_depth(n), self_clock=self_clock)
+    args = ["--timing"] if simulator == "verilator" and self_clock else []
+    return build(
+        simulator,
+        {f"{design.name}.v": design.verilog(), f"{HARNESS_TOP}.v": h},
+        HARNESS_TOP,
+        build_args=args,
+        label=design.name,
+    )
+
+
+def verify(
+    design: Any,
+    x,
+    simulator: str = "verilator",
+    mode: str = "stream",
+    *,
+    expected=None,
+    waves: bool | None = None,
+    seed: int = 0,
+    second_pass: bool = True,
+    bulk_clock: str = "hdl",
+) -> VerifyResult:
+    """Simulate ``design`` on inputs ``x`` (float ``[N, *input_shape]``, on the input grid) and compare with
+    ``expected`` (default ``design.predict(x)``) by equality.
+
+    ``design``: a Design (``.name``, ``.verilog()``, ``.layout``, ``.latency``, ``.predict``) or a written design
+    directory. ``mode``: ``"stream"`` (cocotb drives every cycle: back to back, then bubbles and a mid-stream
+    reset; checks data, ``valid_out`` timing and no spurious ``valid_out``) or ``"bulk"`` (HDL harness compares
+    in hardware; for millions of vectors; ``bulk_clock`` ``"hdl"``: the harness clocks itself, ``"cocotb"``:
+    cocotb's Clock). ``waves``: ``True`` always records a waveform, ``None`` only when the run fails (the run is
+    repeated with waves), ``False`` never. The run directory is kept on failure or with waves.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if bulk_clock not in ("hdl", "cocotb"):
+        raise ValueError(f"bulk_clock must be 'hdl' or 'cocotb', got {bulk_clock!r}")
+    check_simulator(simulator)
+    if isinstance(design, str | Path):
+        design = load_design_dir(design)
+    layout = design.layout
+    latency = int(design.latency)
+    if int(layout.get("latency", latency)) != latency:
+        raise ValueError(f"design.latency={latency} disagrees with layout latency {layout['latency']}")
+    inp, out = Port.from_layout(layout, "input"), Port.from_layout(layout, "output")
+    x = np.asarray(x, dtype=np.float64)
+    mx = values_to_mantissas(x, inp, "x")
+    if expected is None:
+        if not hasattr(design, "predict"):
+            raise ValueError("this design has no predict(): pass expected= (or a vectors file with 'y')")
+        expected = design.predict(x)
+    expected = np.asarray(expected, dtype=np.float64)
+    if len(expected) != len(x):
+        raise ValueError(f"expected has {len(expected)} rows but x has {len(x)}")
+    my = values_to_mantissas(expected, out, "expected")
+    n = len(mx)
+
+    if mode == "stream":
+        b = build(simulator, {f"{design.name}.v": design.verilog()}, design.name, label=design.name)
+    else:
+        b = _bulk_build(design, layout, simulator, n, bulk_clock == "hdl")
+
+    run_dir = Path(tempfile.mkdtemp(prefix=f"{design.name}-{simulator}-{mode}-", dir=_runs_root()))
+    xh, yh = write_hex(run_dir / "x.hex", mx, inp), write_hex(run_dir / "y.hex", my, out)
+    cfg = {
+        "layout": layout,
+        "latency": latency,
+        "x_hex": str(xh),
+        "y_hex": str(yh),
+        "seed": int(seed),
+        "second_pass": bool(second_pass),
+        "n": n,
+        "clock": bulk_clock,
+        "result": str(run_dir / "result.json"),
+    }
+    (run_dir / "config.json").write_text(json.dumps(cfg))
+    env = {CONFIG_ENV: str(run_dir / "config.json")}
+    plus = [f"+HGQ_N={n}", f"+HGQ_X={xh}", f"+HGQ_Y={yh}"] if mode == "bulk" else []
+    res, n_failed, sim_s = _run(b, mode, run_dir, env, plus, bool(waves), seed)
+    wave_path = None
+    if n_failed and waves is None:
+        _, _, _ = _run(b, mode, run_dir / "waves", env, plus, True, seed)
+        res_w = json.loads((run_dir / "result.json").read_text())
+        res = res | {"first_mismatch": res_w["first_mismatch"]} if res_w["mismatches"] == res["mismatches"] else res
+        wave_path = _wave_file(b, run_dir / "waves")
+    elif waves:
+        wave_path = _wave_file(b, run_dir)
+    passed = (
+        n_failed == 0 and res["mismatches"] == 0 and res["valid_errors"] == 0 and res["latency_observed"] == latency
+    )
+    result = VerifyResult(
+        simulator=simulator,
+        mode=mode,
+        n_vectors=n,
+        mismatches=int(res["mismatches"]),
+        first_mismatch=res["first_mismatch"],
+        latency_expected=latency,
+        latency_observed=res["latency_observed"],
+        vectors_per_s=float(res["vectors_per_s"]),
+        build_s=b.build_s,
+        passed=passed,
+        valid_errors=int(res["valid_errors"]),
+        sim_s=sim_s,
+        build_reused=b.reused,
+        waves=None if wave_path is None else str(wave_path),
+        run_dir=str(run_dir),
+    )
+    if passed and not waves:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        result.run_dir = None
+    return result
+
+
+def _runs_root() -> Path:
+    r = cache_root() / "runs"
+    r.mkdir(exist_ok=True)
+    return r
+
+
+def _run(b: Build, mode: str, test_dir: Path, env: dict, plus: list[str], waves: bool, seed: int):
+    import time  # noqa: PLC0415
+
+    t0 = time.perf_counter()
+    _, n_tests, n_failed = run_test(b, TB_MODULE, mode, test_dir, extra_env=env, plusargs=plus, waves=waves, seed=seed)
+    dt = time.perf_counter() - t0
+    cfg = json.loads(Path(env[CONFIG_ENV]).read_text())
+    rp = Path(cfg["result"])
+    if n_tests != 1 or not rp.exists():
+        raise RuntimeError(f"testbench {mode!r} did not run or left no results (see {test_dir})")
+    return json.loads(rp.read_text()), n_failed, dt
+
+
+def _wave_file(b: Build, test_dir: Path) -> Path | None:
+    for name in ("dump.vcd", "dump.fst", "waves.fst"):
+        if (test_dir / name).exists():
+            return test_dir / name
+    return None
+
+
+def cli_simulate(
+    design_dir: str | Path,
+    vectors: str | Path | None = None,
+    simulator: str = "verilator",
+    mode: str = "stream",
+    *,
+    n_random: int = 1000,
+    seed: int = 0,
+    waves: bool | None = None,
+) -> VerifyResult:
+    """CLI hook: verify a written design directory on a vectors file (``.npz`` with ``x`` and optional ``y``,
+    docs/interfaces.md) or, without one, on corner + ``n_random`` random vectors (needs ``hdl_gen.load_design``
+    for the expected outputs). Returns the result; the caller prints it (``result.to_dict()``) and exits with
+    ``0 if result.passed else 1``."""
+    from sim.vectors import corner_vectors, random_vectors  # noqa: PLC0415
+
+    design = load_design_dir(design_dir)
+    if vectors is None:
+        x = np.concatenate([corner_vectors(design.layout), random_vectors(design.layout, n_random, seed)])
+        y = None
+    else:
+        with np.load(vectors) as z:
+            if "x" not in z:
+                raise ValueError(f"{vectors}: no 'x' array; see docs/interfaces.md 'Vectors file'")
+            x = z["x"]
+            y = z.get("y", None)
+    return verify(design, x, simulator, mode, expected=y, waves=waves, seed=seed)

