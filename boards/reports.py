@@ -163,8 +163,13 @@ def parse_quartus_sta_summary(text: str, period_ns: float) -> dict[str, Any]:
     wns = min(setup)
     fmax = 1000.0 / (period_ns - wns) if period_ns - wns > 0 else None
     met = wns >= 0 and all(h >= 0 for h in hold)
-    return {"wns_ns": wns, "whs_ns": min(hold) if hold else None, "period_ns": period_ns, "fmax_mhz": fmax,
-            "timing_met": met}
+    return {
+        "wns_ns": wns,
+        "whs_ns": min(hold) if hold else None,
+        "period_ns": period_ns,
+        "fmax_mhz": fmax,
+        "timing_met": met,
+    }
 
 
 def parse_quartus_fmax(text: str) -> float | None:

@@ -58,7 +58,7 @@ class ToyCore(wiring.Component):
         from amaranth.hdl import ClockDomain
 
         m = Module()
-        m.domains.sync = cd = ClockDomain("sync")
+        m.domains.sync = cd = ClockDomain("sync", local=True)
         m.d.comb += [cd.clk.eq(self.clk), cd.rst.eq(self.rst)]
         xs = [self.x[i * W_IN : (i + 1) * W_IN].as_signed() for i in range(self.n_in)]
         half = self.n_in // 2

@@ -2,8 +2,8 @@
 
 Wire protocol: for each vector the host sends ``ceil(Win / 8)`` bytes of the packed input word, LSB byte
 first; the board answers ``ceil(Wout / 8)`` bytes of the packed output word, LSB byte first, in order. At
-most ``fifo_depth`` vectors may be outstanding. Packing follows docs/interfaces.md (element ``e`` occupies
-``port[offset : offset + width]``, value ``mantissa * 2**-f``, two's complement when signed).
+most ``fifo_depth`` vectors may be outstanding. Packing is ``sim.vectors`` (docs/interfaces.md layout), the same as
+the simulator's, so board and simulation results compare word for word.
 
 The transport is anything with ``write(bytes)`` and ``read(n) -> bytes`` (:class:`Transport`);
 :class:`SerialTransport` wraps pyserial (imported lazily), :class:`ModelTransport` is a pure-Python model
@@ -12,12 +12,16 @@ of the harness for tests without a board.
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from hgq.fixed import from_mantissa, to_mantissa
+from sim.vectors import Port, mantissas_to_values, pack, unpack, values_to_mantissas
 
 __all__ = [
     "HarnessDriver",
@@ -30,45 +34,16 @@ __all__ = [
 ]
 
 
-def _elements(port: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return sorted(port["elements"], key=lambda e: e["index"])
+def pack_words(layout: Mapping[str, Any], values: np.ndarray, side: str = "input") -> list[int]:
+    """Packed words of float vectors ``[N, *shape]`` (on the grid) for ``side`` of the layout, via ``sim.vectors``."""
+    port = Port.from_layout(dict(layout), side)
+    return pack(values_to_mantissas(values, port, "x" if side == "input" else "y"), port)
 
 
-def pack_words(layout_port: Mapping[str, Any], values: np.ndarray) -> list[int]:
-    """Pack float values ``[N, *shape]`` (already on the grid) into one integer word per vector."""
-    elems = _elements(layout_port)
-    v = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
-    if v.shape[1] != len(elems):
-        raise ValueError(f"pack: vectors have {v.shape[1]} elements, the layout has {len(elems)}; check the shape")
-    words = [0] * len(v)
-    for e in elems:
-        w = int(e["width"])
-        if w == 0:
-            continue
-        m = to_mantissa(v[:, e["index"]], int(e["f"]))
-        lo, hi = (-(1 << (w - 1)), (1 << (w - 1)) - 1) if e["signed"] else (0, (1 << w) - 1)
-        if m.min(initial=lo) < lo or m.max(initial=hi) > hi:
-            raise ValueError(f"pack: element {e['index']} has values outside its {w}-bit field; quantize first")
-        mask, off = (1 << w) - 1, int(e["offset"])
-        for n, mi in enumerate(m.tolist()):
-            words[n] |= (mi & mask) << off
-    return words
-
-
-def unpack_words(layout_port: Mapping[str, Any], words: Sequence[int]) -> np.ndarray:
-    """Float values ``[N, *shape]`` from packed integer words (pruned elements are 0)."""
-    elems = _elements(layout_port)
-    out = np.zeros((len(words), len(elems)), dtype=np.float64)
-    for e in elems:
-        w = int(e["width"])
-        if w == 0:
-            continue
-        off, mask = int(e["offset"]), (1 << w) - 1
-        m = np.array([(int(word) >> off) & mask for word in words], dtype=np.int64)
-        if e["signed"]:
-            m = np.where(m >= 1 << (w - 1), m - (1 << w), m)
-        out[:, e["index"]] = from_mantissa(m, int(e["f"]))
-    return out.reshape(len(words), *layout_port["shape"])
+def unpack_words(layout: Mapping[str, Any], words: Sequence[int], side: str = "output") -> np.ndarray:
+    """Float values ``[N, *shape]`` of packed words of ``side`` of the layout, via ``sim.vectors``."""
+    port = Port.from_layout(dict(layout), side)
+    return mantissas_to_values(unpack(words, port), port)
 
 
 def word_bytes(width: int) -> int:
@@ -172,7 +147,7 @@ class HarnessDriver:
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """Float outputs ``[N, *output_shape]`` for inputs ``x`` (values already on the input grid)."""
-        return unpack_words(self.layout["output"], self.run_words(pack_words(self.layout["input"], x)))
+        return unpack_words(self.layout, self.run_words(pack_words(self.layout, x)))
 
     def compare(self, x: np.ndarray, expected: np.ndarray) -> dict[str, Any]:
         """Run ``x`` and compare with ``expected`` by equality: counts and the first mismatching vector."""
@@ -180,3 +155,57 @@ class HarnessDriver:
         exp = np.asarray(expected, dtype=np.float64).reshape(got.shape)
         bad = np.flatnonzero(np.any((got != exp).reshape(len(got), -1), axis=1))
         return {"vectors": len(got), "mismatches": int(len(bad)), "first_mismatch": int(bad[0]) if len(bad) else None}
+
+
+def harness_verilog(layout: Mapping[str, Any], divisor: int, fifo_depth: int = 16, timeout_bytes: int = 64) -> str:
+    """Verilog of the :class:`~boards.wrap.UartHarness` top ``uart_harness`` (ports clk, rst, rx, tx)."""
+    from amaranth.back import verilog
+
+    from .wrap import UartHarness
+
+    h = UartHarness(layout, divisor, fifo_depth, timeout_bytes)
+    return verilog.convert(h, name="uart_harness", emit_src=False, strip_internal_attrs=True)
+
+
+def simulate_harness(
+    design: Any,
+    x: np.ndarray,
+    *,
+    simulator: str = "icarus",
+    divisor: int = 4,
+    fifo_depth: int = 4,
+    timeout_bytes: int = 8,
+    work_dir: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """Run the UART harness around ``design`` in cocotb with the host driver; expected outputs from
+    ``design.predict(x)``. Returns ``{"vectors", "mismatches", "failed", ...}``; ``failed`` counts failed tests."""
+    from sim.runners import build, run_test
+
+    from .build import load_core
+
+    name, layout, core_v = load_core(design)
+    xq = np.asarray(x, dtype=np.float64)
+    y = np.asarray(design.predict(xq), dtype=np.float64)
+    top = harness_verilog(layout, divisor, fifo_depth, timeout_bytes)
+    b = build(simulator, {"uart_harness.v": top, f"{name}.v": core_v}, "uart_harness", label="uart")
+    work = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="hgq_uart_"))
+    work.mkdir(parents=True, exist_ok=True)
+    np.save(work / "x.npy", xq)
+    np.save(work / "y.npy", y)
+    cfg = {
+        "layout": layout,
+        "divisor": divisor,
+        "fifo_depth": fifo_depth,
+        "timeout_cycles": divisor * 10 * timeout_bytes,
+        "x": str(work / "x.npy"),
+        "y": str(work / "y.npy"),
+        "result": str(work / "result.json"),
+    }
+    (work / "config.json").write_text(json.dumps(cfg))
+    env = {"HGQ_HIL_UART_CONFIG": str(work / "config.json")}
+    failed = 0
+    for test in ("uart_vectors", "uart_resync"):
+        _, n, nf = run_test(b, "boards.tb_uart", test, work / test, extra_env=env)
+        failed += nf + (n == 0)
+    res = json.loads((work / "result.json").read_text()) if (work / "result.json").exists() else {}
+    return {**res, "failed": failed, "simulator": simulator, "work_dir": str(work)}

@@ -92,11 +92,10 @@ class UartRx(Elaboratable):
         cnt = Signal(range(self.divisor))
         bit = Signal(range(8))
         shreg = Signal(8)
-        with m.FSM():
-            with m.State("IDLE"):
-                with m.If(~self.rx):
-                    m.d.sync += cnt.eq(self.divisor // 2 - 1)
-                    m.next = "START"
+        with m.FSM() as fsm:
+            with m.State("IDLE"), m.If(~self.rx):
+                m.d.sync += cnt.eq(self.divisor // 2 - 1)
+                m.next = "START"
             with m.State("START"):
                 with m.If(cnt != 0):
                     m.d.sync += cnt.eq(cnt - 1)
@@ -116,9 +115,9 @@ class UartRx(Elaboratable):
                 with m.If(cnt != 0):
                     m.d.sync += cnt.eq(cnt - 1)
                 with m.Else():
-                    m.d.comb += self.stb.eq(self.rx)
                     m.next = "IDLE"
-        m.d.comb += self.data.eq(shreg)
+        # plain assigns (not inside the FSM's always @*) so Icarus evaluates them at time 0
+        m.d.comb += [self.data.eq(shreg), self.stb.eq(fsm.ongoing("STOP") & (cnt == 0) & self.rx)]
         return m
 
 
@@ -140,20 +139,18 @@ class UartTx(Elaboratable):
         cnt = Signal(range(self.divisor))
         bit = Signal(range(10))
         shreg = Signal(10, init=0x3FF)
-        with m.FSM():
-            with m.State("IDLE"):
-                with m.If(self.start):
-                    m.d.sync += [shreg.eq(Cat(0, self.data, 1)), cnt.eq(self.divisor - 1), bit.eq(0)]
-                    m.next = "SEND"
+        with m.FSM() as fsm:
+            with m.State("IDLE"), m.If(self.start):
+                m.d.sync += [shreg.eq(Cat(0, self.data, 1)), cnt.eq(self.divisor - 1), bit.eq(0)]
+                m.next = "SEND"
             with m.State("SEND"):
-                m.d.comb += self.busy.eq(1)
                 with m.If(cnt != 0):
                     m.d.sync += cnt.eq(cnt - 1)
                 with m.Else():
                     m.d.sync += [shreg.eq(Cat(shreg[1:], 1)), cnt.eq(self.divisor - 1), bit.eq(bit + 1)]
                     with m.If(bit == 9):
                         m.next = "IDLE"
-        m.d.comb += self.tx.eq(shreg[0])
+        m.d.comb += [self.tx.eq(shreg[0]), self.busy.eq(fsm.ongoing("SEND"))]
         return m
 
 
@@ -164,9 +161,6 @@ class UartHarness(wiring.Component):
     ``timeout_bytes`` byte times without a byte, so the host can resynchronise.
     """
 
-    rx: In(1, init=1)
-    tx: Out(1, init=1)
-
     def __init__(self, layout: Mapping[str, Any], divisor: int, fifo_depth: int = 16, timeout_bytes: int = 64):
         self.layout = layout
         self.divisor = divisor
@@ -174,7 +168,7 @@ class UartHarness(wiring.Component):
         self.timeout = divisor * 10 * timeout_bytes
         self.win, self.wout = port_widths(layout)
         self.nin, self.nout = -(-self.win // 8), -(-self.wout // 8)
-        super().__init__()
+        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1)})
 
     def elaborate(self, platform: Any) -> Module:
         """Wire receiver, word assembly, core, FIFO and transmitter."""
@@ -212,11 +206,10 @@ class UartHarness(wiring.Component):
         out = Signal(8 * self.nout, reset_less=True)
         obyte = Signal(range(self.nout))
         sending = Signal()
-        with m.If(~sending):
-            with m.If(fifo.r_rdy):
-                m.d.comb += fifo.r_en.eq(1)
-                m.d.sync += [out.eq(fifo.r_data), obyte.eq(0), sending.eq(1)]
-        with m.Elif(~tx.busy):
+        with m.If(~sending & fifo.r_rdy):
+            m.d.comb += fifo.r_en.eq(1)
+            m.d.sync += [out.eq(fifo.r_data), obyte.eq(0), sending.eq(1)]
+        with m.Elif(sending & ~tx.busy):
             m.d.comb += [tx.start.eq(1), tx.data.eq(out[:8])]
             m.d.sync += out.eq(out >> 8)
             with m.If(obyte == self.nout - 1):
