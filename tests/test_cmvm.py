@@ -184,3 +184,16 @@ def test_bad_input():
         solve(np.array([[Fraction(1, 3)]], dtype=object), [Interval(0, 1, 0)])
     with pytest.raises(ValueError, match="NaN"):
         solve(np.array([[np.nan]]), [Interval(0, 1, 0)])
+
+
+@pytest.mark.parametrize("depth_bound", [None, "min", "min+1"])
+def test_scaled_and_similar_columns(depth_bound):
+    """Columns that are ±2**s multiples or near copies of others (exercises the column tree and stage 2)."""
+    rng = np.random.default_rng(5)
+    base = rng.integers(-60, 60, (10, 3))
+    w = np.concatenate([base, 4 * base[:, :1], -base[:, 1:2], 2 * base[:, 2:] + 1, base[:, :1] - base[:, 1:2]], axis=1)
+    ivs = [Interval(-32, 31, 1)] * 5 + [Interval(0, 63, 0)] * 5
+    g = solve(w, ivs, depth_bound=depth_bound, cache=False)
+    _check(g, w, 0, ivs, np.concatenate([_random_inputs(rng, ivs, 200), _one_hot(ivs)]))
+    if depth_bound == "min":
+        assert g.depth == minimal_depth(w, ivs)

@@ -38,8 +38,10 @@ def _unkey(k):
 def _score(k, c, msb, lsb, sgn, dep, lat_penalty, weight_bias):
     a, b, sh, _ = _unkey(k)
     ov = min(msb[a], msb[b] + sh) - max(lsb[a], lsb[b] + sh) + (1 if (sgn[a] or sgn[b]) else 0)
-    w = max(ov, 0) + weight_bias
-    return c * w - lat_penalty * abs(dep[a] - dep[b])
+    pen = lat_penalty * abs(dep[a] - dep[b])
+    if weight_bias < 0:  # pure frequency, ties to the narrower pair
+        return c * (-weight_bias) - max(ov, 0) - pen
+    return c * (max(ov, 0) + weight_bias) - pen
 
 
 @njit(cache=True)

@@ -18,7 +18,8 @@ class Builder:
     form over the input boxes, so correlated paths (``x - x``) are never over-widened.
     """
 
-    def __init__(self, in_intervals: tuple[Interval, ...], in_depths: tuple[int, ...]):
+    def __init__(self, in_intervals: tuple[Interval, ...], in_depths: tuple[int, ...], exact: bool = True):
+        self.exact = exact
         self.n_in = len(in_intervals)
         self.ivals: list[Interval] = list(in_intervals)
         self.depth: list[int] = list(in_depths)
@@ -60,6 +61,16 @@ class Builder:
             raise ValueError("internal: adder shifts must be >= 0")
         fa, fb = self.f[a], self.f[b] - shift
         f = max(fa, fb)
+        if not self.exact:  # light mode (variant search): depths and estimated widths only
+            dep = max(self.depth[a], self.depth[b]) + 1
+            msb = max(self.maxabs[a].bit_length() - self.f[a], self.maxabs[b].bit_length() - self.f[b] + shift) + 1
+            self.ops.append((a, b, shift, sub))
+            self.depth.append(dep)
+            self.f.append(f)
+            self.maxabs.append((1 << max(msb + f, 0)) - 1)
+            self.signed.append(self.signed[a] or self.signed[b] or sub)
+            self.ivals.append(None)
+            return self.n_src - 1
         cb = self.coef[b] << shift
         c = self.coef[a] - cb if sub else self.coef[a] + cb
         lo_s, hi_s = self._range(c)

@@ -16,6 +16,7 @@ import numpy as np
 __all__ = ["Tree", "csd_weight", "decompose"]
 
 SHIFTS = (0, 1, 2)
+ROOT_OFF = 1
 
 
 def csd_weight(x: np.ndarray) -> np.ndarray:
@@ -50,7 +51,7 @@ def decompose(k: np.ndarray, row_w: np.ndarray, bound: int | None, max_len: int 
     nnz = csd_weight(k)
     root_d = nnz.sum(axis=0)
     root_kd = (nnz * row_w[:, None]).sum(axis=0)
-    best_cost = np.maximum(root_d - 1, 0).astype(np.int64)
+    best_cost = np.maximum(root_d - ROOT_OFF, 0).astype(np.int64)
     best_kd = root_kd.copy()
     path_s = np.zeros(n, dtype=object)
     plen = np.zeros(n, dtype=np.int64)

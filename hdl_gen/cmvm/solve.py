@@ -122,18 +122,22 @@ def _merge(terms: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
         acc[s] = acc.get(s, 0) + g * (1 << p)  # positions are >= 0
     out = []
     for s in sorted(acc):
-        v = acc[s]
-        if v == 0:
-            continue
-        d = csd_digits(np.array([v], dtype=np.int64))[0]
-        out.extend((s, int(k), int(d[k])) for k in np.nonzero(d)[0])
+        v, p = acc[s], 0
+        while v:  # non-adjacent form on Python ints (no overflow for long shift chains)
+            if v & 1:
+                d = 2 - (v & 3)
+                out.append((s, p, d))
+                v -= d
+            v >>= 1
+            p += 1
     return out
 
 
-def _variant(c, r, cs, e, ivs, depths, bound, max_len, lat_penalty, weight_bias) -> AdderGraph:
+def _variant(c, r, cs, e, ivs, depths, bound, max_len, lat_penalty, weight_bias):
+    """One candidate: ``(n_adders, depth, ops, final terms)`` from a light (width-estimating) build."""
     n_out = c.shape[1]
     row_w = np.array([1 << d for d in depths], dtype=np.int64)
-    b = Builder(ivs, depths)
+    b = Builder(ivs, depths, exact=False)
     if max_len == 1:
         cols = _columns(c, r)
         res = cse(b, cols, [bound] * n_out, lat_penalty=lat_penalty, weight_bias=weight_bias)
@@ -154,6 +158,15 @@ def _variant(c, r, cs, e, ivs, depths, bound, max_len, lat_penalty, weight_bias)
                 u = int(tree.parent[u])
             cols1.append(_merge(terms))
         res = cse(b, cols1, [bound] * n_out, lat_penalty=lat_penalty, weight_bias=weight_bias)
+    depth = max((b.depth[t[0]] for t in res if t is not None), default=0)
+    return len(b.ops), depth, b.ops, res
+
+
+def _finish(ops, res, cs, e, ivs, depths, bound) -> AdderGraph:
+    """Replay the chosen ops with exact intervals and wire the outputs."""
+    b = Builder(ivs, depths)
+    for a, s1, sh, sub in ops:
+        b.add(a, s1, sh, sub)
     outputs = []
     out_ivs = []
     for o, t in enumerate(res):
@@ -179,14 +192,24 @@ def _solve(m: np.ndarray, e: int, ivs, depths, depth_bound, lat_penalty) -> Adde
     bound = _parse_bound(depth_bound, max(col_min, default=0))
     if lat_penalty is None:
         lat_penalty = 0 if bound is None else 64
+    min_depth = max(col_min, default=0)
+    big = c.shape[0] * c.shape[1] > LARGE
+    # column-tree path caps tried (1 = no decomposition); unbounded chains are only tried on small problems
+    lens: tuple[int | None, ...] = ((1, 3) if big else (1, 3, None)) if bound is None else (1, None)
+    wbs = (100,) if big else (100, -1000)
     best = None
-    for max_len in VARIANTS_LEN:
-        for wb in VARIANTS_WB:
-            g = _variant(c, r, cs, e, ivs, depths, bound, max_len, lat_penalty, wb)
-            if best is None or (g.n_adders, g.depth, g.cost) < (best.n_adders, best.depth, best.cost):
-                best = g
-    return best
+    for max_len in lens:
+        for wb in wbs:
+            n_add, depth, ops, res = _variant(c, r, cs, e, ivs, depths, bound, max_len, lat_penalty, wb)
+            # unbounded: fewest adders, but never pay more than DEPTH_GUARD extra levels for it
+            guard = bound is None and depth > min_depth + DEPTH_GUARD
+            score = (guard, n_add, depth)
+            if best is None or score < best[0]:
+                best = (score, ops, res)
+    return _finish(best[1], best[2], cs, e, ivs, depths, bound)
 
 
-VARIANTS_LEN: tuple[int | None, ...] = (1, None)
-VARIANTS_WB: tuple[int, ...] = (100,)
+#: problems with more matrix entries than this try fewer variants (speed)
+LARGE = 2048
+#: with depth_bound=None, variants deeper than the minimal depth + this are only used if nothing else exists
+DEPTH_GUARD = 4
