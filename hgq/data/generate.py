@@ -225,7 +225,11 @@ def labelled_jets(events: list[dict[str, np.ndarray]], process: str) -> tuple[li
 
 
 def jet_features(jets: list[dict[str, np.ndarray]]) -> np.ndarray:
-    """The 16 JSC HLF features (columns in FEATURES order) of jets given as constituent 4-vectors."""
+    """The 16 JSC HLF features (columns in FEATURES order) of jets given as constituent 4-vectors.
+
+    A groomed jet of one constituent has e2 = 0: its correlator ratios (0/0) are set to 0, and a groomed mass
+    below 0 (rounding of m^2 < 0) to 0.
+    """
     import awkward as ak
     import fastjet
 
@@ -239,8 +243,8 @@ def jet_features(jets: list[dict[str, np.ndarray]]) -> np.ndarray:
     cols: dict[str, np.ndarray] = {}
     for name, func, npoint, beta, alpha in _ECF_SPECS:
         vals = gcs.exclusive_jets_energy_correlator(njets=1, func=func, npoint=npoint, beta=beta, alpha=alpha)
-        cols[name] = ak.to_numpy(vals).astype(np.float64)
-    cols["j_mass_mmdt"] = ak.to_numpy(sd.msoftdrop).astype(np.float64)
+        cols[name] = np.nan_to_num(ak.to_numpy(vals).astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    cols["j_mass_mmdt"] = np.maximum(ak.to_numpy(sd.msoftdrop).astype(np.float64), 0.0)
     cols["j_multiplicity"] = np.array([len(j["px"]) for j in jets], dtype=np.float64)
     zlogz = []
     for j in jets:
@@ -355,6 +359,7 @@ def generate(per_class: int, out: str | Path, *, workers: int = 2, seed: int = 0
             "truth_match": f"Delta R < {MATCH_DR} to the jet axis: q/g hard parton (q = u d s c), W/Z/t all decay "
             "quarks (t: b and the W's two quarks)",
             "grooming": "C/A R = 0.8 recluster, mMDT soft drop " + json.dumps(SOFTDROP),
+            "degenerate": "correlator ratios of a one-constituent groomed jet (0/0) set to 0; groomed mass >= 0",
             "features": {n: {"func": f, "npoint": p, "beta": b, "alpha": a} for n, f, p, b, a in _ECF_SPECS}
             | {
                 "j_mass_mmdt": "soft-drop groomed mass",

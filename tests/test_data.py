@@ -1,0 +1,228 @@
+"""hgq.data: JSC loaders, standard split, shipped generated sample, vectors files, generator (physics extra)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+
+import numpy as np
+import pytest
+
+from hgq.data import (
+    CLASSES,
+    FEATURES,
+    GENERATED_NAME,
+    OPENML_NAME,
+    DatasetUnavailableError,
+    JSCData,
+    export_vectors,
+    jsc_split,
+    load_jsc,
+    load_vectors,
+    physics_vectors,
+    save_dataset,
+    train_test_indices,
+)
+from hgq.data.jsc import SAMPLE_FILE
+
+F = {f: i for i, f in enumerate(FEATURES)}
+
+
+@pytest.fixture(scope="module")
+def sample() -> JSCData:
+    return load_jsc("sample")
+
+
+def test_sample_offline_shape_classes_balance(sample):
+    assert sample.name == GENERATED_NAME
+    assert sample.features == FEATURES and len(FEATURES) == 16
+    assert sample.classes == ("g", "q", "w", "z", "t") == CLASSES
+    n = len(sample)
+    assert n >= 40_000 and sample.X.shape == (n, 16) and sample.y.shape == (n,)
+    assert np.all(np.isfinite(sample.X))
+    counts = sample.counts()
+    assert len(set(counts.values())) == 1 and counts["g"] >= 8_000, counts
+    assert sample.provenance["counts"] == counts and sample.provenance["name"] == GENERATED_NAME
+    assert SAMPLE_FILE.stat().st_size < 5_000_000
+
+
+def test_sample_physics(sample):
+    """Groomed-mass peaks near the W/Z/top masses; gluon jets wider and busier than quark jets."""
+    mass = sample.X[:, F["j_mass_mmdt"]]
+
+    def peak(c: int) -> float:
+        h, edges = np.histogram(mass[sample.y == c], bins=np.arange(0.0, 300.0, 5.0))
+        return float(edges[np.argmax(h)] + 2.5)
+
+    assert 70 <= peak(2) <= 90 and 82 <= peak(3) <= 100 and 160 <= peak(4) <= 185
+    assert peak(2) < peak(3) < peak(4)
+    g, q = sample.y == 0, sample.y == 1
+    for name in ("j_multiplicity", "j_c2_b1_mmdt", "j_d2_b1_mmdt", "j_mass_mmdt"):
+        assert np.median(sample.X[g, F[name]]) > np.median(sample.X[q, F[name]]), name
+    assert np.median(sample.X[g, F["j_zlogz"]]) < np.median(sample.X[q, F["j_zlogz"]])  # more, softer constituents
+
+
+def test_split_matches_sklearn_and_is_deterministic():
+    sk = pytest.importorskip("sklearn.model_selection", reason="scikit-learn is the reference for the split")
+    for n in (10, 101, 5000):
+        train, test = train_test_indices(n)
+        ref_train, ref_test = sk.train_test_split(np.arange(n), test_size=0.2, random_state=42)
+        assert np.array_equal(train, ref_train) and np.array_equal(test, ref_test)
+    a, b = train_test_indices(1000), train_test_indices(1000)
+    assert all(np.array_equal(u, v) for u, v in zip(a, b, strict=True))
+    assert not np.array_equal(train_test_indices(1000, random_state=1)[1], a[1])
+
+
+def test_split_scaler_fitted_on_train_only(sample):
+    split = jsc_split(sample)
+    n = len(sample)
+    assert split.name == sample.name
+    assert len(split.x_test) == int(np.ceil(0.2 * n)) and len(split.x_train) + len(split.x_test) == n
+    assert np.intersect1d(split.train_index, split.test_index).size == 0
+    x = sample.X.astype(np.float64)
+    assert np.array_equal(split.mean, x[split.train_index].mean(axis=0))
+    assert np.array_equal(split.scale, x[split.train_index].std(axis=0))
+    assert np.allclose(split.x_train.mean(axis=0), 0, atol=1e-4) and np.allclose(split.x_train.std(axis=0), 1, 1e-4)
+    # changing test rows leaves the scaler untouched; changing a train row moves it
+    x_mod = sample.X.copy()
+    x_mod[split.test_index] += 1000.0
+    moved_test = jsc_split(JSCData(sample.name, x_mod, sample.y))
+    assert np.array_equal(moved_test.mean, split.mean) and np.array_equal(moved_test.scale, split.scale)
+    x_mod = sample.X.copy()
+    x_mod[split.train_index[0]] += 1000.0
+    assert not np.array_equal(jsc_split(JSCData(sample.name, x_mod, sample.y)).mean, split.mean)
+    skp = pytest.importorskip("sklearn.preprocessing", reason="scikit-learn StandardScaler as the reference")
+    ref = skp.StandardScaler().fit(x[split.train_index])
+    assert np.allclose(split.mean, ref.mean_, rtol=1e-12) and np.allclose(split.scale, ref.scale_, rtol=1e-12)
+
+
+def test_openml_offline_error_names_alternatives(monkeypatch, tmp_path):
+    datasets = pytest.importorskip("sklearn.datasets", reason="load_jsc('openml') uses scikit-learn")
+
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(datasets, "fetch_openml", no_network)
+    with pytest.raises(DatasetUnavailableError) as err:
+        load_jsc("openml", cache_dir=tmp_path)
+    msg = str(err.value)
+    assert "42468" in msg and "load_jsc('sample')" in msg and "hgq.data.generate" in msg and "\n" not in msg
+
+
+def test_openml_reorders_features_maps_labels_and_caches(monkeypatch, tmp_path):
+    datasets = pytest.importorskip("sklearn.datasets", reason="load_jsc('openml') uses scikit-learn")
+    rng = np.random.default_rng(0)
+    order = list(rng.permutation(16))
+    raw = rng.normal(size=(30, 16))
+    targets = np.array(list("gqwzt") * 6, dtype=object)
+    calls = []
+
+    def fake_fetch(*, data_id, **kwargs):
+        calls.append(data_id)
+        return type(
+            "Bunch", (), {"data": raw[:, order], "target": targets, "feature_names": [FEATURES[i] for i in order]}
+        )
+
+    monkeypatch.setattr(datasets, "fetch_openml", fake_fetch)
+    data = load_jsc("openml", cache_dir=tmp_path)
+    assert calls == [42468] and data.name == OPENML_NAME
+    assert np.array_equal(data.X, raw) and np.array_equal(data.y, np.tile(np.arange(5), 6))
+    monkeypatch.setattr(datasets, "fetch_openml", lambda **kw: pytest.fail("cached copy not used"))
+    again = load_jsc("openml", cache_dir=tmp_path)
+    assert np.array_equal(again.X, raw) and np.array_equal(again.y, data.y)
+
+
+def test_load_path_round_trip_and_errors(tmp_path):
+    x = np.arange(5 * 16, dtype=np.float32).reshape(5, 16)
+    y = np.array([0, 1, 2, 3, 4])
+    p = save_dataset(tmp_path / "mine.npz", x, y, {"name": "my-set", "note": 1})
+    d = load_jsc(p)
+    assert d.name == "my-set" and np.array_equal(d.X, x) and np.array_equal(d.y, y) and d.provenance["note"] == 1
+    assert load_jsc(tmp_path / "mine.npz").name == "my-set"
+    with pytest.raises(FileNotFoundError, match="neither 'sample', 'openml'"):
+        load_jsc(tmp_path / "absent.npz")
+    np.savez(tmp_path / "bad.npz", X=x, y=y)
+    with pytest.raises(ValueError, match="missing"):
+        load_jsc(tmp_path / "bad.npz")
+    with pytest.raises(ValueError, match="name"):
+        save_dataset(tmp_path / "x.npz", x, y, {})
+
+
+def test_vectors_round_trip(tmp_path):
+    x = np.array([[0.5, -1.25], [3.0, 0.0]], dtype=np.float32)
+    y = np.arange(6).reshape(2, 3)
+    p = export_vectors(tmp_path / "v.npz", x, y)
+    lx, ly = load_vectors(p)
+    assert lx.dtype == ly.dtype == np.float64
+    assert np.array_equal(lx, x) and np.array_equal(ly, y)
+    p2 = export_vectors(tmp_path / "only_x.vec", np.zeros((3, 4, 2)))
+    assert p2.name == "only_x.vec"
+    lx, ly = load_vectors(p2)
+    assert ly is None and lx.shape == (3, 4, 2)
+
+
+@pytest.mark.parametrize(
+    ("arrays", "match"),
+    [
+        ({"y": np.zeros((2, 1))}, "no 'x'"),
+        ({"x": np.zeros((2, 1)), "z": np.zeros(2)}, "unexpected arrays"),
+        ({"x": np.zeros((2, 1), dtype=np.float32)}, "float64"),
+        ({"x": np.array([[1.0, np.nan]])}, "NaN"),
+        ({"x": np.zeros(3)}, "shape"),
+        ({"x": np.zeros((2, 1)), "y": np.zeros((3, 1))}, "rows"),
+    ],
+)
+def test_load_vectors_rejects_bad_files(tmp_path, arrays, match):
+    p = tmp_path / "bad.npz"
+    np.savez(p, **arrays)
+    with pytest.raises(ValueError, match=match):
+        load_vectors(p)
+
+
+def test_vectors_bad_input_and_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="export_vectors"):
+        load_vectors(tmp_path / "none.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a readable"):
+        load_vectors(tmp_path / "junk.npz")
+    np.save(tmp_path / "arr.npy", np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="bare .npy"):
+        load_vectors(tmp_path / "arr.npy")
+    with pytest.raises(ValueError, match="NaN"):
+        export_vectors(tmp_path / "v.npz", np.array([[np.inf]]))
+    with pytest.raises(ValueError, match="rows"):
+        export_vectors(tmp_path / "v.npz", np.zeros((2, 1)), np.zeros((1, 1)))
+    with pytest.raises(ValueError, match="real numeric"):
+        export_vectors(tmp_path / "v.npz", np.array([["a"]]))
+
+
+def test_physics_vectors(sample):
+    split = jsc_split(sample)
+    v = physics_vectors(64, seed=3)
+    assert v.dtype == np.float64 and v.shape == (64, 16)
+    assert np.array_equal(v, physics_vectors(64, seed=3)) and not np.array_equal(v, physics_vectors(64, seed=4))
+    rows = {r.tobytes() for r in split.x_test.astype(np.float64)}
+    assert all(r.tobytes() in rows for r in v) and len({r.tobytes() for r in v}) == 64
+    with pytest.raises(ValueError, match="n must be in"):
+        physics_vectors(len(split.x_test) + 1)
+
+
+def test_generator_tiny_run(tmp_path):
+    pytest.importorskip("pythia8mc", reason="physics extra not installed (pip install 'hgq-hil[physics]')")
+    pytest.importorskip("fastjet", reason="physics extra not installed (pip install 'hgq-hil[physics]')")
+    from hgq.data import generate
+
+    path = generate.generate(2, tmp_path, workers=1, seed=5, chunk=2)
+    d = load_jsc(path)
+    assert d.name == GENERATED_NAME and d.counts() == dict.fromkeys(CLASSES, 2)
+    assert np.all(np.isfinite(d.X)) and np.all(d.X[:, F["j_multiplicity"]] >= 1)
+    prov = json.loads(path.with_suffix(".json").read_text())
+    assert prov["versions"]["pythia8mc"] == "8.317.2" and prov["seed"] == 5
+    assert {c["seed"] for c in prov["chunks"]} == {generate.chunk_seed(5, p, 0) for p in generate.PROCESSES}
+    # rerun reuses the chunks: identical data without generating again
+    again = load_jsc(generate.generate(2, tmp_path, workers=1, seed=5, chunk=2))
+    assert np.array_equal(again.X, d.X)
+    # same seed in a fresh directory: identical features (deterministic generation)
+    same = generate.generate_chunk("w", generate.chunk_seed(5, "w", 0), 2)
+    w = np.load(tmp_path / "chunk_w_0000.npz")
+    assert np.array_equal(same["x"], w["x"])
