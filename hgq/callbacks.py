@@ -173,7 +173,7 @@ class ParetoFront(keras.callbacks.Callback):
             else:
                 keep.append(p)
         os.makedirs(self.path, exist_ok=True)
-        fname = self.fname_format.format(epoch=epoch, **{**logs, **point})
+        fname = self.fname_format.format(**{**logs, **point})
         point["file"] = os.path.join(self.path, fname)
         self.model.save(point["file"])
         self.front = sorted([*keep, point], key=lambda p: p["epoch"])
