@@ -7,13 +7,13 @@ import os
 import tempfile
 import warnings
 
-import hgq  # noqa: F401
 import keras
 import numpy as np
 import pytest
 from keras import ops
 from numpy.lib.stride_tricks import sliding_window_view
 
+import hgq  # noqa: F401
 from hgq.fixed import quantize
 from hgq.layers import (
     QAdd,

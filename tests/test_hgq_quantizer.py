@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import itertools
 
-import hgq  # noqa: F401  (sets the Keras backend)
 import keras
 import numpy as np
 import pytest
 from keras import ops
 
+import hgq  # noqa: F401  (sets the Keras backend)
 from hgq.calibrate import trace_minmax
 from hgq.fixed import OVERFLOW_MODES, ROUND_MODES, quantize
 from hgq.quantizer import Quantizer

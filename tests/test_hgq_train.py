@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 import os
 
-import hgq  # noqa: F401
 import keras
 import numpy as np
 import pytest
 
+import hgq  # noqa: F401
 from hgq.calibrate import trace_minmax
 from hgq.callbacks import BetaPID, BetaScheduler, FreeEBOPs, ParetoFront
 from hgq.ebops import ebops_layers, model_ebops
@@ -74,7 +74,8 @@ def test_jet_tagger_trains_calibrates_and_is_exact(tmp_path):
     x = (xd[:, ::4] / 4.0).astype("float32")  # 16 features
     y = keras.utils.to_categorical(yd % 5, 5)
     model = jet_tagger()
-    model.compile(keras.optimizers.Adam(3e-3), keras.losses.CategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    loss = keras.losses.CategoricalCrossentropy(from_logits=True)
+    model.compile(keras.optimizers.Adam(3e-3), loss, metrics=["accuracy"])
     cbs = [BetaScheduler([(0, 1e-6, "constant"), (3, 1e-4, "log")]), FreeEBOPs(), ParetoFront(str(tmp_path))]
     h = model.fit(
         x[:1200], y[:1200], validation_data=(x[1200:], y[1200:]), epochs=3, batch_size=128, verbose=0, callbacks=cbs
