@@ -337,6 +337,16 @@ class GraphBuilder:
         ib = self.iv(b).shift(shift)
         return self._emit("add", (a, b), (shift, bool(sub)), self.iv(a) + (-ib if sub else ib))
 
+    def _add_tight(self, a: int | None, b: int | None, shift: int, sub: bool, tight: Interval) -> int | None:
+        """``add`` typed with a tighter exact range (a CMVM adder's linear-form range); checked to lie inside."""
+        if a is None or b is None:
+            return self.add(a, b, shift, sub)
+        ib = self.iv(b).shift(shift)
+        loose = self.iv(a) + (-ib if sub else ib)
+        if tight.f != loose.f or tight.lo < loose.lo or tight.hi > loose.hi:
+            raise AssertionError(f"cmvm adder range {tight} is not inside its interval bound {loose}")
+        return self._emit("add", (a, b), (shift, bool(sub)), tight)
+
     def sub(self, a: int | None, b: int | None) -> int | None:
         return self.add(a, b, 0, True)
 
@@ -473,7 +483,7 @@ class GraphBuilder:
         first = len(self.ops)
         src: list[int | None] = list(xs)
         for op in g.ops:
-            src.append(self.add(src[op.a], src[op.b], op.shift, op.sub))
+            src.append(self._add_tight(src[op.a], src[op.b], op.shift, op.sub, op.interval))
         ys: list[int | None] = []
         for o, out in enumerate(g.outputs):
             if out is None:

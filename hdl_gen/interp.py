@@ -1,0 +1,537 @@
+"""The bit-exact golden model: evaluate a :class:`~hdl_gen.ir.Graph` on integer mantissas (int64).
+
+Every op is evaluated exactly as the table in :mod:`hdl_gen.ir` says, on the mantissa of its own interval
+(value ``m * 2**-interval.f``). Quantize ops follow :func:`hgq.fixed.requantize`: the rounding decisions are
+a table read off ``requantize`` itself and the overflow bounds come from the same function, so there is one
+arithmetic. No wire (nor an aligned operand) may exceed 62 bits; a graph that needs more is refused with an
+error naming the op and its layer.
+
+With ``expand=False`` (default) each :class:`~hdl_gen.ir.CmvmBlock` is one exact integer matrix product
+(float64 BLAS when every partial sum stays below ``2**53``, int64 otherwise) instead of its adder ops;
+``expand=True`` evaluates every adder op (tests use it to prove the adder graph equals the matrix).
+
+Samples are processed in chunks; the per-op loops run in one numba kernel.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from hgq.fixed import MAX_INT_BITS, ROUND_MODES, FixedType, from_mantissa, requantize, to_mantissa
+
+from .ir import CmvmBlock, Graph, Op
+
+__all__ = ["InterpError", "interp", "interp_mant", "interp_trace"]
+
+# instruction kinds of the kernel
+_CONST, _LIN, _RELU, _QUANT, _MAX, _MIN, _SELECT, _LOOKUP, _MUL = range(9)
+# instruction columns: kind, dst, a, b, c, sa, sb, sc, post, p0, p1, p2, p3
+_NCOL = 13
+_FLOAT_EXACT = 1 << 53
+_CHUNK = 2048
+
+
+class InterpError(ValueError):
+    """The graph or the input cannot be evaluated exactly."""
+
+
+def _round_up_table() -> np.ndarray:
+    """``up[mode, fc, rc]`` in {0, 1}: round-up decisions of :func:`requantize` per round mode.
+
+    ``fc`` = 2·[floor < 0] + [floor odd], ``rc`` = remainder class (0: none, 1: below half, 2: half, 3: above).
+    Read off ``requantize`` on crafted mantissas (two dropped bits), so the interpreter reuses its decisions.
+    """
+    floors = np.array([2, 1, -2, -1], dtype=np.int64)  # fc = 0..3
+    rems = np.array([0, 1, 2, 3], dtype=np.int64)  # rc = 0..3 with two dropped bits (half = 2)
+    m = (floors[:, None] * 4 + rems[None, :]).ravel()
+    up = np.zeros((len(ROUND_MODES), 4, 4), dtype=np.int64)
+    for r, mode in enumerate(ROUND_MODES):
+        q = requantize(m, 2, 1, 20, 0, mode, "WRAP").reshape(4, 4)
+        up[r] = q - floors[:, None]
+    if not np.all((up == 0) | (up == 1)):  # pragma: no cover - would mean requantize changed meaning
+        raise AssertionError("requantize rounding is not a floor-plus-decision rule")
+    return up
+
+
+_UP = _round_up_table()
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _sh(v, s):
+    return v << s if s >= 0 else v >> -s
+
+
+@numba.njit(cache=True, nogil=True)
+def _run(V, code, tables, up):  # pragma: no cover - compiled
+    n = V.shape[1]
+    for t in range(code.shape[0]):
+        kind, d, a, b, c = code[t, 0], code[t, 1], code[t, 2], code[t, 3], code[t, 4]
+        sa, sb, sc, post = code[t, 5], code[t, 6], code[t, 7], code[t, 8]
+        p0, p1, p2, p3 = code[t, 9], code[t, 10], code[t, 11], code[t, 12]
+        if kind == 0:  # const
+            for j in range(n):
+                V[d, j] = p0
+        elif kind == 1:  # p0 * (a << sa) + p1 * (b << sb), then post
+            if b < 0:
+                for j in range(n):
+                    V[d, j] = _sh(p0 * (V[a, j] << sa), post)
+            else:
+                for j in range(n):
+                    V[d, j] = _sh(p0 * (V[a, j] << sa) + p1 * (V[b, j] << sb), post)
+        elif kind == 2:  # relu
+            for j in range(n):
+                v = V[a, j]
+                V[d, j] = _sh(v if v > 0 else 0, post)
+        elif kind == 3:  # quantize: sa = dropped bits (>0) or left shift (<=0); p0 mode; p1 ovf; p2, p3 bounds
+            if sa > 0:
+                mask = (np.int64(1) << sa) - 1
+                half = np.int64(1) << (sa - 1)
+                for j in range(n):
+                    m = V[a, j]
+                    fl = m >> sa
+                    rem = m & mask
+                    rc = 0 if rem == 0 else (1 if rem < half else (2 if rem == half else 3))
+                    fc = (2 if fl < 0 else 0) + (fl & 1)
+                    V[d, j] = fl + up[p0, fc, rc]
+            else:
+                for j in range(n):
+                    V[d, j] = V[a, j] << -sa
+            if p1 == 0:  # wrap: p2 = offset (k * 2**(W-1)), p3 = mask (2**W - 1)
+                for j in range(n):
+                    V[d, j] = _sh(((V[d, j] + p2) & p3) - p2, post)
+            else:  # clamp to [p2, p3]
+                for j in range(n):
+                    v = V[d, j]
+                    v = p2 if v < p2 else (p3 if v > p3 else v)
+                    V[d, j] = _sh(v, post)
+        elif kind == 4:  # max
+            for j in range(n):
+                x, y = V[a, j] << sa, V[b, j] << sb
+                V[d, j] = _sh(x if x > y else y, post)
+        elif kind == 5:  # min
+            for j in range(n):
+                x, y = V[a, j] << sa, V[b, j] << sb
+                V[d, j] = _sh(x if x < y else y, post)
+        elif kind == 6:  # select: a >= 0 ? b : c
+            for j in range(n):
+                V[d, j] = _sh((V[b, j] << sb) if V[a, j] >= 0 else (V[c, j] << sc), post)
+        elif kind == 7:  # lookup: tables[p0 + a - p1]
+            for j in range(n):
+                V[d, j] = _sh(tables[p0 + V[a, j] - p1], post)
+        else:  # mul
+            for j in range(n):
+                V[d, j] = _sh(V[a, j] * V[b, j], post)
+
+
+@numba.njit(cache=True, nogil=True)
+def _cmvm(V, sin, shin, w, sout, post, X, Y):  # pragma: no cover - compiled
+    """``V[sout] = (w @ (V[sin] << shin)) >> post``, exact (float64 only when every partial sum is below 2**53)."""
+    n = V.shape[1]
+    for r in range(sin.shape[0]):
+        for j in range(n):
+            X[r, j] = V[sin[r], j] << shin[r]
+    for o in range(sout.shape[0]):
+        for j in range(n):
+            Y[j] = 0
+        for r in range(sin.shape[0]):
+            wv = w[o, r]
+            if wv != 0:
+                for j in range(n):
+                    Y[j] += wv * X[r, j]
+        for j in range(n):
+            V[sout[o], j] = _sh(np.int64(Y[j]), post[o])
+
+
+# -- compilation of a graph into a plan ------------------------------------------------------------------------
+
+
+@dataclass
+class _Block:
+    slots_in: np.ndarray  # slots of the block inputs (non-None, non-zero rows)
+    shift_in: np.ndarray  # left shifts bringing each input to the common f
+    w: np.ndarray  # [n_out_used, n_in_used] float64 or int64
+    slots_out: np.ndarray
+    post: np.ndarray  # shift from the product's f to each output op's f
+    use_float: bool
+
+
+@dataclass
+class _Plan:
+    n_slots: int
+    in_slots: np.ndarray  # per input element: slot or -1
+    in_shift: np.ndarray
+    steps: list  # ("run", code) | ("block", _Block)
+    tables: np.ndarray
+    out_slots: np.ndarray  # per output: slot or -1
+    out_f: np.ndarray
+
+
+_PLANS: dict[tuple[int, bool, bool], tuple[weakref.ref, _Plan]] = {}
+
+
+def _where(op: Op, j: int) -> str:
+    return f"op {j} ({op.kind}) of layer {op.layer!r}" if op.layer else f"op {j} ({op.kind})"
+
+
+def _mag(lo: int, hi: int, s: int = 0) -> int:
+    """Largest magnitude of mantissas in ``[lo, hi]`` shifted left by ``s`` (``s >= 0``)."""
+    return max(abs(lo), abs(hi)) << s
+
+
+def _check_bits(mag: int, op: Op, j: int, what: str) -> None:
+    if mag >= 1 << MAX_INT_BITS:
+        raise InterpError(
+            f"{_where(op, j)}: {what} needs {mag.bit_length() + 1} bits, over the interpreter's {MAX_INT_BITS}-bit "
+            "limit; narrow the quantizers of this layer"
+        )
+
+
+def _instr(g: Graph, j: int, slot: dict[int, int], tables: list[np.ndarray], tab_len: list[int]) -> list[int]:
+    """One kernel instruction for op ``j`` (its args already have slots)."""
+    op = g.ops[j]
+    iv = op.interval
+    a = [g.ops[x].interval for x in op.args]
+    s = [slot[x] for x in op.args]
+    row = [0] * _NCOL
+    row[1] = slot[j]
+    row[2 : 2 + len(s)] = s
+    if len(s) < 2:
+        row[3] = -1
+    _check_bits(_mag(iv.lo, iv.hi), op, j, "its result")
+    k = op.kind
+
+    def post(F: int) -> int:
+        p = iv.f - F
+        if p < 0:
+            _check_bits(_mag(iv.lo, iv.hi, -p), op, j, "its unscaled result")
+        return p
+
+    if k == "const":
+        row[0], row[9] = _CONST, iv.lo
+    elif k in ("add", "neg", "shift"):
+        row[0] = _LIN
+        if k == "add":
+            shift, sub = op.attrs
+            fb = a[1].f - shift
+            F = max(a[0].f, fb)
+            row[5], row[6], row[9], row[10] = F - a[0].f, F - fb, 1, -1 if sub else 1
+            _check_bits(_mag(a[1].lo, a[1].hi, F - fb), op, j, "its aligned operand")
+        elif k == "neg":
+            F, row[9] = a[0].f, -1
+        else:
+            F, row[9] = a[0].f - op.attrs[0], 1
+        _check_bits(_mag(a[0].lo, a[0].hi, row[5]), op, j, "its aligned operand")
+        row[8] = post(F)
+    elif k == "relu":
+        row[0], row[8] = _RELU, post(a[0].f)
+    elif k == "quantize":
+        qk, qi, qf, rnd, ovf = op.attrs
+        t = FixedType(qk, qi, qf)
+        row[0], row[5] = _QUANT, a[0].f - qf
+        if row[5] > MAX_INT_BITS:
+            raise InterpError(f"{_where(op, j)}: drops {row[5]} bits, over the {MAX_INT_BITS}-bit limit")
+        if row[5] < 0 and ovf != "WRAP":  # WRAP keeps the low bits: an int64 overflow is harmless
+            _check_bits(_mag(a[0].lo, a[0].hi, -row[5]), op, j, "its left-aligned input")
+        row[9] = ROUND_MODES.index(rnd)
+        w = t.width
+        if ovf == "WRAP":
+            row[10], row[11], row[12] = 0, (1 << (w - 1)) if qk else 0, (1 << w) - 1
+        else:  # clamp bounds straight from requantize of the extremes
+            ext = np.array([-(1 << 61), (1 << 61) - 1], dtype=np.int64)
+            lo, hi = requantize(ext, 0, qk, qi, qf, "TRN", ovf)
+            row[10], row[11], row[12] = 1, int(lo), int(hi)
+        row[8] = post(qf)
+    elif k in ("max", "min"):
+        F = max(a[0].f, a[1].f)
+        row[0], row[5], row[6] = (_MAX if k == "max" else _MIN), F - a[0].f, F - a[1].f
+        for x, sh in ((a[0], row[5]), (a[1], row[6])):
+            _check_bits(_mag(x.lo, x.hi, sh), op, j, "its aligned operand")
+        row[8] = post(F)
+    elif k == "select":
+        F = max(a[1].f, a[2].f)
+        row[0], row[6], row[7] = _SELECT, F - a[1].f, F - a[2].f
+        for x, sh in ((a[1], row[6]), (a[2], row[7])):
+            _check_bits(_mag(x.lo, x.hi, sh), op, j, "its aligned operand")
+        row[8] = post(F)
+    elif k == "lookup":
+        (table,) = op.attrs
+        row[0], row[9], row[10] = _LOOKUP, tab_len[0], a[0].lo
+        tables.append(np.asarray(table, dtype=np.int64))
+        tab_len[0] += len(table)
+        row[8] = post(iv.f)
+    elif k == "mul":
+        row[0] = _MUL
+        _check_bits(_mag(a[0].lo, a[0].hi) * _mag(a[1].lo, a[1].hi), op, j, "its product")
+        row[8] = post(a[0].f + a[1].f)
+    else:
+        raise InterpError(f"{_where(op, j)}: unknown op kind {k!r}")
+    return row
+
+
+def _block_step(g: Graph, b: CmvmBlock, produced: list[int], slot: dict[int, int]) -> _Block:
+    rows = [r for r, x in enumerate(b.inputs) if x is not None]
+    cols = [c for c, o in enumerate(b.outputs) if o is not None and o in set(produced)]
+    ivs = [g.ops[b.inputs[r]].interval for r in rows]
+    fmax = max((v.f for v in ivs), default=0)
+    shift_in = np.array([fmax - v.f for v in ivs], dtype=np.int64)
+    wm = np.array(b.w_mant, dtype=object).reshape(len(b.inputs), len(b.outputs))[np.ix_(rows, cols)]
+    mags = [_mag(v.lo, v.hi, int(s)) for v, s in zip(ivs, shift_in, strict=True)]
+    worst = max((sum(mags[r] * abs(int(wm[r, c])) for r in range(len(rows))) for c in range(len(cols))), default=0)
+    layer = f" of layer {b.layer!r}" if b.layer else ""
+    if worst >= 1 << MAX_INT_BITS or max((abs(int(v)) for v in wm.ravel()), default=0) >= 1 << MAX_INT_BITS:
+        raise InterpError(
+            f"constant matrix product{layer} needs {worst.bit_length() + 1} bits, over the interpreter's "
+            f"{MAX_INT_BITS}-bit limit; narrow its input or weight quantizers, or evaluate with expand=True"
+        )
+    use_float = worst < _FLOAT_EXACT
+    w = wm.T.astype(np.float64 if use_float else np.int64)
+    fy = fmax + b.w_f
+    post = np.array([g.ops[b.outputs[c]].interval.f - fy for c in cols], dtype=np.int64)
+    outs = [b.outputs[c] for c in cols]
+    return _Block(
+        np.array([slot[b.inputs[r]] for r in rows], dtype=np.int64),
+        shift_in,
+        np.ascontiguousarray(w),
+        np.array([slot[o] for o in outs], dtype=np.int64),
+        post,
+        use_float,
+    )
+
+
+def _compile(g: Graph, expand: bool, keep_all: bool) -> _Plan:
+    n = len(g.ops)
+    # which block produces which op (expand=False): outputs created inside the block
+    producer: dict[int, int] = {}
+    if not expand:
+        for bi, b in enumerate(g.blocks):
+            own = set(b.ops)
+            for o in b.outputs:
+                if o is not None and o in own and o not in producer:
+                    producer[o] = bi
+    # needed ops (backward from outputs)
+    need = np.zeros(n, dtype=bool)
+    need_block: set[int] = set()
+    stack = [o for o in g.outputs if o is not None] + [j for j in g.inputs if j is not None]
+    if keep_all:
+        stack = list(range(n))
+    while stack:
+        j = stack.pop()
+        if need[j]:
+            continue
+        need[j] = True
+        if j in producer:
+            bi = producer[j]
+            if bi not in need_block:
+                need_block.add(bi)
+                stack.extend(x for x in g.blocks[bi].inputs if x is not None)
+        else:
+            stack.extend(g.ops[j].args)
+    # items in topological order: ops by id, a block at its first produced op
+    block_out: dict[int, list[int]] = {bi: [] for bi in need_block}
+    for o, bi in producer.items():
+        if bi in need_block and need[o]:
+            block_out[bi].append(o)
+    block_at = {min(v): bi for bi, v in block_out.items() if v}
+    # last use of each op, for slot reuse
+    last = np.full(n, -1, dtype=np.int64)
+    for j in range(n):
+        if need[j] and j not in producer:
+            for x in g.ops[j].args:
+                last[x] = max(last[x], j)
+    for bi, v in block_out.items():
+        at = min(v)
+        for x in g.blocks[bi].inputs:
+            if x is not None:
+                last[x] = max(last[x], at)
+    for o in g.outputs:
+        if o is not None:
+            last[o] = n
+    free: list[int] = []
+    slot: dict[int, int] = {}
+    n_slots = 0
+
+    def alloc(j: int) -> None:
+        nonlocal n_slots
+        if free and not keep_all:
+            slot[j] = free.pop()
+        else:
+            slot[j], n_slots = n_slots, n_slots + 1
+
+    def release(js) -> None:
+        if keep_all:
+            return
+        for x in js:
+            if last[x] <= cur and x in slot and slot[x] not in free:
+                free.append(slot[x])
+
+    steps: list = []
+    code: list[list[int]] = []
+    tables: list[np.ndarray] = [np.zeros(1, dtype=np.int64)]
+    tab_len = [1]
+    in_slots = np.full(len(g.inputs), -1, dtype=np.int64)
+    in_shift = np.zeros(len(g.inputs), dtype=np.int64)
+    for j in range(n):
+        cur = j
+        if j in block_at:
+            bi = block_at[j]
+            for o in block_out[bi]:
+                alloc(o)
+            if code:
+                steps.append(("run", np.array(code, dtype=np.int64)))
+                code = []
+            steps.append(("block", _block_step(g, g.blocks[bi], block_out[bi], slot)))
+            release(x for x in g.blocks[bi].inputs if x is not None)
+        if not need[j] or j in producer:
+            continue
+        op = g.ops[j]
+        alloc(j)
+        if op.kind == "input":
+            (idx,) = op.attrs
+            in_slots[idx] = slot[j]
+            in_shift[idx] = op.interval.f - g.input_types[idx].f
+            if in_shift[idx] < 0:
+                raise InterpError(f"{_where(op, j)}: input op step is coarser than its port format")
+            continue
+        code.append(_instr(g, j, slot, tables, tab_len))
+        release(op.args)
+    if code:
+        steps.append(("run", np.array(code, dtype=np.int64)))
+    out_slots = np.array([-1 if o is None else slot[o] for o in g.outputs], dtype=np.int64)
+    out_f = np.array([g.output_interval(o).f for o in range(len(g.outputs))], dtype=np.int64)
+    return _Plan(max(n_slots, 1), in_slots, in_shift, steps, np.concatenate(tables), out_slots, out_f)
+
+
+def _plan(g: Graph, expand: bool, keep_all: bool = False) -> _Plan:
+    key = (id(g), expand, keep_all)
+    hit = _PLANS.get(key)
+    if hit is not None and hit[0]() is g:
+        return hit[1]
+    p = _compile(g, expand, keep_all)
+    _PLANS[key] = (weakref.ref(g, lambda _: _PLANS.pop(key, None)), p)
+    return p
+
+
+def _shift_rows(x: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Shift each row ``r`` of int64 ``x`` left by ``s[r]`` (right, exact, when negative)."""
+    if not np.any(s):
+        return x
+    s = s[:, None]
+    return np.where(s >= 0, np.left_shift(x, np.maximum(s, 0)), np.right_shift(x, np.maximum(-s, 0)))
+
+
+def _eval_chunk(p: _Plan, xm: np.ndarray, V: np.ndarray) -> None:
+    """Evaluate one chunk of input mantissas ``xm [C, n_in]`` into the slot array ``V [n_slots, C]``."""
+    live = p.in_slots >= 0
+    V[p.in_slots[live]] = _shift_rows(np.ascontiguousarray(xm.T[live]), p.in_shift[live])
+    for kind, s in p.steps:
+        if kind == "run":
+            _run(V, s, p.tables, _UP)
+            continue
+        c = V.shape[1]
+        _cmvm(
+            V,
+            s.slots_in,
+            s.shift_in,
+            s.w,
+            s.slots_out,
+            s.post,
+            np.empty((len(s.slots_in), c), s.w.dtype),
+            np.empty(c, s.w.dtype),
+        )
+
+
+def _check_mant(graph: Graph, x_mant) -> np.ndarray:
+    x = np.asarray(x_mant)
+    if x.dtype.kind not in "iu":
+        raise TypeError(f"interp_mant takes integer mantissas, got dtype {x.dtype}; use interp for float values")
+    if x.ndim != 2 or x.shape[1] != len(graph.inputs):
+        raise ValueError(f"interp_mant expects mantissas of shape [N, {len(graph.inputs)}], got {x.shape}")
+    x = x.astype(np.int64)
+    for j, t in enumerate(graph.input_types):
+        if t.width == 0:
+            continue
+        iv = t.interval
+        col = x[:, j]
+        if col.size and (col.min() < iv.lo or col.max() > iv.hi):
+            raise ValueError(
+                f"input element {j}: mantissa outside its format {t} ([{iv.lo}, {iv.hi}]); "
+                "quantize the input with the model's input quantizer first"
+            )
+    return x
+
+
+def interp_mant(graph: Graph, x_mant, *, expand: bool = False, chunk: int = _CHUNK) -> np.ndarray:
+    """Exact outputs for int64 input mantissas ``x_mant [N, n_in]`` (input ``j`` at ``graph.input_types[j].f``).
+
+    Returns int64 ``[N, n_out]``: output ``o``'s mantissa at ``graph.output_interval(o).f`` (0 for a pruned output).
+    """
+    x = _check_mant(graph, x_mant)
+    p = _plan(graph, expand)
+    N = x.shape[0]
+    out = np.zeros((N, len(graph.outputs)), dtype=np.int64)
+    live = p.out_slots >= 0
+    V = np.empty((p.n_slots, min(chunk, max(N, 1))), dtype=np.int64)
+    for s in range(0, N, chunk):
+        e = min(s + chunk, N)
+        Vc = V[:, : e - s] if e - s < V.shape[1] else V
+        if Vc is not V:
+            Vc = np.ascontiguousarray(Vc)
+        _eval_chunk(p, x[s:e], Vc)
+        out[s:e, live] = Vc[p.out_slots[live]].T
+    return out
+
+
+def interp_trace(graph: Graph, x, *, mantissas: bool = False) -> np.ndarray:
+    """Every op's value for float inputs ``x [N, *input_shape]``: float64 ``[N, n_ops]`` (all adder ops evaluated).
+
+    With ``mantissas=True`` returns int64 mantissas instead (op ``j`` at ``graph.ops[j].interval.f``).
+    """
+    xm = _check_mant(graph, _to_mant(graph, x))
+    p = _plan(graph, True, keep_all=True)
+    V = np.empty((p.n_slots, xm.shape[0]), dtype=np.int64)
+    _eval_chunk(p, xm, V)
+    ids = list(range(len(graph.ops)))  # keep_all: slot j holds op j
+    m = V[ids].T
+    if mantissas:
+        return np.ascontiguousarray(m)
+    fs = np.array([op.interval.f for op in graph.ops], dtype=np.int64)
+    return from_mantissa(m, fs[None, :])
+
+
+def _to_mant(graph: Graph, x) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    n_in = len(graph.inputs)
+    if x.ndim < 1 or (x.shape[1:] != tuple(graph.input_shape) and x.shape[1:] != (n_in,)):
+        raise ValueError(f"interp expects inputs of shape [N, *{tuple(graph.input_shape)}], got {x.shape}")
+    x = x.reshape(x.shape[0], n_in)
+    fs = np.array([t.f for t in graph.input_types], dtype=np.int64)
+    live = np.array([t.width > 0 for t in graph.input_types], dtype=bool)
+    xm = np.zeros(x.shape, dtype=np.int64)
+    try:
+        xm[:, live] = to_mantissa(x[:, live], fs[live][None, :])
+    except ValueError:
+        bad = np.nonzero(~np.all(np.ldexp(x[:, live], fs[live][None, :]) % 1 == 0, axis=0))[0]
+        j = int(np.nonzero(live)[0][bad[0]]) if bad.size else -1
+        raise ValueError(
+            f"interp: input element {j} is not on its format's grid {graph.input_types[j]}; "
+            "quantize the input with the model's input quantizer first"
+        ) from None
+    return xm
+
+
+def interp(graph: Graph, x, *, expand: bool = False, chunk: int = _CHUNK) -> np.ndarray:
+    """Exact float64 outputs ``[N, *output_shape]`` for input values ``x [N, *input_shape]`` on the input grid."""
+    xm = _to_mant(graph, x)
+    m = interp_mant(graph, xm, expand=expand, chunk=chunk)
+    for o in range(len(graph.outputs)):
+        if graph.output_interval(o).width > 53:
+            raise InterpError(
+                f"output {o} is {graph.output_interval(o).width} bits wide: float64 cannot hold it exactly; "
+                "use interp_mant"
+            )
+    fo = np.array([graph.output_interval(o).f for o in range(len(graph.outputs))], dtype=np.int64)
+    return from_mantissa(m, fo[None, :]).reshape(xm.shape[0], *graph.output_shape)
