@@ -1,0 +1,105 @@
+"""Per-family delay model: nanoseconds for each IR op, from its widths.
+
+All figures are **estimates** for scheduling (where to put pipeline registers), not sign-off timing. They are
+rounded from public vendor datasheet/characterisation figures for mid speed grades and from the project
+reference (REFERENCE.md §3.7: "≈ 1 adder level per ns on VU13P"; §3.10: unit-level cutoffs reach only 60-75 %
+of the requested clock, hence per-family ns delays):
+
+- AMD UltraScale+ (-2): LUT6 logic ≈ 0.1 ns, a local net ≈ 0.25-0.45 ns, CARRY8 entry ≈ 0.15 ns and
+  ≈ 0.05 ns per further 8-bit block (DS923 / UG574), clock-to-Q + setup + skew ≈ 0.3 ns.
+- AMD 7-series (-2): LUT6 ≈ 0.12 ns, net ≈ 0.4-0.6 ns, CARRY4 entry ≈ 0.35 ns, ≈ 0.11 ns per 4-bit block (DS181).
+- Lattice ECP5 (-6/-8): LUT4 ≈ 0.4 ns, net ≈ 0.6-0.9 ns, CCU2C ≈ 0.06 ns per bit after a ≈ 0.35 ns entry
+  (ECP5 family datasheet, nextpnr timing database).
+- Lattice iCE40 (HX/UP): LUT4 ≈ 0.5-0.9 ns, net ≈ 1 ns, SB_CARRY ≈ 0.13 ns per bit (iCE40 datasheets; UP is
+  slower than HX: the UP figures are used).
+
+Every constant of a family lives in one frozen :class:`Family`; :func:`family_of` maps a part name to it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+__all__ = ["FAMILIES", "Family", "family_of"]
+
+
+@dataclass(frozen=True)
+class Family:
+    """Delay constants (ns) of one device family; see the module docstring for their origin."""
+
+    name: str  # short name: "xcup", "xc7", "ecp5", "ice40"
+    title: str
+    lut_inputs: int  # K of the K-input LUT
+    lut_ns: float  # one LUT level including its input net
+    carry_entry_ns: float  # LUT -> carry chain entry and the chain's exit to the next net
+    carry_bits: int  # bits per carry block (CARRY8: 8, CARRY4: 4, CCU2C/SB_CARRY: 1 per bit)
+    carry_block_ns: float  # propagation through one carry block
+    reg_ns: float  # clock-to-Q + setup + clock uncertainty of one register-to-register path
+    yosys_family: str  # what resources.yosys_estimate runs for it
+
+    def add_ns(self, width: int) -> float:
+        """One two-input adder/subtractor (or negator) of ``width`` result bits: a LUT level plus its carry chain."""
+        if width <= 0:
+            return 0.0
+        return self.lut_ns + self.carry_entry_ns + math.ceil(width / self.carry_bits) * self.carry_block_ns
+
+    def compare_ns(self, width: int) -> float:
+        """``a < b`` / ``a >= const`` over ``width`` bits (a carry chain without sum outputs)."""
+        return self.add_ns(width)
+
+    def mux_ns(self) -> float:
+        """A 2:1 mux per bit (one LUT level) driven by an already-computed select."""
+        return self.lut_ns
+
+    def lookup_ns(self, in_bits: int) -> float:
+        """A ROM lookup addressed by ``in_bits`` bits: one LUT level up to K inputs, then a mux level per bit."""
+        extra = max(in_bits - self.lut_inputs, 0)
+        return self.lut_ns * (1 + math.ceil(extra / 2))
+
+    def mul_ns(self, wa: int, wb: int) -> float:
+        """Variable × variable product as an adder array: log2 depth of partial-product adders."""
+        levels = max(1, math.ceil(math.log2(max(min(wa, wb), 2))))
+        return levels * self.add_ns(wa + wb)
+
+
+FAMILIES: dict[str, Family] = {
+    f.name: f
+    for f in (
+        Family("xcup", "AMD UltraScale+", 6, 0.45, 0.15, 8, 0.05, 0.30, "xcup"),
+        Family("xc7", "AMD 7-series", 6, 0.60, 0.35, 4, 0.11, 0.45, "xc7"),
+        Family("ecp5", "Lattice ECP5", 4, 1.00, 0.35, 1, 0.06, 0.60, "ecp5"),
+        Family("ice40", "Lattice iCE40", 4, 1.60, 0.40, 1, 0.13, 0.80, "ice40"),
+    )
+}
+
+# part-name prefixes (lower case) -> family; the first match wins, so longer prefixes come first
+_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("lfe5", "ecp5"),
+    ("ice40", "ice40"),
+    ("xc7", "xc7"),
+    ("xcvu", "xcup"),
+    ("xcku", "xcup"),
+    ("xczu", "xcup"),
+    ("xcau", "xcup"),
+    ("xcve", "xcup"),
+    ("xcvp", "xcup"),
+    ("xcvc", "xcup"),
+)
+
+
+def family_of(part: str) -> Family:
+    """The delay family of a part name, e.g. ``"xcvu13p-flga2577-2-e"`` → UltraScale+, ``"LFE5U-85F"`` → ECP5.
+
+    A family short name (``"xcup"``, ``"xc7"``, ``"ecp5"``, ``"ice40"``) is accepted too.
+    """
+    p = str(part).strip().lower()
+    if p in FAMILIES:
+        return FAMILIES[p]
+    for prefix, fam in _PREFIXES:
+        if p.startswith(prefix):
+            return FAMILIES[fam]
+    raise ValueError(
+        f"unknown part {part!r}: expected an AMD (xcvu*/xcku*/xczu*/xc7*) or Lattice (LFE5U*/iCE40*) part name, "
+        f"or a family name ({', '.join(FAMILIES)})"
+    )
