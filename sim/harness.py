@@ -42,9 +42,10 @@ module {HARNESS_TOP}({ports});
   localparam integer WX = {wx};
   localparam integer WY = {wy};
   localparam [WY-1:0] YMASK = {wy}'h{out.mask:x};
-{clock}  reg rst = 1'b1;
-  reg [WX-1:0] x = {{WX{{1'b0}}}};
-  reg valid_in = 1'b0;
+{clock}  // no initialisers: the first drive is a change, so Amaranth's `always @*` blocks evaluate under Icarus
+  reg rst;
+  reg [WX-1:0] x;
+  reg valid_in;
   wire [WY-1:0] y;
   wire valid_out;
   reg [WX-1:0] xmem [0:DEPTH-1];
@@ -78,13 +79,14 @@ module {HARNESS_TOP}({ports});
   // drive on the falling edge: reset for {r} cycles, then one vector per cycle
   always @(negedge clk) begin
     cycle <= cycle + 1;
-    if (cycle == {r}) rst <= 1'b0;
+    rst <= cycle < {r};
     if (cycle >= {r} && n_in < n) begin
       x <= xmem[n_in];
       valid_in <= 1'b1;
       n_in <= n_in + 1;
       if (n_in == 0) first_in <= cycle;
     end else begin
+      x <= {{WX{{1'b0}}}};
       valid_in <= 1'b0;
     end
   end

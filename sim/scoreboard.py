@@ -101,17 +101,19 @@ def score(
     got_y: list[int | None],
 ) -> dict:
     """Compare sampled ``valid_out`` (-1 for X) and ``y`` (``None`` for X or not sampled) with the expected
-    stream. Returns JSON-ready counts: ``mismatches`` (expected outputs wrong or missing), ``valid_errors``
+    stream. Returns JSON-ready counts: ``compared`` (expected outputs over both passes), ``mismatches`` (of those,
+    wrong or missing), ``valid_errors``
     (cycles whose ``valid_out`` is wrong), ``first_mismatch`` (decoded through the layout), ``latency_observed``
     (first ``valid_out`` minus first ``valid_in`` of pass 1)."""
     ev, es = expected_stream(s, latency)
     mask = out.mask
-    mismatches = valid_errors = 0
+    mismatches = valid_errors = compared = 0
     first: dict | None = None
     for j in range(1, len(s)):
         gv, e = got_valid[j], ev[j]
         kind = None
         if e == 1:
+            compared += 1
             gy = got_y[j]
             if gv != 1:
                 kind = "missing_valid"
@@ -137,6 +139,7 @@ def score(
             lat = j - p1
             break
     return {
+        "compared": compared,
         "mismatches": mismatches,
         "valid_errors": valid_errors,
         "first_mismatch": first,

@@ -111,6 +111,7 @@ async def bulk(dut) -> None:
     elif n_out < n:
         first = {"kind": "missing_valid", "pass": 1, "cycle": None, "sample": n_out}
     res = {
+        "compared": n,
         "mismatches": mismatches,
         "valid_errors": max(n - n_out, 0) + (errors if first_err >= n else 0),
         "first_mismatch": first,
