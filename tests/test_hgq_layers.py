@@ -1,6 +1,9 @@
 """Q-layers: Keras inference forward == a numpy computation on hgq.fixed-quantized values, bit for bit."""
+# ruff: noqa: I001
 
 from __future__ import annotations
+
+import hgq  # noqa: F401  (first: sets KERAS_BACKEND=jax before Keras is imported)
 
 import itertools
 import os
@@ -13,7 +16,6 @@ import pytest
 from keras import ops
 from numpy.lib.stride_tricks import sliding_window_view
 
-import hgq  # noqa: F401
 from hgq.fixed import quantize
 from hgq.layers import (
     QAdd,

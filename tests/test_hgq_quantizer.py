@@ -1,6 +1,9 @@
 """hgq.quantizer: inference forward == hgq.fixed.quantize bit for bit; gradients; calibration."""
+# ruff: noqa: I001
 
 from __future__ import annotations
+
+import hgq  # noqa: F401  (first: sets KERAS_BACKEND=jax before Keras is imported)
 
 import itertools
 
@@ -9,7 +12,6 @@ import numpy as np
 import pytest
 from keras import ops
 
-import hgq  # noqa: F401  (sets the Keras backend)
 from hgq.calibrate import trace_minmax
 from hgq.fixed import OVERFLOW_MODES, ROUND_MODES, quantize
 from hgq.quantizer import Quantizer

@@ -1,6 +1,9 @@
 """hgq training machinery: β schedule/PID, ParetoFront, MonoL1, jet_tagger + calibration end to end."""
+# ruff: noqa: I001
 
 from __future__ import annotations
+
+import hgq  # noqa: F401  (first: sets KERAS_BACKEND=jax before Keras is imported)
 
 import math
 import os
@@ -9,7 +12,6 @@ import keras
 import numpy as np
 import pytest
 
-import hgq  # noqa: F401
 from hgq.calibrate import trace_minmax
 from hgq.callbacks import BetaPID, BetaScheduler, FreeEBOPs, ParetoFront
 from hgq.ebops import ebops_layers, model_ebops
