@@ -78,11 +78,12 @@ def load_design_dir(path: str | Path) -> Any:
     name = layouts[0].name[: -len(".layout.json")]
     if (d / f"{name}.graph.json").exists():
         try:
-            from hdl_gen import load_design  # noqa: PLC0415
+            import hdl_gen  # noqa: PLC0415
+            import hdl_gen.design  # noqa: PLC0415
         except ImportError:
             pass
         else:
-            return load_design(d)
+            return (getattr(hdl_gen, "load_design", None) or hdl_gen.design.load_design)(d)
     v = d / f"{name}.v"
     if not v.exists():
         raise ValueError(f"{d}: {name}.v is missing next to {layouts[0].name}")
