@@ -1,0 +1,549 @@
+"""Keras → IR: lower a calibrated model built from :mod:`hgq.layers` to an exact fixed-point :class:`Graph`.
+
+Each tensor is a numpy object array (per-sample shape) of op ids (``None`` = constant 0). The model input's
+elements become input ports with the format of the first quantizer that reads them; every other quantizer
+becomes a ``quantize`` op (identity ones fold away); dense/einsum/conv/batch-norm layers become
+:meth:`GraphBuilder.cmvm` calls plus bias constants; lookup tables come from the trained layer's own forward.
+
+Keras computes in float32: where an accumulated value needs more than 24 significant bits, the tracer warns
+naming the layer (the graph is exact; Keras may round).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+import weakref
+
+import keras
+import numpy as np
+from keras import ops
+
+from hgq.fixed import FixedType, Interval, from_mantissa, quantize, to_mantissa
+from hgq.quantizer import Quantizer
+
+from .ir import Graph, GraphBuilder
+
+__all__ = ["TraceError", "graph_cost", "quantize_input", "trace"]
+
+FLOAT32_BITS = 24
+MAX_TABLE_VALUES = 1 << 20
+
+
+class TraceError(ValueError):
+    """The model cannot be lowered exactly (the message names the layer and the fix)."""
+
+
+class FloatPrecisionWarning(UserWarning):
+    """Keras' float32 forward may round a value the graph keeps exact."""
+
+
+class _Raw:
+    """A model-input element not yet read by a quantizer."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int):
+        self.index = index
+
+
+_INPUT_SPECS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _obj(shape) -> np.ndarray:
+    a = np.empty(tuple(shape), dtype=object)
+    a.fill(None)
+    return a
+
+
+class _Tracer:
+    def __init__(self, model: keras.Model, depth_bound, name: str):
+        self.model = model
+        self.depth_bound = depth_bound
+        self.b = GraphBuilder(name=name)
+        self.specs: dict[int, tuple] = {}  # raw index -> (k, i, f, rnd, ovf, input op id)
+        self.order: list[int] = []  # raw indices in port creation order
+        self.layer = ""
+
+    # -- helpers ------------------------------------------------------------------------------------------
+    def fail(self, msg: str):
+        raise TraceError(f"layer {self.layer!r}: {msg}")
+
+    def warn_float(self, bits: int, what: str) -> None:
+        if bits > FLOAT32_BITS:
+            warnings.warn(
+                f"layer {self.layer!r}: {what} needs {bits} significant bits; Keras' float32 forward keeps "
+                f"{FLOAT32_BITS}, so model.predict may round where the graph (and the circuit) is exact. "
+                "Narrow this layer's quantizers, or compare against the interpreter only",
+                FloatPrecisionWarning,
+                stacklevel=4,
+            )
+
+    def cooked(self, x: np.ndarray) -> np.ndarray:
+        """Refuse raw model-input elements reaching arithmetic."""
+        for v in x.flat:
+            if isinstance(v, _Raw):
+                self.fail(
+                    "it reads the model input without an input quantizer; give the layer an input quantizer "
+                    "(enable_iq=True) or put an hgq Quantizer layer after the Input"
+                )
+        return x
+
+    def quant(self, x: np.ndarray, q: Quantizer | None) -> np.ndarray:
+        if q is None:
+            return x
+        k, i, f = q.kif()
+        if k.shape != x.shape:
+            try:
+                k, i, f = (np.broadcast_to(a, x.shape) for a in (k, i, f))
+            except ValueError:
+                self.fail(f"quantizer {q.name!r} has shape {k.shape} but its tensor has shape {x.shape}")
+        rnd, ovf = q.round_mode, q.overflow_mode
+        out = _obj(x.shape)
+        for idx in np.ndindex(x.shape):
+            v = x[idx]
+            kk, ii, ff = int(k[idx]), int(i[idx]), int(f[idx])
+            if isinstance(v, _Raw):
+                v = self.port(v.index, kk, ii, ff, rnd, ovf)
+            out[idx] = self.b.quantize(v, kk, ii, ff, rnd, ovf) if kk + ii + ff > 0 else None
+        return out
+
+    def port(self, index: int, k: int, i: int, f: int, rnd: str, ovf: str) -> int | None:
+        want = (k, i, f, rnd, ovf)
+        if index in self.specs:
+            got = self.specs[index]
+            if got[:5] != want and not (FixedType(k, i, f).width == 0 and FixedType(*got[:3]).width == 0):
+                self.fail(
+                    f"model input element {index} is read by quantizers of different formats ({got[:5]} and "
+                    f"{want}); put one hgq Quantizer layer right after the Input"
+                )
+            return got[5]
+        t = FixedType(k, i, f) if k + i + f > 0 else FixedType(0, 0, 0)
+        j = self.b.input(t)
+        self.specs[index] = (*want, j)
+        self.order.append(index)
+        return j
+
+    def const(self, v: float) -> int | None:
+        return self.b.const(float(v))
+
+    def linear(self, xs: list, W: np.ndarray) -> list:
+        """``x @ W`` through the CMVM solver, with the float32 exactness check."""
+        W = np.asarray(W, dtype=np.float64)
+        keep = [r for r, x in enumerate(xs) if x is not None and np.any(W[r] != 0)]
+        if not keep or not np.any(W):
+            return [None] * W.shape[1]
+        xs_k, W_k = [xs[r] for r in keep], W[keep]
+        ivs = [self.b.iv(x) for x in xs_k]
+        wf = _dyadic_f(W_k)
+        fx = max(iv.f for iv in ivs)
+        mags = np.array([max(abs(iv.lo), abs(iv.hi)) << (fx - iv.f) for iv in ivs], dtype=object)
+        wm = np.abs(np.ldexp(W_k, wf)).astype(np.int64).astype(object)
+        worst = int(max((mags @ wm).max(), 1))
+        self.warn_float(worst.bit_length(), "a sum of products")
+        return self.b.cmvm(xs_k, W_k, depth_bound=self.depth_bound)
+
+    def add_bias(self, y: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+        if bias is None:
+            return y
+        bias = np.broadcast_to(np.asarray(bias, dtype=np.float64), y.shape)
+        out = _obj(y.shape)
+        for idx in np.ndindex(y.shape):
+            out[idx] = self.b.add(y[idx], self.const(bias[idx]))
+            self.check_width(out[idx], "a biased sum")
+        return out
+
+    def check_width(self, j: int | None, what: str) -> None:
+        if j is not None:
+            iv = self.b.iv(j).normalized()
+            self.warn_float(_sig_bits(iv), what)
+
+    def act(self, y: np.ndarray, name: str) -> np.ndarray:
+        if name == "linear":
+            return y
+        if name == "relu":
+            return _map(y, self.b.relu)
+        self.fail(f"activation {name!r} cannot be lowered inline; use 'relu' or a QUnaryFunctionLUT layer")
+
+    # -- layers --------------------------------------------------------------------------------------------
+    def layer_fn(self, layer, ins: list[np.ndarray]) -> list[np.ndarray]:
+        from hgq import layers as hl
+
+        self.layer = layer.name
+        self.b.layer = layer.name
+        if isinstance(layer, Quantizer):
+            return [self.quant(ins[0], layer)]
+        if isinstance(layer, hl.QAdd | hl.QSubtract | hl.QMultiply | hl.QMaximum | hl.QMinimum):
+            return [self.merge(layer, ins)]
+        if isinstance(layer, hl.QLayer):
+            x = self.cooked(self.quant(ins[0], layer.iq))
+            y = self.lower_q(layer, x)
+            return [y if isinstance(layer, hl.QUnaryFunctionLUT) else self.quant(y, layer.oq)]
+        if isinstance(layer, keras.layers.InputLayer | keras.layers.Dropout):
+            return ins
+        if isinstance(layer, keras.layers.Flatten):
+            return [ins[0].reshape(-1)]
+        if isinstance(layer, keras.layers.Reshape):
+            return [ins[0].reshape(tuple(layer.target_shape))]
+        if isinstance(layer, keras.layers.Concatenate):
+            ax = layer.axis - 1 if layer.axis > 0 else layer.axis
+            return [np.concatenate(ins, axis=ax)]
+        if isinstance(layer, keras.layers.ReLU):
+            if layer.max_value is not None or layer.negative_slope != 0 or layer.threshold != 0:
+                self.fail("only a plain ReLU (no max_value, slope or threshold) is supported")
+            return [_map(self.cooked(ins[0]), self.b.relu)]
+        if isinstance(layer, keras.layers.Activation):
+            name = keras.activations.serialize(layer.activation)
+            name = name if isinstance(name, str) else str(name)
+            return [self.act(self.cooked(ins[0]), name)]
+        self.fail(
+            f"{type(layer).__name__} cannot be lowered; use the hgq.layers equivalents (QDense, QConv*, ...), "
+            "Flatten/Reshape/Concatenate, or a ReLU"
+        )
+
+    def lower_q(self, layer, x: np.ndarray) -> np.ndarray:
+        from hgq import layers as hl
+
+        if isinstance(layer, hl.QConv1D | hl.QConv2D):
+            y = self.conv(layer, x)
+            return self.act(self.add_bias(y, layer.qbias), layer.activation_name)
+        if isinstance(layer, hl.QEinsumDense):
+            y = self.einsum(layer.equation, x, layer.qkernel, tuple(layer.full_output_shape[1:]))
+            return self.act(self.add_bias(y, layer.qbias), layer.activation_name)
+        if isinstance(layer, hl.QDense):  # QDenseBatchNorm too (folded kernel and bias)
+            W = layer.qkernel
+            y = _obj((*x.shape[:-1], W.shape[1]))
+            for pos in np.ndindex(x.shape[:-1]):
+                y[pos] = np.array(self.linear(list(x[pos]), W), dtype=object)
+            return self.act(self.add_bias(y, layer.qbias), layer.activation_name)
+        if isinstance(layer, hl.QBatchNormalization):
+            s, t = layer.qscale, layer.qoffset
+            y = _obj(x.shape)
+            for pos in np.ndindex(x.shape[:-1]):
+                y[pos] = np.array(self.linear(list(x[pos]), np.diag(s)), dtype=object)
+            return self.add_bias(y, t)
+        if isinstance(layer, hl.QUnaryFunctionLUT):
+            return self.lut(layer, x)
+        if isinstance(layer, hl.QMaxPooling1D | hl.QMaxPooling2D | hl.QAveragePooling1D | hl.QAveragePooling2D):
+            return self.pool(layer, x)
+        if isinstance(layer, hl.QGlobalMaxPooling1D | hl.QGlobalAveragePooling1D):
+            return self.reduce(list(x), layer.kind)
+        self.fail(f"{type(layer).__name__} has no lowering in hdl_gen.trace")
+
+    def merge(self, layer, ins: list[np.ndarray]) -> np.ndarray:
+        from hgq import layers as hl
+
+        xs = [self.cooked(self.quant(x, q)) for x, q in zip(ins, layer.iq, strict=True)]
+        shape = np.broadcast_shapes(*(x.shape for x in xs))
+        xs = [np.broadcast_to(x, shape) for x in xs]
+        b = self.b
+        fn = {
+            hl.QAdd: b.add,
+            hl.QSubtract: b.sub,
+            hl.QMultiply: b.mul,
+            hl.QMaximum: b.max,
+            hl.QMinimum: b.min,
+        }[type(layer)]
+        y = _obj(shape)
+        for idx in np.ndindex(shape):
+            v = xs[0][idx]
+            for x in xs[1:]:
+                v = fn(v, x[idx])
+                self.check_width(v, "a merged value")
+            y[idx] = v
+        return self.quant(y, layer.oq)
+
+    def einsum(self, eq: str, x: np.ndarray, K: np.ndarray, out_shape: tuple) -> np.ndarray:
+        """Einsum with a constant kernel as independent CMVMs (connected groups of outputs)."""
+        n_in = x.size
+        basis = np.eye(n_in).reshape(n_in, *x.shape)
+        M = np.einsum(eq, basis, K).reshape(n_in, -1)
+        P = np.einsum(eq, basis, np.ones_like(K)).reshape(n_in, -1) != 0  # structure, independent of zeros
+        if M.shape[1] != math.prod(out_shape):
+            self.fail(f"einsum {eq!r} gives {M.shape[1]} outputs, expected shape {out_shape}")
+        y = np.empty(M.shape[1], dtype=object)
+        xf = list(x.reshape(-1))
+        for rows, cols in _components(P):
+            y[cols] = np.array(self.linear([xf[r] for r in rows], M[np.ix_(rows, cols)]), dtype=object)
+        return y.reshape(out_shape)
+
+    def conv(self, layer, x: np.ndarray) -> np.ndarray:
+        K = layer.qkernel  # (*kernel_size, c_in, filters)
+        ks, st = tuple(layer.kernel_size), tuple(layer.strides)
+        sp = x.shape[:-1]
+        outs, pads = _windows(sp, ks, st, layer.padding)
+        W = K.reshape(-1, K.shape[-1])
+        y = _obj((*outs, K.shape[-1]))
+        for pos in np.ndindex(*outs):
+            patch = _obj((*ks, x.shape[-1]))
+            for off in np.ndindex(*ks):
+                src = tuple(p * s + o - pd for p, s, o, pd in zip(pos, st, off, pads, strict=True))
+                if all(0 <= v < n for v, n in zip(src, sp, strict=True)):
+                    patch[off] = x[src]
+            y[pos] = np.array(self.linear(list(patch.reshape(-1)), W), dtype=object)
+        return y
+
+    def pool(self, layer, x: np.ndarray) -> np.ndarray:
+        ks, st = tuple(layer.pool_size), tuple(layer.strides)
+        sp = x.shape[:-1]
+        outs, pads = _windows(sp, ks, st, layer.padding)
+        y = _obj((*outs, x.shape[-1]))
+        for pos in np.ndindex(*outs):
+            vals = []
+            for off in np.ndindex(*ks):
+                src = tuple(p * s + o - pd for p, s, o, pd in zip(pos, st, off, pads, strict=True))
+                if all(0 <= v < n for v, n in zip(src, sp, strict=True)):
+                    vals.append(x[src])
+            y[pos] = self.reduce(vals, layer.kind, n=math.prod(ks))
+        return y
+
+    def reduce(self, vals: list[np.ndarray], kind: str, n: int | None = None) -> np.ndarray:
+        """Element-wise max, or exact mean (sum then power-of-two shift), over a list of channel vectors."""
+        n = len(vals) if n is None else n
+        out = _obj(vals[0].shape)
+        for c in np.ndindex(vals[0].shape):
+            v = vals[0][c]
+            for w in vals[1:]:
+                v = self.b.max(v, w[c]) if kind == "max" else self.b.add(v, w[c])
+            if kind != "max":
+                if n & (n - 1):
+                    self.fail(f"average over {n} values is not exact; use a power-of-two pool")
+                self.check_width(v, "a pooled sum")
+                v = self.b.shift(v, -(n.bit_length() - 1))
+            out[c] = v
+        return out
+
+    def lut(self, layer, x: np.ndarray) -> np.ndarray:
+        """Tables from the layer's own forward on every value its input op can take."""
+        ivs = {idx: self.b.iv(x[idx]) for idx in np.ndindex(x.shape) if x[idx] is not None}
+        size = max((iv.hi - iv.lo + 1 for iv in ivs.values()), default=1)
+        if size > MAX_TABLE_VALUES:
+            self.fail(f"an input takes {size} values; a lookup table allows {MAX_TABLE_VALUES}; narrow its iq")
+        # one batch: column e enumerates element e's values (padded by repetition), zeros where pruned
+        batch = np.zeros((size, *x.shape), dtype=np.float64)
+        for idx, iv in ivs.items():
+            m = np.minimum(np.arange(iv.lo, iv.lo + size), iv.hi)
+            batch[(slice(None), *idx)] = from_mantissa(m, iv.f)
+        yv = np.asarray(ops.convert_to_numpy(layer(batch.astype(np.float32), training=False)), dtype=np.float64)
+        ko, io, fo = layer.oq.kif()
+        out = _obj(x.shape)
+        for idx in np.ndindex(x.shape):
+            col = yv[(slice(None), *idx)]
+            fe = int(fo[idx])
+            if idx not in ivs:
+                out[idx] = self.const(col[0])
+                continue
+            iv = ivs[idx]
+            out[idx] = self.b.lookup(x[idx], to_mantissa(col[: iv.hi - iv.lo + 1], fe), fe)
+        return out
+
+
+def _map(x: np.ndarray, fn) -> np.ndarray:
+    out = _obj(x.shape)
+    for idx in np.ndindex(x.shape):
+        out[idx] = fn(x[idx])
+    return out
+
+
+def _sig_bits(iv: Interval) -> int:
+    return max(abs(iv.lo), abs(iv.hi)).bit_length()
+
+
+def _dyadic_f(W: np.ndarray) -> int:
+    f = 0
+    while not np.all(np.ldexp(W, f) == np.round(np.ldexp(W, f))):
+        f += 1
+        if f > 60:
+            raise TraceError("a constant matrix is not dyadic within 60 fractional bits; quantize the weights")
+    return f
+
+
+def _windows(sp, ks, st, padding: str):
+    """Output sizes and leading pads of a sliding window (Keras 'valid' / 'same')."""
+    outs, pads = [], []
+    for n, k, s in zip(sp, ks, st, strict=True):
+        if padding == "same":
+            o = -(-n // s)
+            pads.append(max((o - 1) * s + k - n, 0) // 2)
+        else:
+            o = (n - k) // s + 1
+            pads.append(0)
+        outs.append(o)
+    return tuple(outs), tuple(pads)
+
+
+def _components(P: np.ndarray) -> list[tuple[list[int], list[int]]]:
+    """Connected groups (input rows, output columns) of a bipartite structure matrix, in column order."""
+    n_in, n_out = P.shape
+    parent = list(range(n_out))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for r in range(n_in):
+        cs = np.nonzero(P[r])[0]
+        for c in cs[1:]:
+            ra, rb = find(int(cs[0])), find(int(c))
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+    groups: dict[int, list[int]] = {}
+    for c in range(n_out):
+        groups.setdefault(find(c), []).append(c)
+    out = []
+    for cols in groups.values():
+        rows = [r for r in range(n_in) if P[r, cols].any()]
+        out.append((rows, cols))
+    return out
+
+
+def _functional(model: keras.Model):
+    if isinstance(model, keras.Sequential):
+        f = getattr(model, "_functional", None)
+        if f is None:
+            raise TraceError(
+                f"model {model.name!r}: a Sequential model must be built with an input shape "
+                "(keras.Input as first layer) before tracing"
+            )
+        return f
+    if not hasattr(model, "_nodes_by_depth"):
+        raise TraceError(f"model {model.name!r}: only Sequential and functional Keras models can be traced")
+    return model
+
+
+def _check_calibrated(model: keras.Model) -> None:
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, Quantizer) and not layer.calibrated:
+            raise TraceError(
+                f"quantizer {layer.path!r} is a WRAP activation quantizer that was not calibrated; "
+                "run hgq.trace_minmax(model, x) first"
+            )
+
+
+def trace(model: keras.Model, *, depth_bound: int | str | None = None, name: str | None = None) -> Graph:
+    """Lower a calibrated hgq Keras model to an exact :class:`Graph`.
+
+    Args:
+        model: a Sequential or functional Keras model of :mod:`hgq.layers` (one input, one output),
+            calibrated with :func:`hgq.trace_minmax`.
+        depth_bound: adder-depth bound passed to the CMVM solver (None, an int, ``"min"`` or ``"min+K"``).
+        name: graph name (default: the model's name).
+
+    Returns:
+        the graph; its input ports have the formats of the quantizers that read the model input.
+    """
+    _check_calibrated(model)
+    fm = _functional(model)
+    if len(fm.inputs) != 1 or len(fm.outputs) != 1:
+        raise TraceError(
+            f"model {model.name!r} has {len(fm.inputs)} inputs and {len(fm.outputs)} outputs; trace supports "
+            "one of each (concatenate inputs / outputs inside the model)"
+        )
+    t = _Tracer(model, depth_bound, name or model.name)
+    in_shape = tuple(int(s) for s in fm.inputs[0].shape[1:])
+    n_in = math.prod(in_shape)
+    x0 = np.empty(n_in, dtype=object)
+    for j in range(n_in):
+        x0[j] = _Raw(j)
+    values = {id(fm.inputs[0]): x0.reshape(in_shape)}
+    for depth in sorted(fm._nodes_by_depth, reverse=True):
+        for node in fm._nodes_by_depth[depth]:
+            if node.is_input or node.operation is None:
+                continue
+            if any(id(v) not in values for v in node.input_tensors):
+                continue
+            ins = [values[id(v)] for v in node.input_tensors]
+            outs = t.layer_fn(node.operation, ins)
+            for kt, v in zip(node.outputs, outs, strict=True):
+                values[id(kt)] = v
+    y = values[id(fm.outputs[0])]
+    t.layer = "output"
+    t.cooked(y)
+    out_shape = tuple(int(s) for s in fm.outputs[0].shape[1:])
+    if y.shape != out_shape:
+        raise TraceError(f"internal: traced output shape {y.shape} differs from the model's {out_shape}")
+    for j in range(n_in):  # elements no quantizer reads: pruned ports
+        if j not in t.specs:
+            t.port(j, 0, 0, 0, "TRN", "WRAP")
+    g = t.b.build(list(y.reshape(-1)), in_shape, out_shape)
+    g = _reorder_inputs(g, t.order)
+    _INPUT_SPECS[model] = [t.specs[j][:5] for j in range(n_in)]
+    return g
+
+
+def _reorder_inputs(g: Graph, order: list[int]) -> Graph:
+    """Renumber input ports so port ``order[p]`` (creation order ``p``) becomes flat model index ``order[p]``."""
+    if order == sorted(order):
+        return g
+    from .ir import Op
+
+    ops = tuple(
+        Op(op.kind, op.args, (order[op.attrs[0]],), op.interval, op.layer) if op.kind == "input" else op for op in g.ops
+    )
+    inputs: list = [None] * len(order)
+    types: list = [None] * len(order)
+    for p, j in enumerate(order):
+        inputs[j], types[j] = g.inputs[p], g.input_types[p]
+    return Graph(ops, tuple(inputs), tuple(types), g.outputs, g.input_shape, g.output_shape, g.blocks, g.name)
+
+
+def quantize_input(model: keras.Model, x) -> np.ndarray:
+    """``x`` quantized by the quantizers that read the model input (the graph's input port values), float64."""
+    if model not in _INPUT_SPECS:
+        trace(model)
+    specs = _INPUT_SPECS[model]
+    x = np.asarray(x, dtype=np.float64)
+    flat = x.reshape(x.shape[0], -1)
+    if flat.shape[1] != len(specs):
+        raise ValueError(f"quantize_input: the model takes {len(specs)} input elements, got shape {x.shape}")
+    k, i, f = (np.array([s[n] for s in specs], dtype=np.int64) for n in range(3))
+    out = np.empty_like(flat)
+    for rnd, ovf in sorted({s[3:5] for s in specs}):
+        sel = np.array([s[3:5] == (rnd, ovf) for s in specs])
+        out[:, sel] = quantize(flat[:, sel], k[sel], i[sel], f[sel], rnd, ovf)
+    return out.reshape(x.shape)
+
+
+# -- cost ------------------------------------------------------------------------------------------------------
+
+_LEVEL_KINDS = ("add", "neg", "max", "min")
+
+
+def graph_cost(graph: Graph) -> dict:
+    """Per-layer and total cost: adder bits (Σ add/neg widths), adders, lookup-table bits, depth in adder levels.
+
+    Returns ``{"layers": {name: {...}}, "total": {...}}``; depth counts add/neg/max/min ops (and a rounding
+    quantize) along the longest path; a layer's depth is its share of the longest path through the graph.
+    """
+    depth = np.zeros(len(graph.ops), dtype=np.int64)
+    layers: dict[str, dict] = {}
+    for j, op in enumerate(graph.ops):
+        d = max((int(depth[a]) for a in op.args), default=0)
+        lvl = op.kind in _LEVEL_KINDS or (op.kind == "quantize" and op.attrs[3] != "TRN")
+        depth[j] = d + int(lvl)
+        c = layers.setdefault(
+            op.layer, {"adder_bits": 0, "adders": 0, "lut_bits": 0, "ops": 0, "depth_in": None, "depth_out": 0}
+        )
+        c["ops"] += 1
+        if op.kind in ("add", "neg"):
+            c["adder_bits"] += op.width
+            c["adders"] += 1
+        elif op.kind == "lookup":
+            c["lut_bits"] += len(op.attrs[0]) * op.width
+        if op.kind != "input":
+            c["depth_in"] = d if c["depth_in"] is None else min(c["depth_in"], d)
+        c["depth_out"] = max(c["depth_out"], int(depth[j]))
+    out_layers = {}
+    for name, c in layers.items():
+        out_layers[name] = {
+            "adder_bits": c["adder_bits"],
+            "adders": c["adders"],
+            "lut_bits": c["lut_bits"],
+            "ops": c["ops"],
+            "depth": c["depth_out"] - (c["depth_in"] or 0),
+        }
+    total = {k: sum(v[k] for v in out_layers.values()) for k in ("adder_bits", "adders", "lut_bits", "ops")}
+    total["depth"] = int(max((depth[o] for o in graph.outputs if o is not None), default=0))
+    return {"layers": out_layers, "total": total}
