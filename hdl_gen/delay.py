@@ -5,8 +5,9 @@ rounded from public vendor datasheet/characterisation figures for mid speed grad
 reference (REFERENCE.md §3.7: "≈ 1 adder level per ns on VU13P"; §3.10: unit-level cutoffs reach only 60-75 %
 of the requested clock, hence per-family ns delays):
 
-- AMD UltraScale+ (-2): LUT6 logic ≈ 0.1 ns, a local net ≈ 0.25-0.45 ns, CARRY8 entry ≈ 0.15 ns and
-  ≈ 0.05 ns per further 8-bit block (DS923 / UG574), clock-to-Q + setup + skew ≈ 0.3 ns.
+- AMD UltraScale+ (-2): LUT6 logic ≈ 0.1 ns plus a net of ≈ 0.3-0.5 ns (more in congested designs), CARRY8
+  entry ≈ 0.25 ns and ≈ 0.06 ns per further 8-bit block (DS923 / UG574), clock-to-Q + setup + clock
+  uncertainty ≈ 0.35 ns; a 12-bit adder level ≈ 0.9 ns, matching the ≈ 1 level/ns seen on VU13P.
 - AMD 7-series (-2): LUT6 ≈ 0.12 ns, net ≈ 0.4-0.6 ns, CARRY4 entry ≈ 0.35 ns, ≈ 0.11 ns per 4-bit block (DS181).
 - Lattice ECP5 (-6/-8): LUT4 ≈ 0.4 ns, net ≈ 0.6-0.9 ns, CCU2C ≈ 0.06 ns per bit after a ≈ 0.35 ns entry
   (ECP5 family datasheet, nextpnr timing database).
@@ -66,8 +67,8 @@ class Family:
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
-        Family("xcup", "AMD UltraScale+", 6, 0.45, 0.15, 8, 0.05, 0.30, "xcup"),
-        Family("xc7", "AMD 7-series", 6, 0.60, 0.35, 4, 0.11, 0.45, "xc7"),
+        Family("xcup", "AMD UltraScale+", 6, 0.55, 0.25, 8, 0.06, 0.35, "xcup"),
+        Family("xc7", "AMD 7-series", 6, 0.70, 0.35, 4, 0.11, 0.45, "xc7"),
         Family("ecp5", "Lattice ECP5", 4, 1.00, 0.35, 1, 0.06, 0.60, "ecp5"),
         Family("ice40", "Lattice iCE40", 4, 1.60, 0.40, 1, 0.13, 0.80, "ice40"),
     )

@@ -25,7 +25,7 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class Design:
-    """A scheduled graph ready for emission: ``verilog()``, ``layout``, ``latency``, ``predict``, ``report``, ``write``."""
+    """A scheduled graph ready for emission: ``verilog()``, ``layout``, ``latency``, ``predict``, ``report``."""
 
     def __init__(
         self,
@@ -87,7 +87,7 @@ class Design:
         return rep
 
     def write(self, directory) -> Path:
-        """Write ``<name>.v``, ``<name>.layout.json``, ``<name>.report.json``, ``<name>.graph.json``; returns the dir."""
+        """Write ``<name>.v``, ``.layout.json``, ``.report.json`` and ``.graph.json`` into ``directory``; returns it."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         (d / f"{self.name}.v").write_text(self.verilog())

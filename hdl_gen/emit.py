@@ -15,6 +15,7 @@ muxes; lookups as ``Switch`` ROMs; only variable × variable products use ``*``.
 
 from __future__ import annotations
 
+import numpy as np
 from amaranth.back import verilog
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
@@ -22,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 
 from hdl_gen.ir import Graph
 from hdl_gen.schedule import Schedule
-from hgq.fixed import Interval
+from hgq.fixed import Interval, requantize
 
 __all__ = ["Core", "layout", "to_verilog"]
 
@@ -209,6 +210,7 @@ class Core(wiring.Component):
         wq = k + i + f
         d = ia.f - f
         signed_a = ia.lo < 0
+        a_in = a
         if d > 0:  # drop d LSBs with rounding
             a = _extend(a, ia.width + d + 2)
             fl = a >> d
@@ -231,15 +233,15 @@ class Core(wiring.Component):
         if ovf == "WRAP":
             bits = _extend(r, wq)[:wq]
             q = bits.as_signed() if k else bits
-        else:
+        else:  # saturate: the comparisons read the unrounded input (rounding is monotone), in parallel with it
             hi = (1 << (wq - 1)) - 1 if k else (1 << wq) - 1
             lo = (-(1 << (wq - 1)) if ovf == "SAT" else -((1 << (wq - 1)) - 1)) if k else 0
             q = r
-            rlo, rhi = _rounded_range(ia, f, rnd)
-            if rhi > hi:
-                q = Mux(r > hi, hi, q)
-            if rlo < lo:
-                q = Mux(r < lo, lo, q)
+            over, under = _sat_thresholds(ia, f, rnd, lo, hi)
+            if over is not None:
+                q = Mux(a_in > over, hi, q)
+            if under is not None:
+                q = Mux(a_in < under, lo, q)
         ds = f - op.interval.f  # the result interval may sit on a coarser grid (exact: low bits are zero)
         return q >> ds if ds > 0 else q
 
@@ -254,10 +256,32 @@ def _extend(v, w: int):
     return Cat(v, Const(0, w - n))
 
 
-def _rounded_range(ia: Interval, f: int, rnd: str) -> tuple[int, int]:
-    from hdl_gen.ir import _round_bounds
+def _sat_thresholds(ia: Interval, f: int, rnd: str, lo: int, hi: int) -> tuple[int | None, int | None]:
+    """Input mantissas ``over``/``under`` with ``round(m) > hi`` ⇔ ``m > over`` and ``round(m) < lo`` ⇔ ``m < under``.
 
-    return _round_bounds(ia, f, rnd)
+    None where the bound cannot be crossed. Rounding is monotone, so each is found by bisection on
+    :func:`hgq.fixed.requantize` (wide enough that it never overflows).
+    """
+    w = max(ia.width, 1) + abs(ia.f - f) + 4
+
+    def rounded(m: int) -> int:
+        return int(requantize(np.array([m], dtype=np.int64), ia.f, 1, w - f, f, rnd, "SAT")[0])
+
+    def last_true(pred, a: int, b: int) -> int:  # largest m in [a, b] with pred(m), pred monotone decreasing
+        while a < b:
+            mid = (a + b + 1) // 2
+            if pred(mid):
+                a = mid
+            else:
+                b = mid - 1
+        return a
+
+    over = under = None
+    if rounded(ia.hi) > hi:
+        over = last_true(lambda m: rounded(m) <= hi, ia.lo - 1, ia.hi)
+    if rounded(ia.lo) < lo:
+        under = last_true(lambda m: rounded(m) < lo, ia.lo, ia.hi) + 1
+    return over, under
 
 
 def to_verilog(core: Core, name: str) -> str:

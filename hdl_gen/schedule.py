@@ -54,12 +54,10 @@ def op_delay(op: Op, graph: Graph, fam: Family) -> float:
     if k == "quantize":
         src = graph.ops[op.args[0]].interval
         _, _, f, rnd, ovf = op.attrs
-        t = 0.0
         rounded_w = max(src.width - max(src.f - f, 0), 1)
-        if src.f > f and rnd != "TRN":
-            t += fam.add_ns(rounded_w + 1)
-        if ovf != "WRAP":
-            t += fam.compare_ns(rounded_w + 1) + fam.mux_ns()
+        t = fam.add_ns(rounded_w + 1) if src.f > f and rnd != "TRN" else 0.0
+        if ovf != "WRAP":  # comparisons on the unrounded input run beside the rounding adder
+            t = max(t, fam.compare_ns(src.width + 1)) + fam.mux_ns()
         return t
     raise ValueError(f"op kind {k!r} has no delay model; add it to hdl_gen.schedule.op_delay")
 
@@ -255,10 +253,7 @@ def schedule(
         stage = [0] * len(graph.ops)
         latency, budget = 0, math.inf
     else:
-        if stages is None:
-            budget = clock_ns - fam.reg_ns
-        else:
-            budget = _bisect_budget(net, stages, total)
+        budget = clock_ns - fam.reg_ns if stages is None else _bisect_budget(net, stages, total)
         stage, _ = net.asap(budget)
         latency = max((stage[j] for j in net.nodes), default=0) + 1
         if stages is not None:
