@@ -151,7 +151,9 @@ def main(argv=None) -> int:
         res[who] = yosys_estimate(text, top, family="xcup", fast=not args.abc9, nice=10)
         print(f"  yosys {who}: {time.perf_counter() - r0:.0f} s", file=sys.stderr)
     print()
-    hdr = f"{'design':<10}{'LUT':>9}{'SRL':>7}{'FF':>9}{'CARRY':>8}{'lat.cycles':>12}{'own latency':>13}{'LUT/da4ml':>11}{'FF/da4ml':>10}"
+    cols = [("LUT", 9), ("SRL", 7), ("FF", 9), ("CARRY", 8), ("lat.cycles", 12), ("own latency", 13)]
+    cols += [("LUT/da4ml", 11), ("FF/da4ml", 10)]
+    hdr = f"{'design':<10}" + "".join(f"{c:>{w}}" for c, w in cols)
     print(hdr)
     print("-" * len(hdr))
     base = res["da4ml"]
