@@ -223,8 +223,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         design = hdl_gen.convert(model, part=DEFAULT_PART, clock_ns=5.0, name="jet_tagger")
         design.write(out / "design")
     split = _split("sample")
-    x = split.x_test[: args.n_vectors]
-    keras_out = np.asarray(model.predict(x, batch_size=4096, verbose=0))
+    x_raw = split.x_test[: args.n_vectors]
+    keras_out = np.asarray(model.predict(x_raw, batch_size=4096, verbose=0))
+    x = hdl_gen.quantize_input(model, x_raw)  # the input port values: what the model's input quantizer makes
     interp_out = design.predict(x)
     n_int = int(np.sum(np.any(keras_out.reshape(interp_out.shape) != interp_out, axis=-1)))
     with _step(f"simulating {len(x)} physics vectors on {args.simulator}"):

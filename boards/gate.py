@@ -144,14 +144,15 @@ def evaluate(gate: Gate, log: Callable[[str], None] = lambda s: None) -> list[Ch
         c = _check(gate.name, name, value, limit, True)
         if c is not None:
             checks.append(c)
-    hw = design.predict(x)
+    xq = hdl_gen.quantize_input(model, x)  # input port values
+    hw = design.predict(xq)
     bad = int(np.sum(np.any(hw != logits.reshape(hw.shape), axis=tuple(range(1, hw.ndim)))))
     checks.append(Check(gate.name, "keras == interpreter", "0 mismatches", f"{bad} mismatches", bad == 0))
 
     if gate.simulators:
         from sim import verify
 
-        xv = x[: gate.n_vectors]
+        xv = xq[: gate.n_vectors]
         for s in gate.simulators:
             log(f"[{gate.name}] simulating {len(xv)} physics vectors on {s}")
             r = verify(design, xv, simulator=s, mode="stream")
