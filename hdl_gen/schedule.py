@@ -30,6 +30,7 @@ from hdl_gen.ir import Graph, Op
 __all__ = ["Schedule", "op_delay", "schedule"]
 
 _FREE = ("const", "shift")  # no hardware of their own
+_CUT_TRIES = 8  # candidate cut placements tried by the register search
 
 
 def op_delay(op: Op, graph: Graph, fam: Family) -> float:
@@ -253,14 +254,30 @@ def schedule(
         stage = [0] * len(graph.ops)
         latency, budget = 0, math.inf
     else:
-        budget = clock_ns - fam.reg_ns if stages is None else _bisect_budget(net, stages, total)
+        budget = clock_ns - fam.reg_ns if clock_ns is not None else 0.0
+        if stages is not None:  # at least the tightest budget that fits; up to the clock's when it is looser
+            budget = max(_bisect_budget(net, stages, total), budget)
         stage, _ = net.asap(budget)
         latency = max((stage[j] for j in net.nodes), default=0) + 1
         if stages is not None:
             latency = stages
     fin = net.finishes(stage)
     if minimise_registers and latency > 0:
-        net.improve(stage, fin, latency, budget)
+        # cut positions: ASAP packings at budgets between the tightest one that keeps this latency and the
+        # clock's; each is improved by single-op moves (within the clock's budget); the fewest bits win
+        tight = _bisect_budget(net, latency, total)
+        best = None
+        for k in range(_CUT_TRIES):
+            b = budget if k == 0 else tight + (budget - tight) * (k - 1) / max(_CUT_TRIES - 2, 1)
+            st, _ = net.asap(b)
+            if max((st[j] for j in net.nodes), default=0) + 1 > latency:
+                continue
+            f = net.finishes(st)
+            net.improve(st, f, latency, budget)
+            bits = net.reg_bits(st, latency)
+            if best is None or bits < best[0]:
+                best = (bits, st)
+        stage = best[1]
         fin = net.finishes(stage)
     for j, op in enumerate(graph.ops):
         if op.kind == "const":

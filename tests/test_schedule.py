@@ -95,7 +95,7 @@ def test_register_bits_count_each_crossing():
     g = b.build([t, y], (2,), (2,))
     fam = family_of("xcup")
     assert op_delay(g.ops[2], g, fam) == fam.add_ns(9)
-    sc = schedule(g, stages=2, minimise_registers=False)
+    sc = schedule(g, clock_ns=None, stages=2, minimise_registers=False)
     # ASAP at the bisected budget: s in segment 0, t in segment 1; x (8) read by t in segment 1; y (8) is an
     # output: 2 ranks; s (9) crosses 1; t (12) crosses 1 (output register); valid chain 2
     assert sc.stage[:4] == (0, 0, 0, 1)
