@@ -83,7 +83,8 @@ def parse_vivado_utilization(text: str) -> dict[str, Any]:
     if used["LUT"] is None or used["FF"] is None:
         raise ReportError("not a Vivado utilization report: no 'CLB LUTs'/'CLB Registers' rows found")
     m = re.search(r"^\|\s*Device\s*:\s*(\S+)", text, re.M)
-    return {"utilization": used, "available": avail, "part": m.group(1) if m else None}
+    extra = {k: used.pop(k) for k in list(used) if k not in UTIL_KEYS}
+    return {"utilization": used, "available": avail, "extra": extra, "part": m.group(1) if m else None}
 
 
 def parse_vivado_timing_summary(text: str) -> dict[str, Any]:
@@ -91,7 +92,7 @@ def parse_vivado_timing_summary(text: str) -> dict[str, Any]:
     lines = text.splitlines()
     for n, line in enumerate(lines):
         if "WNS(ns)" in line and "TNS(ns)" in line:
-            cols = line.split()
+            cols = re.split(r"\s{2,}", line.strip())
             values = next((ln.split() for ln in lines[n + 2 :] if ln.strip()), [])
             break
     else:

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from amaranth.hdl import Cat, ClockSignal, Elaboratable, Instance, Module, ResetSignal, Signal
-from amaranth.lib import wiring
+from amaranth.lib import io, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -71,7 +71,8 @@ class LfsrTop(Elaboratable):
         y_reg = Signal(self.wout, reset_less=True)
         m.d.sync += [y_reg.eq(y), self.led.eq(y_reg.xor() ^ valid_out)]
         if platform is not None:
-            m.d.comb += platform.request("led", 0).o.eq(self.led)
+            m.submodules.led_buf = led = io.Buffer("o", platform.request("led", 0, dir="-"))
+            m.d.comb += led.o.eq(self.led)
         return m
 
 
@@ -232,6 +233,8 @@ class UartBoardTop(Elaboratable):
         m = Module()
         divisor = round(platform.default_clk_frequency / self.baud)
         m.submodules.harness = h = UartHarness(self.layout, divisor, self.fifo_depth)
-        uart = platform.request("uart", 0)
-        m.d.comb += [h.rx.eq(uart.rx.i), uart.tx.o.eq(h.tx)]
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.rx_buf = rx = io.Buffer("i", uart.rx)
+        m.submodules.tx_buf = tx = io.Buffer("o", uart.tx)
+        m.d.comb += [h.rx.eq(rx.i), tx.o.eq(h.tx)]
         return m
