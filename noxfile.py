@@ -79,13 +79,14 @@ def bench(session: nox.Session) -> None:
         session.run(sys.executable, "-m", "venv", hgq2_venv, external=True)
         session.run(os.path.join(hgq2_venv, "bin", "pip"), "install", "-q", "hgq2", "jax", external=True)
     session.env["HGQ2_PYTHON"] = os.path.abspath(os.path.join(hgq2_venv, "bin", "python"))
+    flags = [a for a in session.posargs if a.startswith("--")]  # e.g. --quick, passed to every script
+    names = [a for a in session.posargs if not a.startswith("--")]  # e.g. cmvm sim: run only those
     scripts = sorted(glob.glob("benchmarks/bench_*.py"))
-    chosen = [s for s in scripts if not session.posargs or any(p in s for p in session.posargs)]
-    for script in chosen:
-        if script.endswith("_hgq2.py"):  # runs inside the HGQ2 venv, driven by bench_train.py
-            continue
+    for script in scripts:
+        if script.endswith("_hgq2.py") or (names and not any(n in script for n in names)):
+            continue  # bench_train_hgq2.py runs inside the HGQ2 venv, driven by bench_train.py
         session.log(f"== {script}")
-        session.run("python", script)
+        session.run("python", script, *flags)
 
 
 @nox.session(python=PY)

@@ -84,11 +84,14 @@ def _split(data: str):
 # -- subcommands -----------------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
     """Train the jet tagger with a log-ramped β; write calibrated Pareto checkpoints, pareto.json and plots."""
+    import keras
+
     import hgq  # noqa: F401  (sets the Keras backend)
     from hgq.models import jet_tagger
     from hgq.pareto import calibrate_front, train_front
     from hgq.plots import plot_bitwidths, plot_pareto
 
+    keras.utils.set_random_seed(args.seed)  # initialisation, shuffling and dropout are reproducible
     out = Path(args.out)
     split = _split(args.data)
     model = jet_tagger(hidden=tuple(args.hidden), beta0=args.beta[0], seed=args.seed)
