@@ -65,7 +65,7 @@ def gate(session: nox.Session) -> None:
     """CI gates: accuracy, latency and resource limits on the shipped model (JUnit XML in out/gate.xml)."""
     session.install("-e", ALL)
     _env(session)
-    gate_file = session.posargs[0] if session.posargs else "gates/ci.toml"
+    gate_file = session.posargs[0] if session.posargs else "boards/gates/ci.toml"
     session.run("hgq-hil", "gate", gate_file, "--junit", os.path.join("out", "gate.xml"))
 
 

@@ -13,6 +13,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import hgq  # noqa: F401  (sets KERAS_BACKEND=jax before any Keras import below)
+
 DEFAULT_PART = "xcvu13p-flga2577-2-e"
 SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "hgq" / "data" / "jet_tagger_ci.keras"
 
@@ -86,7 +88,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train the jet tagger with a log-ramped β; write calibrated Pareto checkpoints, pareto.json and plots."""
     import keras
 
-    import hgq  # noqa: F401  (sets the Keras backend)
     from hgq.models import jet_tagger
     from hgq.pareto import calibrate_front, train_front
     from hgq.plots import plot_bitwidths, plot_pareto
