@@ -334,6 +334,14 @@ class GraphBuilder:
             return a
         if a is None:
             return self.neg(self.shift(b, shift)) if sub else self.shift(b, shift)
+        # negators cost an adder each: fold them into this adder's sign (a CMVM's negative outputs meet a bias here)
+        if self.ops[b].kind == "neg":
+            return self.add(a, self.ops[b].args[0], shift, not sub)
+        if self.ops[a].kind == "neg":
+            na = self.ops[a].args[0]
+            if not sub:  # -a' + b·2^s = b·2^s - a'
+                return self.add(self.shift(b, shift), na, 0, True)
+            return self.neg(self.add(na, b, shift, False))  # -a' - b·2^s = -(a' + b·2^s): the neg moves on
         ib = self.iv(b).shift(shift)
         return self._emit("add", (a, b), (shift, bool(sub)), self.iv(a) + (-ib if sub else ib))
 
@@ -366,6 +374,8 @@ class GraphBuilder:
         op = self.ops[a]
         if op.kind == "shift":
             return self.shift(op.args[0], s + op.attrs[0])
+        if op.kind == "neg":  # keep negations outermost so adders can absorb them
+            return self.neg(self.shift(op.args[0], s))
         if op.kind == "const":
             return self._emit("const", (), (), op.interval.shift(s))
         return self._emit("shift", (a,), (s,), op.interval.shift(s))

@@ -65,3 +65,16 @@ def test_bad_constant_and_table():
     x = b.input(FixedType(0, 2, 0))
     with pytest.raises(ValueError, match="lookup table has 3 entries"):
         b.lookup(x, [1, 2, 3], 0)
+
+
+def test_negations_fold_into_adders():
+    b = GraphBuilder()
+    x = b.input(FixedType(1, 3, 0))
+    y = b.input(FixedType(1, 3, 0))
+    s = b.add(x, b.neg(y))  # x + (-y) = x - y
+    assert b.ops[s].kind == "add" and b.ops[s].attrs == (0, True) and b.ops[s].args == (x, y)
+    t = b.add(b.neg(x), y, shift=1)  # -x + 2y = 2y - x
+    assert b.ops[t].kind == "add" and b.ops[t].attrs[1] is True
+    assert b.ops[b.shift(b.neg(x), 2)].kind == "neg"  # shifts go inside negations
+    g = b.build([s, t, b.add(b.neg(x), y, 0, True)], (2,), (3,))
+    assert sum(op.kind == "neg" for op in g.ops) == 1  # only -(x + y) keeps its negator
