@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from hgq.fixed import MAX_INT_BITS, ROUND_MODES, FixedType, from_mantissa, requantize, to_mantissa
+from hgq.fixed import MAX_INT_BITS, ROUND_MODES, FixedType, from_mantissa, requantize
 
 from .ir import CmvmBlock, Graph, Op
 
@@ -29,9 +29,10 @@ __all__ = ["InterpError", "interp", "interp_mant", "interp_trace"]
 
 # instruction kinds of the kernel
 _CONST, _LIN, _RELU, _QUANT, _MAX, _MIN, _SELECT, _LOOKUP, _MUL = range(9)
-# instruction columns: kind, dst, a, b, c, sa, sb, sc, post, p0, p1, p2, p3
-_NCOL = 13
+# instruction columns: kind, dst, a, b, c, sa, sb, sc, post, p0, p1, p2, p3, round kind
+_NCOL = 14
 _FLOAT_EXACT = 1 << 53
+_FLOAT32_EXACT = 1 << 24
 _CHUNK = 2048
 
 
@@ -58,6 +59,12 @@ def _round_up_table() -> np.ndarray:
 
 
 _UP = _round_up_table()
+# per round mode: 1 if its decisions are "never up" (floor), 2 if "up from half" (floor(y + 1/2)), else 0
+_RC = np.array([0, 1, 2, 3])
+_ROUND_KIND = np.array(
+    [1 if not t.any() else 2 if np.array_equal(t, np.broadcast_to(_RC >= 2, t.shape)) else 0 for t in _UP],
+    dtype=np.int64,
+)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -87,27 +94,28 @@ def _run(V, code, tables, up):  # pragma: no cover - compiled
                 v = V[a, j]
                 V[d, j] = _sh(v if v > 0 else 0, post)
         elif kind == 3:  # quantize: sa = dropped bits (>0) or left shift (<=0); p0 mode; p1 ovf; p2, p3 bounds
-            if sa > 0:
-                mask = (np.int64(1) << sa) - 1
-                half = np.int64(1) << (sa - 1)
-                for j in range(n):
-                    m = V[a, j]
+            rk = code[t, 13]  # 1: the mode rounds down (floor), 2: it rounds half up, 0: read the decision table
+            mask = (np.int64(1) << sa) - 1 if sa > 0 else np.int64(0)
+            half = np.int64(1) << (sa - 1) if sa > 0 else np.int64(0)
+            for j in range(n):
+                m = V[a, j]
+                if sa <= 0:
+                    v = m << -sa
+                elif rk == 1:
+                    v = m >> sa
+                elif rk == 2:
+                    v = (m + half) >> sa
+                else:
                     fl = m >> sa
                     rem = m & mask
                     rc = 0 if rem == 0 else (1 if rem < half else (2 if rem == half else 3))
                     fc = (2 if fl < 0 else 0) + (fl & 1)
-                    V[d, j] = fl + up[p0, fc, rc]
-            else:
-                for j in range(n):
-                    V[d, j] = V[a, j] << -sa
-            if p1 == 0:  # wrap: p2 = offset (k * 2**(W-1)), p3 = mask (2**W - 1)
-                for j in range(n):
-                    V[d, j] = _sh(((V[d, j] + p2) & p3) - p2, post)
-            else:  # clamp to [p2, p3]
-                for j in range(n):
-                    v = V[d, j]
+                    v = fl + up[p0, fc, rc]
+                if p1 == 0:  # noqa: SIM108  (wrap: p2 = offset k * 2**(W-1), p3 = mask 2**W - 1)
+                    v = ((v + p2) & p3) - p2
+                else:  # clamp to [p2, p3]
                     v = p2 if v < p2 else (p3 if v > p3 else v)
-                    V[d, j] = _sh(v, post)
+                V[d, j] = _sh(v, post)
         elif kind == 4:  # max
             for j in range(n):
                 x, y = V[a, j] << sa, V[b, j] << sb
@@ -129,19 +137,33 @@ def _run(V, code, tables, up):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True)
 def _cmvm(V, sin, shin, w, sout, post, X, Y):  # pragma: no cover - compiled
-    """``V[sout] = (w @ (V[sin] << shin)) >> post``, exact (float64 only when every partial sum is below 2**53)."""
+    """``V[sout] = (w @ (V[sin] << shin)) >> post``, exact: float32 / float64 only when every partial sum fits."""
     n = V.shape[1]
     for r in range(sin.shape[0]):
         for j in range(n):
             X[r, j] = V[sin[r], j] << shin[r]
+    nz = np.empty(sin.shape[0], dtype=np.int64)
     for o in range(sout.shape[0]):
+        k = 0
+        for r in range(sin.shape[0]):
+            if w[o, r] != 0:
+                nz[k] = r
+                k += 1
         for j in range(n):
             Y[j] = 0
-        for r in range(sin.shape[0]):
-            wv = w[o, r]
-            if wv != 0:
-                for j in range(n):
-                    Y[j] += wv * X[r, j]
+        q = 0
+        while q + 4 <= k:  # four terms per pass over Y (any order is exact: every partial sum fits)
+            r0, r1, r2, r3 = nz[q], nz[q + 1], nz[q + 2], nz[q + 3]
+            w0, w1, w2, w3 = w[o, r0], w[o, r1], w[o, r2], w[o, r3]
+            for j in range(n):
+                Y[j] += (w0 * X[r0, j] + w1 * X[r1, j]) + (w2 * X[r2, j] + w3 * X[r3, j])
+            q += 4
+        while q < k:
+            r0 = nz[q]
+            w0 = w[o, r0]
+            for j in range(n):
+                Y[j] += w0 * X[r0, j]
+            q += 1
         for j in range(n):
             V[sout[o], j] = _sh(np.int64(Y[j]), post[o])
 
@@ -237,6 +259,7 @@ def _instr(g: Graph, j: int, slot: dict[int, int], tables: list[np.ndarray], tab
         if row[5] < 0 and ovf != "WRAP":  # WRAP keeps the low bits: an int64 overflow is harmless
             _check_bits(_mag(a[0].lo, a[0].hi, -row[5]), op, j, "its left-aligned input")
         row[9] = ROUND_MODES.index(rnd)
+        row[13] = int(_ROUND_KIND[row[9]])
         w = t.width
         if ovf == "WRAP":
             row[10], row[11], row[12] = 0, (1 << (w - 1)) if qk else 0, (1 << w) - 1
@@ -288,7 +311,8 @@ def _block_step(g: Graph, b: CmvmBlock, produced: list[int], slot: dict[int, int
             f"{MAX_INT_BITS}-bit limit; narrow its input or weight quantizers, or evaluate with expand=True"
         )
     use_float = worst < _FLOAT_EXACT
-    w = wm.T.astype(np.float64 if use_float else np.int64)
+    dtype = np.float32 if worst < _FLOAT32_EXACT else np.float64 if use_float else np.int64
+    w = wm.T.astype(dtype)
     fy = fmax + b.w_f
     post = np.array([g.ops[b.outputs[c]].interval.f - fy for c in cols], dtype=np.int64)
     outs = [b.outputs[c] for c in cols]
@@ -451,14 +475,16 @@ def _check_mant(graph: Graph, x_mant) -> np.ndarray:
     if x.ndim != 2 or x.shape[1] != len(graph.inputs):
         raise ValueError(f"interp_mant expects mantissas of shape [N, {len(graph.inputs)}], got {x.shape}")
     x = x.astype(np.int64)
-    for j, t in enumerate(graph.input_types):
-        if t.width == 0:
-            continue
-        iv = t.interval
-        col = x[:, j]
-        if col.size and (col.min() < iv.lo or col.max() > iv.hi):
+    if x.shape[0]:
+        big = np.iinfo(np.int64)  # a pruned (width-0) element is ignored
+        lo = np.array([t.interval.lo if t.width else big.min for t in graph.input_types], dtype=np.int64)
+        hi = np.array([t.interval.hi if t.width else big.max for t in graph.input_types], dtype=np.int64)
+        bad = np.nonzero((x.min(0) < lo) | (x.max(0) > hi))[0]
+        if bad.size:
+            j = int(bad[0])
+            t = graph.input_types[j]
             raise ValueError(
-                f"input element {j}: mantissa outside its format {t} ([{iv.lo}, {iv.hi}]); "
+                f"input element {j}: mantissa outside its format {t} ([{lo[j]}, {hi[j]}]); "
                 "quantize the input with the model's input quantizer first"
             )
     return x
@@ -508,18 +534,18 @@ def _to_mant(graph: Graph, x) -> np.ndarray:
     if x.ndim < 1 or (x.shape[1:] != tuple(graph.input_shape) and x.shape[1:] != (n_in,)):
         raise ValueError(f"interp expects inputs of shape [N, *{tuple(graph.input_shape)}], got {x.shape}")
     x = x.reshape(x.shape[0], n_in)
-    fs = np.array([t.f for t in graph.input_types], dtype=np.int64)
+    fs = np.array([t.f if t.width > 0 else 0 for t in graph.input_types], dtype=np.int64)
     live = np.array([t.width > 0 for t in graph.input_types], dtype=bool)
-    xm = np.zeros(x.shape, dtype=np.int64)
-    try:
-        xm[:, live] = to_mantissa(x[:, live], fs[live][None, :])
-    except ValueError:
-        bad = np.nonzero(~np.all(np.ldexp(x[:, live], fs[live][None, :]) % 1 == 0, axis=0))[0]
-        j = int(np.nonzero(live)[0][bad[0]]) if bad.size else -1
-        raise ValueError(
-            f"interp: input element {j} is not on its format's grid {graph.input_types[j]}; "
-            "quantize the input with the model's input quantizer first"
-        ) from None
+    y = x * np.ldexp(1.0, fs) * live  # exact: power-of-two scaling; pruned elements read as 0
+    xm = y.astype(np.int64)
+    if np.array_equal(xm, y):  # on the grid (and within int64): the common case in one pass
+        return xm
+    ok = (y == np.floor(y)) & (np.abs(y) < 2.0**62)
+    j = int(np.nonzero(~ok.all(axis=0))[0][0])
+    raise ValueError(
+        f"interp: input element {j} is not on its format's grid {graph.input_types[j]}; "
+        "quantize the input with the model's input quantizer first"
+    )
     return xm
 
 
