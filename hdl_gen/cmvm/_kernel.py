@@ -34,9 +34,38 @@ def _unkey(k):
     return a, b, sh, sub
 
 
+@njit(cache=True, inline="always")
+def _tie(k, seed, created, mod):
+    """Tie-break rank of pair ``k`` among equal scores (smaller wins).
+
+    ``seed > 0``: pseudo-random; ``0``: the smaller key; ``-1``: the most recently (re)counted pair (its own
+    creation or the last change of one of its operands); ``-2``: the least recently counted.
+    """
+    if seed == 0:
+        return np.int64(0)
+    if seed < 0:
+        a, b, _, _ = _unkey(k)
+        st = max(created.get(k, 0), mod[a], mod[b])
+        return -st if seed == -1 else st
+    z = np.uint64(k) ^ (np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15))
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return np.int64(z & np.uint64(0xFFFFFF))
+
+
 @njit(cache=True)
-def _score(k, c, msb, lsb, sgn, dep, lat_penalty, weight_bias):
+def _score(k, c, msb, lsb, sgn, dep, lat_penalty, weight_bias, shift_free, qv):
     a, b, sh, _ = _unkey(k)
+    if weight_bias == -1:  # count x real overlap bits of the unshifted operand intervals
+        m0 = max(abs(qv[a, 0]), abs(qv[a, 1] + qv[a, 2]))
+        m1 = max(abs(qv[b, 0]), abs(qv[b, 1] + qv[b, 2]))
+        f = -np.log2(max(qv[a, 2], qv[b, 2]))
+        kk = 1 if (qv[a, 0] < 0 or qv[b, 0] < 0) else 0
+        nov = kk + np.ceil(np.log2(min(m0, m1))) + f
+        return np.int64(c * nov * 16) - lat_penalty * abs(dep[a] - dep[b])
+    if shift_free:  # width of the narrower operand, whatever the shift
+        sh = 0
     ov = min(msb[a], msb[b] + sh) - max(lsb[a], lsb[b] + sh) + (1 if (sgn[a] or sgn[b]) else 0)
     pen = lat_penalty * abs(dep[a] - dep[b])
     if weight_bias < 0:  # pure frequency, ties to the narrower pair
@@ -45,7 +74,14 @@ def _score(k, c, msb, lsb, sgn, dep, lat_penalty, weight_bias):
 
 
 @njit(cache=True)
-def _new(n_src, s0, s1, sh, sub, msb, lsb, sgn, dep, ops, n_ops):
+def _new(n_src, s0, s1, sh, sub, msb, lsb, sgn, dep, ops, n_ops, q):
+    sc = 2.0**sh
+    lo1, hi1 = q[s1, 0] * sc, q[s1, 1] * sc
+    if sub:
+        lo1, hi1 = -hi1, -lo1
+    q[n_src, 0] = q[s0, 0] + lo1
+    q[n_src, 1] = q[s0, 1] + hi1
+    q[n_src, 2] = min(q[s0, 2], q[s1, 2] * sc)
     msb[n_src] = max(msb[s0], msb[s1] + sh) + 1
     lsb[n_src] = min(lsb[s0], lsb[s1] + sh)
     sgn[n_src] = 1 if (sgn[s0] or sgn[s1] or sub) else 0
@@ -57,7 +93,9 @@ def _new(n_src, s0, s1, sh, sub, msb, lsb, sgn, dep, ops, n_ops):
 
 
 @njit(cache=True)
-def cse_kernel(n_src0, msb, lsb, sgn, dep, cs, cp, cg, cn, limit, has_limit, lat_penalty, weight_bias):
+def cse_kernel(
+    n_src0, msb, lsb, sgn, dep, cs, cp, cg, cn, limit, has_limit, lat_penalty, weight_bias, shift_free, seed, qv
+):
     """Greedy pair CSE + residual summation on column term slots; returns (ops[n, 4], final[n_col, 3], has[n_col]).
 
     ``msb/lsb/sgn/dep`` are preallocated for ``n_src0 + max_ops`` sources; ``cs/cp/cg`` are ``[n_col, cap]``
@@ -74,6 +112,9 @@ def cse_kernel(n_src0, msb, lsb, sgn, dep, cs, cp, cg, cn, limit, has_limit, lat
             if cg[o, t] != 0:
                 kraft[o] += np.int64(1) << dep[cs[o, t]]
     count = Dict.empty(key_type=nt.int64, value_type=nt.int64)
+    created = Dict.empty(key_type=nt.int64, value_type=nt.int64)
+    mod = np.zeros(msb.shape[0], dtype=np.int64)
+    clock = np.int64(1)
     for o in range(n_col):
         n = cn[o]
         for i in range(n):
@@ -83,12 +124,22 @@ def cse_kernel(n_src0, msb, lsb, sgn, dep, cs, cp, cg, cn, limit, has_limit, lat
                 if cg[o, j] == 0:
                     continue
                 k = _key(cs[o, i], cp[o, i], cg[o, i], cs[o, j], cp[o, j], cg[o, j])
-                count[k] = count.get(k, 0) + 1
-    heap = [(np.int64(0), np.int64(0))]
+                c = count.get(k, 0)
+                if c == 0 and seed < 0:
+                    created[k] = clock
+                    clock += 1
+                count[k] = c + 1
+    heap = [(np.int64(0), np.int64(0), np.int64(0))]
     heap.pop()
     for k, c in count.items():
         if c >= 2:
-            heap.append((-_score(k, c, msb, lsb, sgn, dep, lat_penalty, weight_bias), k))
+            heap.append(
+                (
+                    -_score(k, c, msb, lsb, sgn, dep, lat_penalty, weight_bias, shift_free, qv),
+                    _tie(k, seed, created, mod),
+                    k,
+                )
+            )
     heapq.heapify(heap)
     banned = Dict.empty(key_type=nt.int64, value_type=nt.int64)
     occ_o = np.zeros(cs.size, dtype=np.int64)
@@ -98,15 +149,16 @@ def cse_kernel(n_src0, msb, lsb, sgn, dep, cs, cp, cg, cn, limit, has_limit, lat
     slots1 = np.zeros(cs.shape[1], dtype=np.int64)
     used = np.zeros(cs.shape[1], dtype=np.bool_)
     while len(heap) > 0:
-        neg, k = heapq.heappop(heap)
+        neg, tie, k = heapq.heappop(heap)
         if k in banned:
             continue
         c = count.get(k, 0)
         if c < 2:
             continue
-        sc = _score(k, c, msb, lsb, sgn, dep, lat_penalty, weight_bias)
-        if sc != -neg:
-            heapq.heappush(heap, (-sc, k))
+        sc = _score(k, c, msb, lsb, sgn, dep, lat_penalty, weight_bias, shift_free, qv)
+        t = _tie(k, seed, created, mod)
+        if sc != -neg or t > tie:
+            heapq.heappush(heap, (-sc, t, k))
             continue
         if sc < 0:
             break
@@ -160,7 +212,11 @@ def cse_kernel(n_src0, msb, lsb, sgn, dep, cs, cp, cg, cn, limit, has_limit, lat
             banned[k] = 1
             continue
         new = n_src
-        _new(n_src, s0, s1, sh, sub, msb, lsb, sgn, dep, ops, n_ops)
+        clock += 1
+        mod[s0] = clock
+        mod[s1] = clock
+        mod[new] = clock
+        _new(n_src, s0, s1, sh, sub, msb, lsb, sgn, dep, ops, n_ops, qv)
         n_src += 1
         n_ops += 1
         for r in range(n_occ):
@@ -181,8 +237,17 @@ def cse_kernel(n_src0, msb, lsb, sgn, dep, cs, cp, cg, cn, limit, has_limit, lat
                     kk = _key(new, pa, ga, cs[o, u], cp[o, u], cg[o, u])
                     cnt = count.get(kk, 0) + 1
                     count[kk] = cnt
+                    if cnt == 1 and seed < 0:
+                        created[kk] = clock
                     if cnt >= 2 and kk not in banned:
-                        heapq.heappush(heap, (-_score(kk, cnt, msb, lsb, sgn, dep, lat_penalty, weight_bias), kk))
+                        heapq.heappush(
+                            heap,
+                            (
+                                -_score(kk, cnt, msb, lsb, sgn, dep, lat_penalty, weight_bias, shift_free, qv),
+                                _tie(kk, seed, created, mod),
+                                kk,
+                            ),
+                        )
             cs[o, ta] = new
             cp[o, ta] = pa
             cg[o, ta] = ga
@@ -205,7 +270,7 @@ def cse_kernel(n_src0, msb, lsb, sgn, dep, cs, cp, cg, cn, limit, has_limit, lat
             _, _, sb, pb, gb = heapq.heappop(h)
             if pb < pa or (pb == pa and sb < sa):
                 sa, pa, ga, sb, pb, gb = sb, pb, gb, sa, pa, ga
-            _new(n_src, sa, sb, pb - pa, 1 if ga != gb else 0, msb, lsb, sgn, dep, ops, n_ops)
+            _new(n_src, sa, sb, pb - pa, 1 if ga != gb else 0, msb, lsb, sgn, dep, ops, n_ops, qv)
             heapq.heappush(h, (dep[n_src], msb[n_src] + pa, n_src, pa, ga))
             n_src += 1
             n_ops += 1

@@ -36,6 +36,7 @@ def cse(
     *,
     lat_penalty: int = 0,
     weight_bias: int = 1,
+    shift_free: bool = False,
 ) -> list[Term | None]:
     """Share digit pairs across ``cols`` (adding adders to ``b``) and sum each column to one term.
 
@@ -44,7 +45,8 @@ def cse(
         cols: per column, its terms ``(source, pos, sign)`` with distinct ``(source, pos)``.
         bounds: per column, a hard depth bound or None.
         lat_penalty: score penalty per level of depth difference between the two operands.
-        weight_bias: added to the overlap bits of a pair to form its weight.
+        weight_bias: added to the overlap bits of a pair to form its weight (< 0: pure frequency).
+        shift_free: overlap bits of the unshifted operands (the narrower operand's width).
 
     Returns:
         per column the single term holding its value, or None for an empty column.
@@ -76,14 +78,16 @@ def cse(
     def wp(k):
         r = wcache.get(k)
         if r is None:
-            w = max(b.overlap(k[0], k[1], k[2]), 0) + weight_bias
+            ov = max(b.overlap(k[0], k[1], 0 if shift_free else k[2]), 0)
             pen = lat_penalty * abs(b.depth[k[0]] - b.depth[k[1]])
-            r = wcache[k] = (w, pen)
+            r = wcache[k] = (ov, pen)
         return r
 
     def score(k, c):
-        w, pen = wp(k)
-        return c * w - pen
+        ov, pen = wp(k)
+        if weight_bias < 0:  # pure frequency, ties to the narrower pair
+            return c * -weight_bias - ov - pen
+        return c * (ov + weight_bias) - pen
 
     heap = []
     for k, c in count.items():
@@ -186,6 +190,8 @@ def cse_fast(
     *,
     lat_penalty: int = 0,
     weight_bias: int = 1,
+    shift_free: bool = False,
+    seed: int = 0,
 ) -> list[Term | None]:
     """:func:`cse` run by the numba kernel (same algorithm, estimated widths for the score)."""
     import numpy as np
@@ -205,7 +211,7 @@ def cse_fast(
         or any(bd is not None and bd > 60 for bd in bounds)
         or max(b.depth) > 60
     ):
-        return cse(b, cols, bounds, lat_penalty=lat_penalty, weight_bias=weight_bias)
+        return cse(b, cols, bounds, lat_penalty=lat_penalty, weight_bias=weight_bias, shift_free=shift_free)
     n_tot = n_src0 + total
     msb = np.zeros(n_tot, np.int64)
     lsb = np.zeros(n_tot, np.int64)
@@ -215,6 +221,13 @@ def cse_fast(
     lsb[:n_src0] = [-f for f in b.f]
     sgn[:n_src0] = b.signed
     dep[:n_src0] = b.depth
+    q = np.zeros((n_tot, 3), np.float64)
+    for i in range(n_src0):
+        m, f = b.maxabs[i], b.f[i]
+        if b.ivals[i] is not None:
+            q[i] = (b.ivals[i].lo * 2.0**-f, b.ivals[i].hi * 2.0**-f, 2.0**-f)
+        else:
+            q[i] = (-m * 2.0**-f if b.signed[i] else 0.0, m * 2.0**-f, 2.0**-f)
     cs = np.zeros((n_col, cap), np.int64)
     cp = np.zeros((n_col, cap), np.int64)
     cg = np.zeros((n_col, cap), np.int64)
@@ -225,7 +238,9 @@ def cse_fast(
             cs[o, t], cp[o, t], cg[o, t] = s, p, g
     limit = np.array([0 if bd is None else 1 << bd for bd in bounds], np.int64)
     has_limit = np.array([bd is not None for bd in bounds], np.bool_)
-    ops, final, has = cse_kernel(n_src0, msb, lsb, sgn, dep, cs, cp, cg, cn, limit, has_limit, lat_penalty, weight_bias)
+    ops, final, has = cse_kernel(
+        n_src0, msb, lsb, sgn, dep, cs, cp, cg, cn, limit, has_limit, lat_penalty, weight_bias, shift_free, seed, q
+    )
     for a, s1, sh, sub in ops.tolist():
         b.add(a, s1, sh, bool(sub))
     return [tuple(int(v) for v in final[o]) if has[o] else None for o in range(n_col)]

@@ -133,18 +133,22 @@ def _merge(terms: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
     return out
 
 
-def _variant(c, r, cs, e, ivs, depths, bound, max_len, lat_penalty, weight_bias):
+def _variant(c, r, cs, e, ivs, depths, bound, max_len, lat_penalty, weight_bias, seed=0, shift_free=False):
     """One candidate: ``(n_adders, depth, ops, final terms)`` from a light (width-estimating) build."""
     n_out = c.shape[1]
     row_w = np.array([1 << d for d in depths], dtype=np.int64)
     b = Builder(ivs, depths, exact=False)
     if max_len == 1:
         cols = _columns(c, r)
-        res = cse(b, cols, [bound] * n_out, lat_penalty=lat_penalty, weight_bias=weight_bias)
+        res = cse(
+            b, cols, [bound] * n_out, lat_penalty=lat_penalty, weight_bias=weight_bias, shift_free=shift_free, seed=seed
+        )
     else:
         tree = decompose(c, row_w, bound, max_len)
         cols0 = _columns(tree.diff, r)
-        z = cse(b, cols0, tree.budget, lat_penalty=lat_penalty, weight_bias=weight_bias)
+        z = cse(
+            b, cols0, tree.budget, lat_penalty=lat_penalty, weight_bias=weight_bias, shift_free=shift_free, seed=seed
+        )
         cols1 = []
         for o in range(n_out):
             terms = []
@@ -157,7 +161,15 @@ def _variant(c, r, cs, e, ivs, depths, bound, max_len, lat_penalty, weight_bias)
                 sh += int(tree.shift[u])
                 u = int(tree.parent[u])
             cols1.append(_merge(terms))
-        res = cse(b, cols1, [bound] * n_out, lat_penalty=lat_penalty, weight_bias=weight_bias)
+        res = cse(
+            b,
+            cols1,
+            [bound] * n_out,
+            lat_penalty=lat_penalty,
+            weight_bias=weight_bias,
+            shift_free=shift_free,
+            seed=seed,
+        )
     depth = max((b.depth[t[0]] for t in res if t is not None), default=0)
     return len(b.ops), depth, b.ops, res
 
