@@ -206,22 +206,44 @@ def _solve(m: np.ndarray, e: int, ivs, depths, depth_bound, lat_penalty) -> Adde
         lat_penalty = 0 if bound is None else 64
     min_depth = max(col_min, default=0)
     big = c.shape[0] * c.shape[1] > LARGE
-    # column-tree path caps tried (1 = no decomposition); unbounded chains are only tried on small problems
-    lens: tuple[int | None, ...] = ((1, 3) if big else (1, 3, None)) if bound is None else (1, None)
-    wbs = (100,) if big else (100, -1000)
+    if bound is None:
+        variants = VARIANTS_FREE
+    elif bound == min_depth:
+        variants = VARIANTS_MIN
+    else:
+        variants = VARIANTS_BOUNDED
+    if big:
+        variants = variants[:N_BIG]
     best = None
-    for max_len in lens:
-        for wb in wbs:
-            n_add, depth, ops, res = _variant(c, r, cs, e, ivs, depths, bound, max_len, lat_penalty, wb)
-            # unbounded: fewest adders, but never pay more than DEPTH_GUARD extra levels for it
-            guard = bound is None and depth > min_depth + DEPTH_GUARD
-            score = (guard, n_add, depth)
-            if best is None or score < best[0]:
-                best = (score, ops, res)
+    for max_len, wb, tie in variants:
+        n_add, depth, ops, res = _variant(c, r, cs, e, ivs, depths, bound, max_len, lat_penalty, wb, tie)
+        # unbounded: fewest adders, but never pay more than DEPTH_GUARD extra levels for it
+        guard = bound is None and depth > min_depth + DEPTH_GUARD
+        score = (guard, n_add, depth)
+        if best is None or score < best[0]:
+            best = (score, ops, res)
     return _finish(best[1], best[2], cs, e, ivs, depths, bound)
 
 
-#: problems with more matrix entries than this try fewer variants (speed)
+#: problems with more matrix entries than this try only the first N_BIG variants (speed)
 LARGE = 2048
+N_BIG = 3
+#: candidate (column-tree path cap or None = unlimited, CSE weight bias, CSE tie-break) tried per depth regime;
+#: tie-break -1 favours pairs on recently created/changed sources, -2 the oldest, 0 the smallest key
+VARIANTS_FREE: tuple[tuple[int | None, int, int], ...] = (
+    (None, 100, -1),
+    (3, -1000, -1),
+    (1, 100, -2),
+    (None, -1000, 0),
+    (3, 100, -2),
+)
+VARIANTS_BOUNDED: tuple[tuple[int | None, int, int], ...] = (
+    (3, 100, -1),
+    (3, -1000, -1),
+    (None, 100, -2),
+    (1, -1000, -1),
+    (1, 100, 0),
+)
+VARIANTS_MIN: tuple[tuple[int | None, int, int], ...] = ((1, 100, 0), (1, -1000, 0), (None, 100, 0), (None, -1000, 0))
 #: with depth_bound=None, variants deeper than the minimal depth + this are only used if nothing else exists
 DEPTH_GUARD = 4
