@@ -407,7 +407,30 @@ class GraphBuilder:
             return a
         if self.ops[a].kind == "const":
             return self._emit("const", (), (), res.normalized())
+        if rnd == "RND" and iv.f > f:  # RND(x) = TRN(x + ½ LSB): fold the half LSB into a constant term (the bias)
+            b = self._add_half_lsb(a, f + 1)
+            if b is not None:
+                return self.quantize(b, k, i, f, "TRN", ovf)
         return self._emit("quantize", (a,), (k, i, f, rnd, ovf), res)
+
+    def _add_half_lsb(self, a: int, fh: int) -> int | None:
+        """``a + 2**-fh`` built by changing the constant of ``a = x ± c`` (through a relu: flooring after
+        ``relu(z) + h`` and ``relu(z + h)`` agree for ``h`` half an LSB); ``None`` when ``a`` has no constant term."""
+        op = self.ops[a]
+        if op.kind == "relu":
+            inner = self._add_half_lsb(op.args[0], fh)
+            return None if inner is None else self.relu(inner)
+        if op.kind != "add":
+            return None
+        x, y = op.args
+        s, sub = op.attrs
+        h = Fraction(1, 1 << fh) if fh >= 0 else Fraction(1 << -fh)
+        if self.ops[y].kind == "const":  # x ± c·2^s  →  x ± c'·2^s with ±c'·2^s = ±c·2^s + h
+            c = self.ops[y].interval.lo_value * Fraction(2) ** s
+            return self.add(x, self.const((c - h if sub else c + h) / Fraction(2) ** s), s, sub)
+        if self.ops[x].kind == "const":
+            return self.add(self.const(self.ops[x].interval.lo_value + h), y, s, sub)
+        return None
 
     def max(self, a: int | None, b: int | None) -> int | None:
         return self._minmax("max", a, b)

@@ -78,3 +78,18 @@ def test_negations_fold_into_adders():
     assert b.ops[b.shift(b.neg(x), 2)].kind == "neg"  # shifts go inside negations
     g = b.build([s, t, b.add(b.neg(x), y, 0, True)], (2,), (3,))
     assert sum(op.kind == "neg" for op in g.ops) == 1  # only -(x + y) keeps its negator
+
+
+def test_rnd_half_lsb_folds_into_the_bias_exactly():
+    from hdl_gen.interp import interp
+
+    b = GraphBuilder()
+    x = b.input(FixedType(1, 3, 3))
+    z = b.add(x, b.const(Fraction(3, 8)))  # x + bias
+    outs = [b.quantize(b.relu(z), 1, 3, 1, "RND", "SAT"), b.quantize(z, 1, 2, 0, "RND", "WRAP")]
+    g = b.build(outs, (1,), (2,))
+    assert not any(op.kind == "quantize" and op.attrs[3] == "RND" for op in g.ops)  # no rounding adder left
+    xs = np.arange(-64, 64)[:, None] / 8.0  # every input value
+    want = np.stack([quantize(np.maximum(xs[:, 0] + 0.375, 0), 1, 3, 1, "RND", "SAT"),
+                     quantize(xs[:, 0] + 0.375, 1, 2, 0, "RND", "WRAP")], axis=1)  # fmt: skip
+    assert np.array_equal(interp(g, xs), want)
