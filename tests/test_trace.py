@@ -226,3 +226,14 @@ def test_wide_accumulator_warns():
     model = keras.Model(x, hl.QDense(4, iq_conf=wide, kq_conf=kq, name="wide")(x))
     with pytest.warns(FloatPrecisionWarning, match="layer 'wide'.*24"):
         trace(model)
+
+
+def test_depth_bound_reaches_the_solver(physics):
+    x = keras.Input((16,))
+    model = keras.Model(x, hl.QDense(6, iq_conf=_iq("kif", "SAT", "RND"), kq_conf=KQ, name="d")(x))
+    free, tight = trace(model), trace(model, depth_bound="min")
+    assert graph_cost(tight)["total"]["depth"] <= graph_cost(free)["total"]["depth"]
+    with pytest.raises(ValueError, match="below the minimal achievable adder depth"):
+        trace(model, depth_bound=0)
+    xq = quantize_input(model, physics[:10_000])
+    assert np.array_equal(interp(tight, xq), interp(free, xq))
