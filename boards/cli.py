@@ -16,7 +16,7 @@ from pathlib import Path
 import hgq  # noqa: F401  (sets KERAS_BACKEND=jax before any Keras import below)
 
 DEFAULT_PART = "xcvu13p-flga2577-2-e"
-SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "hgq" / "data" / "jet_tagger_ci.keras"
+SHIPPED_MODEL = Path(hgq.__file__).resolve().parent / "data" / "jet_tagger_ci.keras"
 
 
 # -- small helpers ---------------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ A gate file is TOML with one ``[[gate]]`` table per gate::
 
     [[gate]]
     name = "jet-tagger"
-    model = "hgq/data/jet_tagger_ci.keras"   # calibrated .keras file (relative to the gate file or the cwd)
+    model = "shipped:jet_tagger_ci"         # a calibrated .keras path (relative to the gate file or the cwd),
+                                            # or shipped:<name> for hgq/data/<name>.keras
     dataset = "sample"                      # hgq.data.load_jsc source; the standard split is used
     split = "test"                          # "test" or "train"
     part = "xcvu13p-flga2577-2-e"
@@ -52,6 +53,10 @@ class Gate:
     base_dir: str = field(default=".", repr=False)
 
     def model_path(self) -> Path:
+        if self.model.startswith("shipped:"):
+            import hgq.data
+
+            return Path(hgq.data.__file__).parent / f"{self.model.removeprefix('shipped:')}.keras"
         p = Path(self.model)
         if p.is_absolute() or p.exists():
             return p

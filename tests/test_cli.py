@@ -1,0 +1,52 @@
+"""The hgq-hil CLI and the CI gate on the shipped model: a passing gate, a too-tight gate with its table and JUnit."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from boards.cli import SHIPPED_MODEL, main
+
+
+def test_boards_json(capsys):
+    assert main(["boards", "--json"]) == 0
+    names = {b["name"] for b in json.loads(capsys.readouterr().out)["boards"]}
+    assert {"vu13p", "vu9p", "ulx3s", "icebreaker"} <= names
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    with pytest.raises(SystemExit, match="does not exist"):
+        main(["convert", str(tmp_path / "nope.keras"), "--out", str(tmp_path / "d")])
+
+
+def test_tight_gate_fails_with_table_and_junit(tmp_path, capsys):
+    gate = tmp_path / "tight.toml"
+    gate.write_text(
+        f'[[gate]]\nname = "tight"\nmodel = "{SHIPPED_MODEL}"\nmin_accuracy = 0.99\nmax_latency_cycles = 1\n'
+        "max_lut = 10\n"
+    )
+    junit = tmp_path / "gate.xml"
+    assert main(["gate", str(gate), "--junit", str(junit)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "accuracy" in out and "lut_estimate" in out and "FAILED: tight/accuracy" in out
+    root = ET.parse(junit).getroot()
+    assert root.tag == "testsuites" and int(root.get("failures")) == 3
+    cases = {c.get("name"): c for c in root.iter("testcase")}
+    assert cases["keras == interpreter"].find("failure") is None  # bit-exactness still holds
+    assert cases["accuracy"].find("failure") is not None
+
+
+@pytest.mark.sim
+def test_ci_gate_passes_on_both_simulators(tmp_path, capsys):
+    """The project's own gate (boards/gates/ci.toml): accuracy, latency, LUTs, Verilator and Icarus bit-exact."""
+    from pathlib import Path
+
+    import boards
+
+    gate = Path(boards.__file__).parent / "gates" / "ci.toml"
+    rc = main(["gate", str(gate), "--junit", str(tmp_path / "g.xml")])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "rtl == interpreter (verilator)" in out and "rtl == interpreter (icarus)" in out
