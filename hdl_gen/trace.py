@@ -9,7 +9,10 @@ Keras computes in float32: where an accumulated value needs more than 24 signifi
 naming the layer (the graph is exact; Keras may round).
 """
 
+# ruff: noqa: I001
 from __future__ import annotations
+
+import hgq  # noqa: F401  (first: sets KERAS_BACKEND=jax before Keras is imported)
 
 import math
 import warnings
