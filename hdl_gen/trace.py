@@ -421,7 +421,7 @@ def _check_calibrated(model: keras.Model) -> None:
         if isinstance(layer, Quantizer) and not layer.calibrated:
             raise TraceError(
                 f"quantizer {layer.path!r} is a WRAP activation quantizer that was not calibrated; "
-                "run hgq.trace_minmax(model, x) first"
+                "run hgq.calibrate.trace_minmax(model, x) first"
             )
 
 

@@ -203,7 +203,7 @@ def test_jet_tagger_whole_sample(physics):
 def test_clear_errors():
     x = keras.Input((4,))
     model = keras.Model(x, hl.QDense(2, kq_conf=KQ)(x))
-    with pytest.raises(TraceError, match=r"not calibrated; run hgq.trace_minmax\(model, x\) first"):
+    with pytest.raises(TraceError, match=r"not calibrated; run hgq.calibrate.trace_minmax\(model, x\) first"):
         trace(model)
     trace_minmax(model, np.random.default_rng(0).normal(size=(100, 4)))
     x = keras.Input((4,))
