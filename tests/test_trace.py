@@ -65,7 +65,7 @@ def _einsum(iq):
     x = keras.Input((4, 6))
     y = hl.QEinsumDense("abc,cd->abd", (4, 5), bias_axes="d", activation="relu", iq_conf=iq(), kq_conf=KQ)(x)
     y = keras.layers.Flatten()(y)
-    y = hl.QDense(3, iq_conf=iq(), kq_conf=KQ)(y)
+    y = hl.QDense(3, iq_conf=iq(), kq_conf=KQ, enable_oq=True, oq_conf=iq())(y)  # output quantizer too
     return keras.Model(x, y)
 
 
@@ -109,6 +109,7 @@ def _lut(iq):
     y = hl.QUnaryFunctionLUT("tanh", iq_conf=iq())(y)
     y = keras.layers.Reshape((2, 3))(y)
     y = keras.layers.ReLU()(y)
+    y = keras.layers.Activation("linear")(y)
     y = hl.Quantizer(**iq(), name="q_mid")(y)
     y = hl.QGlobalMaxPooling1D(iq_conf=iq())(y)
     return keras.Model(x, y)
@@ -123,7 +124,7 @@ MODELS = {
     "merge": _merge,
     "lut": _lut,
 }
-N_QUANT = {"dense": 2, "batchnorm": 3, "einsum": 2, "conv1d": 4, "conv2d": 4, "merge": 9, "lut": 5}
+N_QUANT = {"dense": 2, "batchnorm": 3, "einsum": 3, "conv1d": 4, "conv2d": 4, "merge": 9, "lut": 5}
 MODES = list(itertools.product(["kif", "kbi"], ["WRAP", "SAT", "SAT_SYM"], ["TRN", "RND"]))
 
 
