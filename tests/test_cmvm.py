@@ -197,3 +197,21 @@ def test_scaled_and_similar_columns(depth_bound):
     _check(g, w, 0, ivs, np.concatenate([_random_inputs(rng, ivs, 200), _one_hot(ivs)]))
     if depth_bound == "min":
         assert g.depth == minimal_depth(w, ivs)
+
+
+@pytest.mark.parametrize("tie", [-2, -1, 0, 7])
+@pytest.mark.parametrize("depth_bound", [None, "min+1"])
+def test_every_tie_break_exact(monkeypatch, tie, depth_bound):
+    """Each CSE tie-break mode (seeded, recency, age, key order) yields an exact graph within the bound."""
+    import sys
+
+    sv = sys.modules["hdl_gen.cmvm.solve"]
+    for name in ("VARIANTS_FREE", "VARIANTS_BOUNDED"):
+        monkeypatch.setattr(sv, name, ((None, 100, tie), (1, -1000, tie)))
+    rng = np.random.default_rng(7)
+    w = rng.integers(-64, 64, (12, 10))
+    ivs = [Interval(-128, 127, 0), Interval(0, 63, 1)] * 6
+    g = solve(w, ivs, depth_bound=depth_bound, cache=False)
+    _check(g, w, 0, ivs, np.concatenate([_random_inputs(rng, ivs, 300), _one_hot(ivs)]))
+    if depth_bound is not None:
+        assert g.depth <= minimal_depth(w, ivs) + 1

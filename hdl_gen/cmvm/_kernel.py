@@ -55,15 +55,8 @@ def _tie(k, seed, created, mod):
 
 
 @njit(cache=True)
-def _score(k, c, msb, lsb, sgn, dep, lat_penalty, weight_bias, shift_free, qv):
+def _score(k, c, msb, lsb, sgn, dep, lat_penalty, weight_bias, shift_free):
     a, b, sh, _ = _unkey(k)
-    if weight_bias == -1:  # count x real overlap bits of the unshifted operand intervals
-        m0 = max(abs(qv[a, 0]), abs(qv[a, 1] + qv[a, 2]))
-        m1 = max(abs(qv[b, 0]), abs(qv[b, 1] + qv[b, 2]))
-        f = -np.log2(max(qv[a, 2], qv[b, 2]))
-        kk = 1 if (qv[a, 0] < 0 or qv[b, 0] < 0) else 0
-        nov = kk + np.ceil(np.log2(min(m0, m1))) + f
-        return np.int64(c * nov * 16) - lat_penalty * abs(dep[a] - dep[b])
     if shift_free:  # width of the narrower operand, whatever the shift
         sh = 0
     ov = min(msb[a], msb[b] + sh) - max(lsb[a], lsb[b] + sh) + (1 if (sgn[a] or sgn[b]) else 0)
@@ -74,14 +67,7 @@ def _score(k, c, msb, lsb, sgn, dep, lat_penalty, weight_bias, shift_free, qv):
 
 
 @njit(cache=True)
-def _new(n_src, s0, s1, sh, sub, msb, lsb, sgn, dep, ops, n_ops, q):
-    sc = 2.0**sh
-    lo1, hi1 = q[s1, 0] * sc, q[s1, 1] * sc
-    if sub:
-        lo1, hi1 = -hi1, -lo1
-    q[n_src, 0] = q[s0, 0] + lo1
-    q[n_src, 1] = q[s0, 1] + hi1
-    q[n_src, 2] = min(q[s0, 2], q[s1, 2] * sc)
+def _new(n_src, s0, s1, sh, sub, msb, lsb, sgn, dep, ops, n_ops):
     msb[n_src] = max(msb[s0], msb[s1] + sh) + 1
     lsb[n_src] = min(lsb[s0], lsb[s1] + sh)
     sgn[n_src] = 1 if (sgn[s0] or sgn[s1] or sub) else 0
@@ -94,7 +80,7 @@ def _new(n_src, s0, s1, sh, sub, msb, lsb, sgn, dep, ops, n_ops, q):
 
 @njit(cache=True)
 def cse_kernel(
-    n_src0, msb, lsb, sgn, dep, cs, cp, cg, cn, limit, has_limit, lat_penalty, weight_bias, shift_free, seed, qv
+    n_src0, msb, lsb, sgn, dep, cs, cp, cg, cn, limit, has_limit, lat_penalty, weight_bias, shift_free, seed
 ):
     """Greedy pair CSE + residual summation on column term slots; returns (ops[n, 4], final[n_col, 3], has[n_col]).
 
@@ -135,7 +121,7 @@ def cse_kernel(
         if c >= 2:
             heap.append(
                 (
-                    -_score(k, c, msb, lsb, sgn, dep, lat_penalty, weight_bias, shift_free, qv),
+                    -_score(k, c, msb, lsb, sgn, dep, lat_penalty, weight_bias, shift_free),
                     _tie(k, seed, created, mod),
                     k,
                 )
@@ -155,7 +141,7 @@ def cse_kernel(
         c = count.get(k, 0)
         if c < 2:
             continue
-        sc = _score(k, c, msb, lsb, sgn, dep, lat_penalty, weight_bias, shift_free, qv)
+        sc = _score(k, c, msb, lsb, sgn, dep, lat_penalty, weight_bias, shift_free)
         t = _tie(k, seed, created, mod)
         if sc != -neg or t > tie:
             heapq.heappush(heap, (-sc, t, k))
@@ -216,7 +202,7 @@ def cse_kernel(
         mod[s0] = clock
         mod[s1] = clock
         mod[new] = clock
-        _new(n_src, s0, s1, sh, sub, msb, lsb, sgn, dep, ops, n_ops, qv)
+        _new(n_src, s0, s1, sh, sub, msb, lsb, sgn, dep, ops, n_ops)
         n_src += 1
         n_ops += 1
         for r in range(n_occ):
@@ -243,7 +229,7 @@ def cse_kernel(
                         heapq.heappush(
                             heap,
                             (
-                                -_score(kk, cnt, msb, lsb, sgn, dep, lat_penalty, weight_bias, shift_free, qv),
+                                -_score(kk, cnt, msb, lsb, sgn, dep, lat_penalty, weight_bias, shift_free),
                                 _tie(kk, seed, created, mod),
                                 kk,
                             ),
@@ -270,7 +256,7 @@ def cse_kernel(
             _, _, sb, pb, gb = heapq.heappop(h)
             if pb < pa or (pb == pa and sb < sa):
                 sa, pa, ga, sb, pb, gb = sb, pb, gb, sa, pa, ga
-            _new(n_src, sa, sb, pb - pa, 1 if ga != gb else 0, msb, lsb, sgn, dep, ops, n_ops, qv)
+            _new(n_src, sa, sb, pb - pa, 1 if ga != gb else 0, msb, lsb, sgn, dep, ops, n_ops)
             heapq.heappush(h, (dep[n_src], msb[n_src] + pa, n_src, pa, ga))
             n_src += 1
             n_ops += 1

@@ -221,13 +221,6 @@ def cse_fast(
     lsb[:n_src0] = [-f for f in b.f]
     sgn[:n_src0] = b.signed
     dep[:n_src0] = b.depth
-    q = np.zeros((n_tot, 3), np.float64)
-    for i in range(n_src0):
-        m, f = b.maxabs[i], b.f[i]
-        if b.ivals[i] is not None:
-            q[i] = (b.ivals[i].lo * 2.0**-f, b.ivals[i].hi * 2.0**-f, 2.0**-f)
-        else:
-            q[i] = (-m * 2.0**-f if b.signed[i] else 0.0, m * 2.0**-f, 2.0**-f)
     cs = np.zeros((n_col, cap), np.int64)
     cp = np.zeros((n_col, cap), np.int64)
     cg = np.zeros((n_col, cap), np.int64)
@@ -239,7 +232,7 @@ def cse_fast(
     limit = np.array([0 if bd is None else 1 << bd for bd in bounds], np.int64)
     has_limit = np.array([bd is not None for bd in bounds], np.bool_)
     ops, final, has = cse_kernel(
-        n_src0, msb, lsb, sgn, dep, cs, cp, cg, cn, limit, has_limit, lat_penalty, weight_bias, shift_free, seed, q
+        n_src0, msb, lsb, sgn, dep, cs, cp, cg, cn, limit, has_limit, lat_penalty, weight_bias, shift_free, seed
     )
     for a, s1, sh, sub in ops.tolist():
         b.add(a, s1, sh, bool(sub))
