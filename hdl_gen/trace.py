@@ -517,36 +517,26 @@ _LEVEL_KINDS = ("add", "neg", "max", "min")
 def graph_cost(graph: Graph) -> dict:
     """Per-layer and total cost: adder bits (Σ add/neg widths), adders, lookup-table bits, depth in adder levels.
 
-    Returns ``{"layers": {name: {...}}, "total": {...}}``; depth counts add/neg/max/min ops (and a rounding
-    quantize) along the longest path; a layer's depth is its share of the longest path through the graph.
+    Returns ``{"layers": {name: {...}}, "total": {...}}``. Depth counts add/neg/max/min ops and rounding
+    (non-TRN) quantizers along a path; a layer's depth is its longest path inside the layer, the total depth the
+    longest path from the inputs to an output.
     """
     depth = np.zeros(len(graph.ops), dtype=np.int64)
+    local = np.zeros(len(graph.ops), dtype=np.int64)
     layers: dict[str, dict] = {}
     for j, op in enumerate(graph.ops):
-        d = max((int(depth[a]) for a in op.args), default=0)
-        lvl = op.kind in _LEVEL_KINDS or (op.kind == "quantize" and op.attrs[3] != "TRN")
-        depth[j] = d + int(lvl)
-        c = layers.setdefault(
-            op.layer, {"adder_bits": 0, "adders": 0, "lut_bits": 0, "ops": 0, "depth_in": None, "depth_out": 0}
-        )
+        lvl = int(op.kind in _LEVEL_KINDS or (op.kind == "quantize" and op.attrs[3] != "TRN"))
+        depth[j] = max((int(depth[a]) for a in op.args), default=0) + lvl
+        same = [int(local[a]) for a in op.args if graph.ops[a].layer == op.layer]
+        local[j] = max(same, default=0) + lvl
+        c = layers.setdefault(op.layer, {"adder_bits": 0, "adders": 0, "lut_bits": 0, "ops": 0, "depth": 0})
         c["ops"] += 1
+        c["depth"] = max(c["depth"], int(local[j]))
         if op.kind in ("add", "neg"):
             c["adder_bits"] += op.width
             c["adders"] += 1
         elif op.kind == "lookup":
             c["lut_bits"] += len(op.attrs[0]) * op.width
-        if op.kind != "input":
-            c["depth_in"] = d if c["depth_in"] is None else min(c["depth_in"], d)
-        c["depth_out"] = max(c["depth_out"], int(depth[j]))
-    out_layers = {}
-    for name, c in layers.items():
-        out_layers[name] = {
-            "adder_bits": c["adder_bits"],
-            "adders": c["adders"],
-            "lut_bits": c["lut_bits"],
-            "ops": c["ops"],
-            "depth": c["depth_out"] - (c["depth_in"] or 0),
-        }
-    total = {k: sum(v[k] for v in out_layers.values()) for k in ("adder_bits", "adders", "lut_bits", "ops")}
+    total = {k: sum(v[k] for v in layers.values()) for k in ("adder_bits", "adders", "lut_bits", "ops")}
     total["depth"] = int(max((depth[o] for o in graph.outputs if o is not None), default=0))
-    return {"layers": out_layers, "total": total}
+    return {"layers": layers, "total": total}
