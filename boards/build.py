@@ -107,6 +107,7 @@ def build(
     io_delay: float = 0.0,
     seed: int = 1,
     check_size: bool = True,
+    synth: str = "abc",
 ) -> BuildResult:
     """Build a core for a board: an out-of-context Vivado/Quartus plan, or an open flow that runs here.
 
@@ -114,11 +115,14 @@ def build(
     name from :func:`boards.list_boards` or a ``.toml`` path. Vendor plans run only when the tool is found
     (``$VIVADO``/``vivado``, ``$QUARTUS_SH``/``quartus_sh``); their reports are parsed when present in
     ``out_dir``. Open boards (ECP5, iCE40) wrap the core (``wrapper``: ``"lfsr"`` or ``"uart"``), then run
-    yosys, nextpnr and the packer with ``run=True``.
+    yosys, nextpnr and the packer with ``run=True``; ``synth`` is their LUT mapper (``"abc"``: classic ABC, the
+    default; ``"abc9"``: yosys' default, much slower on large cores; see :mod:`boards.openflow`).
     """
     cfg = get_board(board)
     name, layout, verilog = load_core(design_or_dir)
     out = Path(out_dir)
     if cfg.is_open:
-        return open_build(cfg, layout, verilog, out, run=run, wrapper=wrapper, seed=seed, check_size=check_size)
+        return open_build(
+            cfg, layout, verilog, out, run=run, wrapper=wrapper, seed=seed, check_size=check_size, synth=synth
+        )
     return _vendor(cfg, name, layout, verilog, out, run, io_delay)

