@@ -10,3 +10,19 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 __version__ = "0.1.0"
+
+_SUBMODULES = ("calibrate", "callbacks", "data", "ebops", "fixed", "layers", "models", "pareto", "plots", "quantizer",
+               "regularizers")  # fmt: skip
+
+
+def __getattr__(name: str):
+    """Lazy access to submodules (``hgq.models``) and ``hgq.trace_minmax``, so ``import hgq`` stays light."""
+    import importlib
+
+    if name in _SUBMODULES:
+        return importlib.import_module(f"hgq.{name}")
+    if name == "trace_minmax":
+        from hgq.calibrate import trace_minmax
+
+        return trace_minmax
+    raise AttributeError(f"module 'hgq' has no attribute {name!r}")
