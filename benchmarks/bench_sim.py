@@ -1,6 +1,7 @@
 """sim throughput: vectors/s of the streaming testbench and the HDL bulk harness on Verilator and Icarus, and
-build times, for a jet-MLP-sized core (16-64-32-32-5 quantized MLP graph through hdl_gen.convert; the toy core
-when hdl_gen is unavailable). Baseline: bulk mode clocked by cocotb's Clock (REFERENCE §5.4: ~236k vectors/s).
+build times, for the shipped trained jet tagger (hgq/data/jet_tagger_ci.keras, 16-64-32-32-5, VU13P @ 200 MHz)
+on physics vectors (``--quick``: a random 16-16-5 MLP graph on random vectors). Baseline: bulk mode clocked by
+cocotb's Clock (REFERENCE §5.4: ~236k vectors/s).
 
     python benchmarks/bench_sim.py [--quick]
 """
@@ -17,8 +18,24 @@ import numpy as np
 import sim
 
 
+def _jet_tagger():
+    import keras
+
+    import hdl_gen
+    import hgq  # noqa: F401  (Keras on JAX)
+    from boards.cli import SHIPPED_MODEL
+    from hgq.data import jsc_split, load_jsc
+
+    model = keras.models.load_model(SHIPPED_MODEL, compile=False)
+    d = hdl_gen.convert(model, part="xcvu13p-flga2577-2-e", clock_ns=5.0, name="bench_jet_tagger")
+    xq = hdl_gen.quantize_input(model, jsc_split(load_jsc("sample")).x_test)
+    return d, xq, "the shipped trained jet tagger 16-64-32-32-5 (hgq/data/jet_tagger_ci.keras) on physics vectors"
+
+
 def _design(quick: bool):
-    sizes = (16, 16, 5) if quick else (16, 64, 32, 32, 5)
+    sizes = (16, 16, 5)
+    if not quick:
+        return _jet_tagger()
     try:
         from hdl_gen.design import convert
         from hdl_gen.ir import GraphBuilder
@@ -26,7 +43,7 @@ def _design(quick: bool):
     except ImportError:
         from sim.toy import toy_design
 
-        return toy_design(16, 5, extra_stages=1), "toy shift-add core 16→5 (hdl_gen unavailable)"
+        return toy_design(16, 5, extra_stages=1), None, "toy shift-add core 16→5 (hdl_gen unavailable)"
     rng = np.random.default_rng(0)
     b = GraphBuilder(name="jet_mlp")
     xs = [b.input(FixedType(1, 2, 5)) for _ in range(sizes[0])]
@@ -41,17 +58,15 @@ def _design(quick: bool):
             ys = [b.quantize(b.relu(y), 0, 3, 5, "RND", "SAT") for y in ys]
         xs = ys
     g = b.build(xs, (sizes[0],), (sizes[-1],))
-    name = "bench_mlp_quick" if quick else "bench_jet_mlp"
-    d = convert(g, clock_ns=5.0, name=name)
-    what = f"hdl_gen.convert of a random quantized MLP {'-'.join(map(str, sizes))} (4-bit weights, 8-bit inputs)"
-    return d, what + " — not the trained hgq.models.jet_tagger (needs hdl_gen.trace)"
+    d = convert(g, clock_ns=5.0, name="bench_mlp_quick")
+    return d, None, f"a random quantized MLP {'-'.join(map(str, sizes))} (4-bit weights) on random vectors"
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small MLP, fewer vectors")
     args = ap.parse_args()
-    d, what = _design(args.quick)
+    d, physics, what = _design(args.quick)
     print(
         f"design: {what}; latency {d.latency}, input {d.layout['input']['width']} b, "
         f"output {d.layout['output']['width']} b, {len(d.verilog().splitlines())} Verilog lines"
@@ -66,7 +81,10 @@ def main() -> int:
             ("bulk", "cocotb", n_bulk[s]),
             ("bulk", "hdl", n_bulk[s]),
         ):
-            x = sim.random_vectors(d.layout, n, seed=1)
+            if physics is None:
+                x = sim.random_vectors(d.layout, n, seed=1)
+            else:  # the 10,000 physics test vectors, tiled to n
+                x = np.resize(physics, (n, *physics.shape[1:]))
             t0 = time.perf_counter()
             y = d.predict(x)
             t_pred = time.perf_counter() - t0

@@ -5,12 +5,17 @@
 """
 
 from hdl_gen.design import Design, convert, graph_report, load_design, report_table
-from hdl_gen.interp import interp, interp_mant, interp_trace
+from hdl_gen.interp import InterpError, interp, interp_mant, interp_trace
 from hdl_gen.ir import Graph, GraphBuilder
-from hdl_gen.trace import graph_cost, quantize_input, trace  # binds hdl_gen.trace to the function
+from hdl_gen.resources import yosys_estimate
+from hdl_gen.trace import FloatPrecisionWarning, TraceError, graph_cost, quantize_input, trace  # noqa: I001
 
 __all__ = [
     "Design",
+    "FloatPrecisionWarning",
+    "InterpError",
+    "TraceError",
+    "yosys_estimate",
     "Graph",
     "GraphBuilder",
     "convert",
@@ -24,4 +29,3 @@ __all__ = [
     "report_table",
     "trace",
 ]
-
