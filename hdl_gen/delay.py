@@ -5,14 +5,23 @@ rounded from public vendor datasheet/characterisation figures for mid speed grad
 reference (REFERENCE.md §3.7: "≈ 1 adder level per ns on VU13P"; §3.10: unit-level cutoffs reach only 60-75 %
 of the requested clock, hence per-family ns delays):
 
-- AMD UltraScale+ (-2): LUT6 logic ≈ 0.1 ns plus a net of ≈ 0.3-0.5 ns (more in congested designs), CARRY8
-  entry ≈ 0.25 ns and ≈ 0.06 ns per further 8-bit block (DS923 / UG574), clock-to-Q + setup + clock
-  uncertainty ≈ 0.35 ns; a 12-bit adder level ≈ 0.9 ns, matching the ≈ 1 level/ns seen on VU13P.
+- AMD UltraScale+ (-2): a LUT6 ≈ 0.05-0.1 ns plus its input net ≈ 0.25-0.35 ns (``lut_ns`` 0.40); CARRY8
+  S → CO7/O ≈ 0.2 ns, CI → CO7 ≈ 0.03-0.05 ns per further 8-bit block (``carry_entry_ns`` 0.20,
+  ``carry_block_ns`` 0.05, from Vivado timing reports); clock-to-Q + setup + clock uncertainty ≈ 0.30 ns. A
+  12-bit adder level is 0.70 ns (0.3-0.5 ns LUT+route plus ~0.02-0.03 ns/bit of carry is the usual ballpark).
+  These are uncongested figures: REFERENCE.md §3.10 reports that big da4ml designs cut at ≈ 1 adder level per
+  ns reach only 60-75 % of the requested clock once placed and routed, so treat the estimate as optimistic
+  for large, dense designs.
 - AMD 7-series (-2): LUT6 ≈ 0.12 ns, net ≈ 0.4-0.6 ns, CARRY4 entry ≈ 0.35 ns, ≈ 0.11 ns per 4-bit block (DS181).
 - Lattice ECP5 (-6/-8): LUT4 ≈ 0.4 ns, net ≈ 0.6-0.9 ns, CCU2C ≈ 0.06 ns per bit after a ≈ 0.35 ns entry
   (ECP5 family datasheet, nextpnr timing database).
 - Lattice iCE40 (HX/UP): LUT4 ≈ 0.5-0.9 ns, net ≈ 1 ns, SB_CARRY ≈ 0.13 ns per bit (iCE40 datasheets; UP is
   slower than HX: the UP figures are used).
+
+Muxes (relu, saturation, select) on a 6-input-LUT family merge into the LUT of the adder, comparator or mux
+that reads them (a ripple-carry bit uses 2-3 of the LUT6's inputs): such a mux costs ``merge_ns`` (the wider
+fan-in and the select's fan-out), and only a mux whose value is registered pays a LUT level of its own
+(:meth:`Family.mux_end_ns`, added at the end of its segment). On 4-input-LUT families a mux is a full level.
 
 Every constant of a family lives in one frozen :class:`Family`; :func:`family_of` maps a part name to it.
 """
@@ -38,6 +47,7 @@ class Family:
     carry_block_ns: float  # propagation through one carry block
     reg_ns: float  # clock-to-Q + setup + clock uncertainty of one register-to-register path
     yosys_family: str  # what resources.yosys_estimate runs for it
+    merge_ns: float  # a mux absorbed into the LUT of the op that reads it
 
     def add_ns(self, width: int) -> float:
         """One two-input adder/subtractor (or negator) of ``width`` result bits: a LUT level plus its carry chain."""
@@ -50,8 +60,12 @@ class Family:
         return self.add_ns(width)
 
     def mux_ns(self) -> float:
-        """A 2:1 mux per bit (one LUT level) driven by an already-computed select."""
-        return self.lut_ns
+        """A 2:1 mux per bit driven by an already-computed select, merged into its reader's LUT."""
+        return self.merge_ns
+
+    def mux_end_ns(self) -> float:
+        """What a mux whose value is registered adds at the end of its segment: the rest of a LUT level."""
+        return self.lut_ns - self.merge_ns
 
     def lookup_ns(self, in_bits: int) -> float:
         """A ROM lookup addressed by ``in_bits`` bits: one LUT level up to K inputs, then a mux level per bit."""
@@ -67,10 +81,10 @@ class Family:
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
-        Family("xcup", "AMD UltraScale+", 6, 0.55, 0.25, 8, 0.06, 0.35, "xcup"),
-        Family("xc7", "AMD 7-series", 6, 0.70, 0.35, 4, 0.11, 0.45, "xc7"),
-        Family("ecp5", "Lattice ECP5", 4, 1.00, 0.35, 1, 0.06, 0.60, "ecp5"),
-        Family("ice40", "Lattice iCE40", 4, 1.60, 0.40, 1, 0.13, 0.80, "ice40"),
+        Family("xcup", "AMD UltraScale+", 6, 0.40, 0.20, 8, 0.05, 0.30, "xcup", 0.10),
+        Family("xc7", "AMD 7-series", 6, 0.70, 0.35, 4, 0.11, 0.45, "xc7", 0.15),
+        Family("ecp5", "Lattice ECP5", 4, 1.00, 0.35, 1, 0.06, 0.60, "ecp5", 1.00),
+        Family("ice40", "Lattice iCE40", 4, 1.60, 0.40, 1, 0.13, 0.80, "ice40", 1.60),
     )
 }
 

@@ -177,22 +177,26 @@ def graph_report(graph: Graph, sched: Schedule) -> dict:
     """Per-layer and total cost figures of a scheduled graph.
 
     ``adder_bits`` = Σ result widths of add/sub/neg ops (≈ LUTs of their carry chains); ``mux_bits`` = bits of
-    relu/max/min/select and saturation muxes; ``lookup_bits`` = Σ table entries × output width, ``lookup_luts``
-    the LUT6 estimate ``2**max(b_in-5, 0) * ceil(b_out/2)``; ``lut_estimate`` = adder + mux bits + lookup LUTs;
+    relu/max/min/select and saturation muxes, ``mux_luts`` those that need LUTs of their own (a mux merges into
+    the LUT of an adder, comparator or mux reading it in the same segment, as in the delay model);
+    ``lookup_bits`` = Σ table entries × output width, ``lookup_luts`` the LUT6 estimate
+    ``2**max(b_in-5, 0) * ceil(b_out/2)``; ``lut_estimate`` = adder bits + mux LUTs + lookup LUTs;
     ``register_bits`` = datapath registers + valid chain (FFs).
     """
     layers: dict[str, dict] = {}
-    tot = {"adders": 0, "adder_bits": 0, "mux_bits": 0, "lookup_bits": 0, "lookup_luts": 0, "muls": 0}
-    for op in graph.ops:
+    tot = dict.fromkeys(("adders", "adder_bits", "mux_bits", "mux_luts", "lookup_bits", "lookup_luts", "muls"), 0)
+    merged = _merged_muxes(graph, sched)
+    for j, op in enumerate(graph.ops):
         L = layers.setdefault(op.layer, dict.fromkeys(tot, 0) | {"register_bits": 0})
         k, w = op.kind, op.width
         inc: dict[str, int] = {}
+        own = 0 if merged[j] else w
         if k in ("add", "neg"):
             inc = {"adders": 1, "adder_bits": w}
         elif k in ("relu", "select"):
-            inc = {"mux_bits": w}
+            inc = {"mux_bits": w, "mux_luts": own}
         elif k in ("max", "min"):
-            inc = {"mux_bits": w, "adder_bits": w + 1}
+            inc = {"mux_bits": w, "mux_luts": own, "adder_bits": w + 1}
         elif k == "quantize":
             src = graph.ops[op.args[0]].interval
             _, _, f, rnd, ovf = op.attrs
@@ -200,6 +204,7 @@ def graph_report(graph: Graph, sched: Schedule) -> dict:
                 inc["adder_bits"] = w + 1
             if ovf != "WRAP":
                 inc["mux_bits"] = w
+                inc["mux_luts"] = own
         elif k == "lookup":
             b_in = graph.ops[op.args[0]].width
             inc = {"lookup_bits": len(op.attrs[0]) * w, "lookup_luts": 2 ** max(b_in - 5, 0) * math.ceil(w / 2)}
@@ -214,7 +219,7 @@ def graph_report(graph: Graph, sched: Schedule) -> dict:
         if n:
             layers[op.layer]["register_bits"] += n * op.width
     fam = sched.family
-    lut_est = tot["adder_bits"] + tot["mux_bits"] + tot["lookup_luts"]
+    lut_est = tot["adder_bits"] + tot["mux_luts"] + tot["lookup_luts"]
     return {
         "family": fam.name,
         "family_title": fam.title,
@@ -234,6 +239,39 @@ def graph_report(graph: Graph, sched: Schedule) -> dict:
         "lut_estimate": lut_est,
         "layers": [{"name": n, **v} for n, v in layers.items()],
     }
+
+
+_LUT_READERS = ("add", "neg", "relu", "max", "min", "select", "quantize")
+
+
+def _merged_muxes(graph: Graph, sched: Schedule) -> list[bool]:
+    """Per op: True when it is read only by ops with a LUT stage of their own, in its segment, never registered
+    and not an output (then a mux is logic inside its readers' LUTs). Shifts and TRN/WRAP quantizers are wiring."""
+    users = graph.users()
+    outs = {o for o in graph.outputs if o is not None}
+
+    def wiring(u: int) -> bool:
+        op = graph.ops[u]
+        if op.kind == "shift":
+            return True
+        if op.kind != "quantize":
+            return False
+        _, _, f, rnd, ovf = op.attrs
+        return ovf == "WRAP" and (rnd == "TRN" or graph.ops[op.args[0]].interval.f <= f)
+
+    res = []
+    for j in range(len(graph.ops)):
+        ok = bool(users[j]) and j not in outs and not sched.registers(j)
+        stack = list(users[j])
+        while ok and stack:
+            u = stack.pop()
+            if wiring(u):
+                ok = u not in outs and not sched.registers(u) and sched.stage[u] == sched.stage[j]
+                stack.extend(users[u])
+            else:
+                ok = graph.ops[u].kind in _LUT_READERS and sched.stage[u] == sched.stage[j]
+        res.append(ok)
+    return res
 
 
 def report_table(report: Mapping) -> str:

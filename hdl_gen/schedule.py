@@ -12,11 +12,21 @@ Pipeline shape (the emitter builds exactly this, :mod:`hdl_gen.emit`):
   rank it crosses: ``t - s`` copies. ``shift`` ops are wiring (they share their source's bits and registers);
   constants are never registered.
 
-Algorithm: ASAP packing of ops into segments under the budget ``clock_ns - reg_ns`` (an op that would exceed
-the budget starts a new segment, so no op straddles a rank); then a local search moves single ops between
-segments (within the timing budget and the data dependencies) whenever that lowers the total register bits,
-e.g. a quantizer moves into its adder's segment so the narrow result is registered instead of the wide sum.
-With ``stages`` given instead, the smallest budget that fits in that many segments is found by bisection.
+Timing: an op's arrival inside its segment is the longest chain of op delays since the segment began; a mux
+whose value is registered also pays :meth:`~hdl_gen.delay.Family.mux_end_ns` (its own LUT level, which it
+otherwise shares with its reader). Every segment must fit the budget ``clock_ns - reg_ns``.
+
+Algorithm: ASAP packing of ops into segments under the budget (an op that would exceed it starts a new
+segment, so no op straddles a rank) fixes the latency. Register bits are then minimised by min-cut
+retiming, one boundary at a time: with every other rank fixed, re-placing the rank between segments ``k``
+and ``k + 1`` is a minimum-weight closure problem, solved exactly as an s-t minimum cut. A node may sit in
+segment ``k`` iff its longest in-window path from the window's start fits the budget, and in ``k + 1`` iff its
+longest path to the window's end does (closure makes both independent of where the other nodes go); a value
+costs its width once per rank it crosses, however many readers cross it (fan-out is counted once). Sweeps
+over all boundaries repeat until no cut lowers the count; several starting packings (ASAP at budgets between
+the tightest that keeps the latency and the clock's, and an ALAP packing) are tried and the fewest bits win.
+With ``stages`` given instead of a clock, the tightest budget that fits that many segments is found by
+bisection (or the clock's, when looser).
 """
 
 from __future__ import annotations
@@ -30,11 +40,14 @@ from hdl_gen.ir import Graph, Op
 __all__ = ["Schedule", "op_delay", "schedule"]
 
 _FREE = ("const", "shift")  # no hardware of their own
-_CUT_TRIES = 8  # candidate cut placements tried by the register search
+_STARTS = 5  # ASAP starting packings tried by the register search (plus one ALAP packing)
+_SWEEPS = 12  # most min-cut sweeps over all boundaries per start
+_EPS = 1e-9
+_MUXES = ("relu", "select", "max", "min")
 
 
 def op_delay(op: Op, graph: Graph, fam: Family) -> float:
-    """Estimated combinational delay (ns) of one op on family ``fam``."""
+    """Estimated combinational delay (ns) of one op on family ``fam`` (a mux merged into its reader's LUT)."""
     k = op.kind
     w = op.width
     if k in ("input", "const", "shift"):
@@ -63,6 +76,13 @@ def op_delay(op: Op, graph: Graph, fam: Family) -> float:
     raise ValueError(f"op kind {k!r} has no delay model; add it to hdl_gen.schedule.op_delay")
 
 
+def op_end_delay(op: Op, fam: Family) -> float:
+    """What op's value adds to its segment's path when it is registered: a mux's own LUT level, else 0."""
+    if op.kind in _MUXES or (op.kind == "quantize" and op.attrs[4] != "WRAP"):
+        return fam.mux_end_ns()
+    return 0.0
+
+
 @dataclass(frozen=True)
 class Schedule:
     """Where every op sits in the pipeline, and what the pipeline costs.
@@ -79,7 +99,7 @@ class Schedule:
     base: tuple[int, ...]
     last: tuple[int, ...]
     delay_ns: tuple[float, ...]
-    finish_ns: tuple[float, ...]  # arrival time inside its segment
+    finish_ns: tuple[float, ...]  # arrival time inside its segment (without the end delay of a registered mux)
     segment_ns: tuple[float, ...]  # longest combinational path per segment
     critical_path_ns: float  # estimated minimum clock period (longest segment + register overhead)
     register_bits: int  # datapath registers + the valid chain
@@ -113,6 +133,7 @@ class _Net:
         self.is_node = [op.kind not in _FREE for op in ops]
         self.width = [op.width for op in ops]
         self.delay = [op_delay(op, graph, fam) if self.is_node[j] else 0.0 for j, op in enumerate(ops)]
+        self.end = [op_end_delay(op, fam) if self.is_node[j] else 0.0 for j, op in enumerate(ops)]
         self.preds: list[list[int]] = [[] for _ in ops]
         self.users: list[list[int]] = [[] for _ in ops]
         for j, op in enumerate(ops):
@@ -133,17 +154,38 @@ class _Net:
         self.nodes = [j for j in range(n) if self.is_node[j]]
         self.fixed0 = [ops[j].kind == "input" for j in range(n)]
 
-    def asap(self, budget: float) -> tuple[list[int], list[float]]:
-        """Earliest segment and in-segment arrival of every node under ``budget`` ns per segment."""
+    def asap(self, budget: float) -> list[int]:
+        """Earliest segment of every node under ``budget`` ns per segment."""
         stage = [0] * len(self.base)
         fin = [0.0] * len(self.base)
         for j in self.nodes:
             st = max((stage[p] for p in self.preds[j]), default=0)
             start = max((fin[p] for p in self.preds[j] if stage[p] == st), default=0.0)
-            if start > 0 and start + self.delay[j] > budget + 1e-12:
+            if start > 0 and start + self.delay[j] + self.end[j] > budget + _EPS:
                 st, start = st + 1, 0.0
             stage[j], fin[j] = st, start + self.delay[j]
-        return stage, fin
+        return stage
+
+    def alap(self, budget: float, latency: int) -> list[int] | None:
+        """Latest segment of every node under ``budget`` in ``latency`` segments; None when it does not fit."""
+        stage = [0] * len(self.base)
+        tail = [0.0] * len(self.base)  # longest path from the node's start to its segment's end
+        for j in reversed(self.nodes):
+            if self.fixed0[j]:
+                continue
+            st = min((stage[u] for u in self.users[j]), default=latency - 1)
+            st = min(st, latency - 1)
+            after = max((tail[u] for u in self.users[j] if stage[u] == st), default=0.0)
+            t = self.delay[j] + max(self.end[j], after)
+            if after > 0 and t > budget + _EPS:
+                st, t = st - 1, self.delay[j] + self.end[j]
+            if st < 0:
+                return None
+            stage[j], tail[j] = st, t
+        return stage
+
+    def nseg(self, stage: list[int]) -> int:
+        return max((stage[j] for j in self.nodes), default=0) + 1
 
     def finishes(self, stage: list[int]) -> list[float]:
         fin = [0.0] * len(self.base)
@@ -163,69 +205,159 @@ class _Net:
         last = self.last_use(stage, latency)
         return sum(self.width[j] * (last[j] - stage[j]) for j in self.nodes)
 
-    # -- register-minimising local search ------------------------------------------------------------------
-    def improve(self, stage: list[int], fin: list[float], latency: int, budget: float, passes: int = 6) -> None:
-        """Move single nodes between segments while that lowers register bits and keeps every segment in budget."""
-        last = self.last_use(stage, latency)
-        for it in range(passes):
-            moved = 0
-            order = reversed(self.nodes) if it % 2 == 0 else iter(self.nodes)
-            for j in order:
-                if self.fixed0[j]:
-                    continue
-                s = stage[j]
-                lo = max((stage[p] for p in self.preds[j]), default=0)
-                hi = min((stage[u] for u in self.users[j]), default=latency - 1)
-                hi = min(hi, latency - 1)
-                best_gain, best = 0, None
-                for s2 in range(lo, hi + 1):
-                    if s2 == s:
-                        continue
-                    gain = self.width[j] * (s2 - s)  # own value: registered last-s2 instead of last-s times
-                    for p in self.preds[j]:
-                        other = max((stage[u] for u in self.users[p] if u != j), default=stage[p])
-                        if self.is_output[p]:
-                            other = max(other, latency)
-                        gain -= self.width[p] * (max(other, s2) - last[p])
-                    if gain > best_gain:
-                        upd = self._fits(j, s2, stage, fin, budget)
-                        if upd is not None:
-                            best_gain, best = gain, (s2, upd)
-                if best is None:
-                    continue
-                s2, upd = best
-                stage[j] = s2
-                for u, f in upd.items():
-                    fin[u] = f
-                for p in self.preds[j]:
-                    last[p] = max((stage[u] for u in self.users[p]), default=stage[p])
-                    if self.is_output[p]:
-                        last[p] = max(last[p], latency)
-                moved += 1
-            if not moved:
+    # -- register-minimising retiming ----------------------------------------------------------------------
+    def retime(self, stage: list[int], latency: int, budget: float) -> int:
+        """Min-cut sweeps over the boundaries until none lowers the register bits; returns the bits."""
+        bits = self.reg_bits(stage, latency)
+        for sweep in range(_SWEEPS):
+            before = bits
+            ks = range(latency - 1) if sweep % 2 == 0 else range(latency - 2, -1, -1)
+            for k in ks:
+                bits = self._recut(stage, latency, budget, k, bits)
+            if bits >= before:
                 break
+        return bits
 
-    def _fits(self, j: int, s2: int, stage: list[int], fin: list[float], budget: float) -> dict[int, float] | None:
-        """New arrival times if node ``j`` moves to segment ``s2``, or None when a path would exceed the budget."""
-        start = max((fin[p] for p in self.preds[j] if stage[p] == s2), default=0.0)
-        fj = start + self.delay[j]
-        if start > 0 and fj > budget + 1e-12:
-            return None
-        upd = {j: fj}
-        stack = [j]
-        while stack:
-            v = stack.pop()
-            for u in self.users[v]:
-                if stage[u] != s2 or u == j:
+    def _recut(self, stage: list[int], latency: int, budget: float, k: int, bits: int) -> int:
+        """Re-place the rank between segments ``k`` and ``k + 1`` (all others fixed) at a minimum cut."""
+        win = [j for j in self.nodes if stage[j] == k or stage[j] == k + 1]
+        if not win:
+            return bits
+        var = {j: 2 + i for i, j in enumerate(win)}  # flow node of x_j (1: segment k + 1); 0 = source, 1 = sink
+        arrive: dict[int, float] = {}
+        for j in win:
+            arrive[j] = self.delay[j] + max((arrive[p] for p in self.preds[j] if p in var), default=0.0)
+        leave: dict[int, float] = {}
+        for j in reversed(win):
+            after = max((leave[u] for u in self.users[j] if u in var), default=0.0)
+            leave[j] = self.delay[j] + max(self.end[j], after)
+        cost = [0] * (2 + len(win))
+        arcs: list[tuple[int, int]] = []  # infinite arcs u -> v: x_v = 1 implies x_u = 1 (v in the sink side)
+        forced0: list[int] = []
+        forced1: list[int] = []
+        for j in win:
+            x = var[j]
+            cur = stage[j] - k
+            if not (self.fixed0[j] or cur == 0 or arrive[j] + self.end[j] <= budget + _EPS):
+                forced1.append(x)
+            if self.fixed0[j] or not (cur == 1 or leave[j] <= budget + _EPS):
+                forced0.append(x)
+            for u in self.users[j]:  # j in k + 1 => u in k + 1
+                if u in var:
+                    arcs.append((var[u], x))
+        # a value registered from its segment to its last reader: -w per step later, +w if its last reader moves
+        outside_pred = sorted({p for j in win for p in self.preds[j] if p not in var})
+        for j in win + outside_pred:
+            w = self.width[j]
+            if not w or not (self.users[j] or self.is_output[j]):
+                continue
+            outer = max((stage[u] for u in self.users[j] if u not in var), default=-1)
+            if self.is_output[j]:
+                outer = max(outer, latency)
+            if j in var:
+                cost[var[j]] -= w
+            if outer >= k + 2:
+                continue  # its last reader is beyond the window
+            z = len(cost)
+            cost.append(w)
+            for u in self.users[j]:
+                if u in var:
+                    arcs.append((z, var[u]))  # x_u = 1 => z = 1
+        flow = _Flow(len(cost))
+        inf = sum(abs(c) for c in cost) + 1
+        for i, c in enumerate(cost):
+            if c > 0:
+                flow.arc(0, i, c)
+            elif c < 0:
+                flow.arc(i, 1, -c)
+        for i in forced0:
+            flow.arc(0, i, inf)
+        for i in forced1:
+            flow.arc(i, 1, inf)
+        for u, v in arcs:
+            flow.arc(u, v, inf)
+        if flow.maxflow(0, 1) >= inf:
+            return bits  # no feasible re-cut (an op slower than the clock pins its neighbours)
+        src = flow.source_side(0)
+        new = list(stage)
+        for j in win:
+            new[j] = k if src[var[j]] else k + 1
+        nb = self.reg_bits(new, latency)
+        if nb < bits:
+            stage[:] = new
+            return nb
+        return bits
+
+
+class _Flow:
+    """Dinic's maximum flow on integer capacities (small, iterative)."""
+
+    def __init__(self, n: int):
+        self.head: list[list[int]] = [[] for _ in range(n)]
+        self.to: list[int] = []
+        self.cap: list[int] = []
+
+    def arc(self, u: int, v: int, c: int) -> None:
+        self.head[u].append(len(self.to))
+        self.to.append(v)
+        self.cap.append(c)
+        self.head[v].append(len(self.to))
+        self.to.append(u)
+        self.cap.append(0)
+
+    def _levels(self, s: int) -> list[int]:
+        level = [-1] * len(self.head)
+        level[s] = 0
+        queue = [s]
+        for u in queue:
+            for a in self.head[u]:
+                v = self.to[a]
+                if self.cap[a] > 0 and level[v] < 0:
+                    level[v] = level[u] + 1
+                    queue.append(v)
+        return level
+
+    def maxflow(self, s: int, t: int) -> int:
+        total = 0
+        head, to, cap = self.head, self.to, self.cap
+        while True:
+            level = self._levels(s)
+            if level[t] < 0:
+                return total
+            it = [0] * len(head)
+            path: list[int] = []
+            u = s
+            while True:
+                if u == t:
+                    f = min(cap[a] for a in path)
+                    for a in path:
+                        cap[a] -= f
+                        cap[a ^ 1] += f
+                    total += f
+                    path.clear()
+                    u = s
                     continue
-                su = max(upd.get(p, fin[p]) for p in self.preds[u] if stage[p] == s2 or p == j)
-                fu = su + self.delay[u]
-                if fu > upd.get(u, fin[u]) + 1e-12:
-                    if fu > budget + 1e-12:
-                        return None
-                    upd[u] = fu
-                    stack.append(u)
-        return upd
+                hu = head[u]
+                while it[u] < len(hu):
+                    a = hu[it[u]]
+                    if cap[a] > 0 and level[to[a]] == level[u] + 1:
+                        break
+                    it[u] += 1
+                if it[u] < len(hu):
+                    a = hu[it[u]]
+                    path.append(a)
+                    u = to[a]
+                    continue
+                if u == s:
+                    break
+                level[u] = -1  # dead end for this phase
+                a = path.pop()
+                u = to[a ^ 1]
+                it[u] += 1
+
+    def source_side(self, s: int) -> list[bool]:
+        """Nodes reachable from ``s`` in the residual graph (the minimum cut's source side)."""
+        return [lv >= 0 for lv in self._levels(s)]
 
 
 def schedule(
@@ -249,7 +381,7 @@ def schedule(
     if stages is not None and (not isinstance(stages, int) or stages < 0):
         raise ValueError(f"stages must be a non-negative int (register ranks), got {stages!r}")
     net = _Net(graph, fam)
-    total, _ = _comb(net)
+    total = _comb(net)
     if stages == 0:
         stage = [0] * len(graph.ops)
         latency, budget = 0, math.inf
@@ -257,28 +389,28 @@ def schedule(
         budget = clock_ns - fam.reg_ns if clock_ns is not None else 0.0
         if stages is not None:  # at least the tightest budget that fits; up to the clock's when it is looser
             budget = max(_bisect_budget(net, stages, total), budget)
-        stage, _ = net.asap(budget)
-        latency = max((stage[j] for j in net.nodes), default=0) + 1
-        if stages is not None:
-            latency = stages
-    fin = net.finishes(stage)
-    if minimise_registers and latency > 0:
-        # cut positions: ASAP packings at budgets between the tightest one that keeps this latency and the
-        # clock's; each is improved by single-op moves (within the clock's budget); the fewest bits win
+        stage = net.asap(budget)
+        latency = stages if stages is not None else net.nseg(stage)
+    if minimise_registers and latency > 1:
+        # starting packings: ASAP at budgets from the tightest that keeps this latency up to the clock's, and
+        # ALAP at the clock's; each is retimed by min-cut sweeps (within the clock's budget); fewest bits win
         tight = _bisect_budget(net, latency, total)
+        starts: list[list[int]] = []
+        for i in range(_STARTS):
+            b = budget if i == 0 else tight + (budget - tight) * (i - 1) / max(_STARTS - 2, 1)
+            st = net.asap(b)
+            if net.nseg(st) <= latency and st not in starts:
+                starts.append(st)
+        al = net.alap(budget, latency)
+        if al is not None and al not in starts:
+            starts.append(al)
         best = None
-        for k in range(_CUT_TRIES):
-            b = budget if k == 0 else tight + (budget - tight) * (k - 1) / max(_CUT_TRIES - 2, 1)
-            st, _ = net.asap(b)
-            if max((st[j] for j in net.nodes), default=0) + 1 > latency:
-                continue
-            f = net.finishes(st)
-            net.improve(st, f, latency, budget)
-            bits = net.reg_bits(st, latency)
+        for st in starts:
+            bits = net.retime(st, latency, budget)
             if best is None or bits < best[0]:
                 best = (bits, st)
         stage = best[1]
-        fin = net.finishes(stage)
+    fin = net.finishes(stage)
     for j, op in enumerate(graph.ops):
         if op.kind == "const":
             stage[j] = -1
@@ -287,7 +419,7 @@ def schedule(
     nseg = max(latency, 1)
     seg = [0.0] * nseg
     for j in net.nodes:
-        seg[stage[j]] = max(seg[stage[j]], fin[j])
+        seg[stage[j]] = max(seg[stage[j]], fin[j] + net.end[j])
     last = net.last_use(stage, latency)
     for j in range(len(graph.ops)):
         if not net.is_node[j]:
@@ -309,28 +441,23 @@ def schedule(
     )
 
 
-def _comb(net: _Net) -> tuple[float, list[float]]:
+def _comb(net: _Net) -> float:
     """Longest combinational path (ns) with no registers at all."""
     fin = [0.0] * len(net.base)
     for j in net.nodes:
         fin[j] = max((fin[p] for p in net.preds[j]), default=0.0) + net.delay[j]
-    return max((fin[j] for j in net.nodes), default=0.0), fin
+    return max((fin[j] + net.end[j] for j in net.nodes), default=0.0)
 
 
 def _bisect_budget(net: _Net, stages: int, total: float) -> float:
     """Smallest per-segment budget whose ASAP packing needs at most ``stages`` segments."""
-    lo = max((net.delay[j] for j in net.nodes), default=0.0)
+    lo = max((net.delay[j] + net.end[j] for j in net.nodes), default=0.0)
     hi = max(total, lo)
-
-    def nseg(b: float) -> int:
-        st, _ = net.asap(b)
-        return max((st[j] for j in net.nodes), default=0) + 1
-
-    if nseg(lo) <= stages:
+    if net.nseg(net.asap(lo)) <= stages:
         return lo
     for _ in range(40):
         mid = 0.5 * (lo + hi)
-        if nseg(mid) <= stages:
+        if net.nseg(net.asap(mid)) <= stages:
             hi = mid
         else:
             lo = mid
