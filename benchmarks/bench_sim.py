@@ -36,28 +36,10 @@ def _design(quick: bool):
     sizes = (16, 16, 5)
     if not quick:
         return _jet_tagger()
-    try:
-        from hdl_gen.design import convert
-        from hdl_gen.ir import GraphBuilder
-        from hgq.fixed import FixedType
-    except ImportError:
-        from sim.toy import toy_design
+    from hdl_gen.design import convert
+    from hdl_gen.examples import mlp_graph
 
-        return toy_design(16, 5, extra_stages=1), None, "toy shift-add core 16→5 (hdl_gen unavailable)"
-    rng = np.random.default_rng(0)
-    b = GraphBuilder(name="jet_mlp")
-    xs = [b.input(FixedType(1, 2, 5)) for _ in range(sizes[0])]
-    for li, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        b.layer = f"dense{li}"
-        w = rng.integers(-8, 8, size=(n_in, n_out)) * 0.125
-        w[rng.random(w.shape) < 0.2] = 0
-        ys = b.cmvm(xs, w)
-        ys = [b.add(y, b.const(c)) for y, c in zip(ys, rng.integers(-8, 8, size=n_out) * 0.125, strict=True)]
-        if li < len(sizes) - 2:
-            b.layer = f"act{li}"
-            ys = [b.quantize(b.relu(y), 0, 3, 5, "RND", "SAT") for y in ys]
-        xs = ys
-    g = b.build(xs, (sizes[0],), (sizes[-1],))
+    g = mlp_graph(sizes)
     d = convert(g, clock_ns=5.0, name="bench_mlp_quick")
     return d, None, f"a random quantized MLP {'-'.join(map(str, sizes))} (4-bit weights) on random vectors"
 

@@ -8,43 +8,21 @@ import numpy as np
 import pytest
 
 import sim
-
-hdl_gen_design = pytest.importorskip("hdl_gen.design", reason="hdl_gen.design (convert) not available yet")
-from hdl_gen.ir import GraphBuilder  # noqa: E402
-from hgq.fixed import FixedType  # noqa: E402
+from hdl_gen import convert
+from hdl_gen.examples import mlp_graph
 
 HAVE_ICARUS = shutil.which("iverilog") is not None
 ICARUS_ONLY = pytest.mark.skipif(not HAVE_ICARUS, reason="iverilog missing: apt-get install -y iverilog")
 
 
-def _convert(graph, **kw):
-    import hdl_gen  # noqa: PLC0415
-
-    conv = getattr(hdl_gen, "convert", None) or hdl_gen_design.convert
-    return conv(graph, **kw)
-
-
 def small_mlp(sizes=(6, 8, 3), seed=1):
     """dense (random 3-bit weights, some zeros, bias) → relu → RND/SAT quantize → dense."""
-    rng = np.random.default_rng(seed)
-    b = GraphBuilder(name="mlp")
-    xs = [b.input(FixedType(1, 2, 3)) for _ in range(sizes[0])]
-    for li, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        b.layer = f"dense{li}"
-        w = rng.integers(-4, 4, size=(n_in, n_out)) * 0.25
-        w[rng.random(w.shape) < 0.2] = 0
-        ys = b.cmvm(xs, w)
-        ys = [b.add(y, b.const(c)) for y, c in zip(ys, rng.integers(-8, 8, size=n_out) * 0.125, strict=True)]
-        if li < len(sizes) - 2:
-            b.layer = f"act{li}"
-            ys = [b.quantize(b.relu(y), 0, 3, 3, "RND", "SAT") for y in ys]
-        xs = ys
-    return b.build(xs, (sizes[0],), (sizes[-1],))
+    return mlp_graph(sizes, seed=seed, wbits=3, in_bits=6, act_bits=6)
 
 
 @pytest.fixture(scope="module")
 def pipelined():
-    d = _convert(small_mlp(), clock_ns=1.6, name="sim_mlp")
+    d = convert(small_mlp(), clock_ns=1.6, name="sim_mlp")
     assert d.latency >= 2
     return d
 
@@ -76,7 +54,7 @@ def test_hdl_gen_mlp_bulk_and_written_dir(pipelined, tmp_path):
 @ICARUS_ONLY
 @pytest.mark.parametrize("mode", ["stream", "bulk"])
 def test_hdl_gen_combinational_core(mode):
-    d = _convert(small_mlp((4, 5, 2), seed=5), stages=0, name="sim_comb")
+    d = convert(small_mlp((4, 5, 2), seed=5), stages=0, name="sim_comb")
     assert d.latency == 0
     r = sim.verify(d, _vectors(d, 300), "icarus", mode)
     assert r.passed, r.first_mismatch
