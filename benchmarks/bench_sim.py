@@ -19,14 +19,12 @@ import sim
 
 
 def _jet_tagger():
-    import keras
-
     import hdl_gen
-    import hgq  # noqa: F401  (Keras on JAX)
+    import hgq
     from boards.cli import SHIPPED_MODEL
     from hgq.data import jsc_split, load_jsc
 
-    model = keras.models.load_model(SHIPPED_MODEL, compile=False)
+    model = hgq.load_model(SHIPPED_MODEL)
     d = hdl_gen.convert(model, part="xcvu13p-flga2577-2-e", clock_ns=5.0, name="bench_jet_tagger")
     xq = hdl_gen.quantize_input(model, jsc_split(load_jsc("sample")).x_test)
     return d, xq, "the shipped trained jet tagger 16-64-32-32-5 (hgq/data/jet_tagger_ci.keras) on physics vectors"

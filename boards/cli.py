@@ -13,7 +13,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import hgq  # noqa: F401  (sets KERAS_BACKEND=jax before any Keras import below)
+import hgq  # sets KERAS_BACKEND=jax before any Keras import below
 
 DEFAULT_PART = "xcvu13p-flga2577-2-e"
 SHIPPED_MODEL = Path(hgq.__file__).resolve().parent / "data" / "jet_tagger_ci.keras"
@@ -67,14 +67,9 @@ def _epoch_bar(epochs: int, quiet: bool):
 
 
 def _load_model(path: str | Path):
-    import keras
-
-    import hgq.layers  # noqa: F401  (registers the layers)
-
-    p = Path(path)
-    if not p.is_file():
-        raise SystemExit(f"error: model file {str(p)!r} does not exist (train one with `hgq-hil train`)")
-    return keras.models.load_model(p, compile=False)
+    if not Path(path).is_file():
+        raise SystemExit(f"error: model file {str(path)!r} does not exist (train one with `hgq-hil train`)")
+    return hgq.load_model(path)
 
 
 def _split(data: str):

@@ -117,10 +117,8 @@ def _check(gate: str, name: str, value: float, limit: float | None, lower_is_bet
 
 def evaluate(gate: Gate, log: Callable[[str], None] = lambda s: None) -> list[Check]:
     """Evaluate every limit of ``gate``: accuracy (Keras), design figures (hdl_gen), bit-exact simulation (sim)."""
-    import keras
-
     import hdl_gen
-    import hgq.layers  # noqa: F401  (registers the Q-layers for loading)
+    import hgq
     from hgq.data import jsc_split, load_jsc
 
     checks: list[Check] = []
@@ -128,7 +126,7 @@ def evaluate(gate: Gate, log: Callable[[str], None] = lambda s: None) -> list[Ch
     if not path.is_file():
         raise FileNotFoundError(f"gate {gate.name!r}: model file {str(path)!r} does not exist")
     log(f"[{gate.name}] loading {path}")
-    model = keras.models.load_model(path, compile=False)
+    model = hgq.load_model(path)
     split = jsc_split(load_jsc(gate.dataset))
     x, y = (split.x_test, split.y_test) if gate.split == "test" else (split.x_train, split.y_train)
     log(f"[{gate.name}] accuracy on {split.name} {gate.split} ({len(y)} jets)")

@@ -11,6 +11,20 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 __version__ = "0.1.0"
 
+
+def load_model(path, *, compile: bool = False):
+    """Load a ``.keras`` file holding hgq layers (registers them first); clear error when the file is missing."""
+    from pathlib import Path
+
+    import keras
+
+    import hgq.layers  # noqa: F401  (registers the layers for deserialisation)
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"model file {str(path)!r} does not exist")
+    return keras.models.load_model(path, compile=compile)
+
+
 _SUBMODULES = ("calibrate", "callbacks", "data", "ebops", "fixed", "layers", "models", "pareto", "plots", "quantizer",
                "regularizers")  # fmt: skip
 

@@ -86,13 +86,13 @@ def calibrate_front(
     Returns points ``{"file", "accuracy", "ebops", "epoch"}`` sorted by EBOPs; calibrated models are saved as
     ``out_dir/pareto/point<n>.keras``.
     """
-    import hgq.layers  # noqa: F401  (registers the layers for loading)
+    from hgq import load_model
 
     out = Path(out_dir) / "pareto"
     out.mkdir(parents=True, exist_ok=True)
     points = []
     for n, f in enumerate(sorted(str(p) for p in files)):
-        model = keras.models.load_model(f, compile=False)
+        model = load_model(f)
         ebops = float(trace_minmax(model, x_calib, batch_size=8192))
         acc = float(np.mean(np.argmax(model.predict(x_test, batch_size=8192, verbose=0), -1) == y_test))
         dst = out / f"point{n}.keras"
