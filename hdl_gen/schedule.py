@@ -17,20 +17,25 @@ whose value is registered also pays :meth:`~hdl_gen.delay.Family.mux_end_ns` (it
 otherwise shares with its reader). Every segment must fit the budget ``clock_ns - reg_ns``.
 
 Algorithm: ASAP packing of ops into segments under the budget (an op that would exceed it starts a new
-segment, so no op straddles a rank) fixes the latency. Register bits are then minimised by min-cut
-retiming, one boundary at a time: with every other rank fixed, re-placing the rank between segments ``k``
-and ``k + 1`` is a minimum-weight closure problem, solved exactly as an s-t minimum cut. A node may sit in
-segment ``k`` iff its longest in-window path from the window's start fits the budget, and in ``k + 1`` iff its
-longest path to the window's end does (closure makes both independent of where the other nodes go); a value
-costs its width once per rank it crosses, however many readers cross it (fan-out is counted once). Sweeps
-over all boundaries repeat until no cut lowers the count; several starting packings (ASAP at budgets between
-the tightest that keeps the latency and the clock's, and an ALAP packing) are tried and the fewest bits win.
-With ``stages`` given instead of a clock, the tightest budget that fits that many segments is found by
-bisection (or the clock's, when looser).
+segment, so no op straddles a rank) fixes the latency. Register bits are then minimised exactly, as one
+minimum cut (minimum-area retiming of a feed-forward II = 1 pipeline, Leiserson-Saxe with fan-out sharing,
+written as a closure problem over threshold variables ``[stage(v) >= l]`` and ``[last(v) >= l]``):
+
+- each node's segment lies between its ASAP and ALAP segments (the least and greatest feasible ones); only
+  levels inside that window get variables, so the problem stays small when the clock is tight;
+- data order ``stage(u) <= stage(v)`` for every edge, ``last(u) >= stage(v)`` for every reader;
+- timing: ``stage(v) >= stage(u) + 1`` whenever the longest ``u → v`` path (plus ``v``'s end delay) exceeds
+  the budget (Leiserson-Saxe's D > c pairs; only the first such ``v`` on each path is needed);
+- objective ``Σ width(v) · (last(v) - stage(v))``, each value counted once however many readers it has.
+
+Should ops slower than the budget make these constraints inconsistent, the ASAP packing is kept. With ``stages``
+given instead of a clock, the tightest budget that fits that many segments is found by bisection (or the
+clock's, when looser).
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass
 
@@ -40,8 +45,6 @@ from hdl_gen.ir import Graph, Op
 __all__ = ["Schedule", "op_delay", "schedule"]
 
 _FREE = ("const", "shift")  # no hardware of their own
-_STARTS = 5  # ASAP starting packings tried by the register search (plus one ALAP packing)
-_SWEEPS = 12  # most min-cut sweeps over all boundaries per start
 _EPS = 1e-9
 _MUXES = ("relu", "select", "max", "min")
 
@@ -205,88 +208,110 @@ class _Net:
         last = self.last_use(stage, latency)
         return sum(self.width[j] * (last[j] - stage[j]) for j in self.nodes)
 
-    # -- register-minimising retiming ----------------------------------------------------------------------
-    def retime(self, stage: list[int], latency: int, budget: float) -> int:
-        """Min-cut sweeps over the boundaries until none lowers the register bits; returns the bits."""
-        bits = self.reg_bits(stage, latency)
-        for sweep in range(_SWEEPS):
-            before = bits
-            ks = range(latency - 1) if sweep % 2 == 0 else range(latency - 2, -1, -1)
-            for k in ks:
-                bits = self._recut(stage, latency, budget, k, bits)
-            if bits >= before:
-                break
-        return bits
+    def optimal(self, latency: int, budget: float) -> list[int] | None:
+        """The register-minimal segments for ``latency`` under ``budget``, as one minimum cut; None if the
+        ASAP/ALAP windows or the timing pairs are inconsistent (an op slower than the budget)."""
+        lo = self.asap(budget)
+        hi = self.alap(budget, latency)
+        if hi is None or self.nseg(lo) > latency or any(lo[j] > hi[j] for j in self.nodes):
+            return None
+        first: dict[tuple[int, int], int] = {}  # (kind 0: s >= l, kind 1: last >= l; node) -> first var id
+        lo_m: dict[int, int] = {}
+        hi_m: dict[int, int] = {}
+        cost: list[int] = [0, 0]  # flow nodes 0 (source) and 1 (sink) first
+        for j in self.nodes:
+            if hi[j] > lo[j]:
+                first[(0, j)] = len(cost)
+                cost += [-self.width[j]] * (hi[j] - lo[j])
+            if self.users[j] and not self.is_output[j]:
+                lo_m[j] = max(lo[u] for u in self.users[j])
+                hi_m[j] = max(hi[u] for u in self.users[j])
+                if hi_m[j] > lo_m[j]:
+                    first[(1, j)] = len(cost)
+                    cost += [self.width[j]] * (hi_m[j] - lo_m[j])
 
-    def _recut(self, stage: list[int], latency: int, budget: float, k: int, bits: int) -> int:
-        """Re-place the rank between segments ``k`` and ``k + 1`` (all others fixed) at a minimum cut."""
-        win = [j for j in self.nodes if stage[j] == k or stage[j] == k + 1]
-        if not win:
-            return bits
-        var = {j: 2 + i for i, j in enumerate(win)}  # flow node of x_j (1: segment k + 1); 0 = source, 1 = sink
-        arrive: dict[int, float] = {}
-        for j in win:
-            arrive[j] = self.delay[j] + max((arrive[p] for p in self.preds[j] if p in var), default=0.0)
-        leave: dict[int, float] = {}
-        for j in reversed(win):
-            after = max((leave[u] for u in self.users[j] if u in var), default=0.0)
-            leave[j] = self.delay[j] + max(self.end[j], after)
-        cost = [0] * (2 + len(win))
-        arcs: list[tuple[int, int]] = []  # infinite arcs u -> v: x_v = 1 implies x_u = 1 (v in the sink side)
-        forced0: list[int] = []
-        forced1: list[int] = []
-        for j in win:
-            x = var[j]
-            cur = stage[j] - k
-            if not (self.fixed0[j] or cur == 0 or arrive[j] + self.end[j] <= budget + _EPS):
-                forced1.append(x)
-            if self.fixed0[j] or not (cur == 1 or leave[j] <= budget + _EPS):
-                forced0.append(x)
-            for u in self.users[j]:  # j in k + 1 => u in k + 1
-                if u in var:
-                    arcs.append((var[u], x))
-        # a value registered from its segment to its last reader: -w per step later, +w if its last reader moves
-        outside_pred = sorted({p for j in win for p in self.preds[j] if p not in var})
-        for j in win + outside_pred:
-            w = self.width[j]
-            if not w or not (self.users[j] or self.is_output[j]):
-                continue
-            outer = max((stage[u] for u in self.users[j] if u not in var), default=-1)
-            if self.is_output[j]:
-                outer = max(outer, latency)
-            if j in var:
-                cost[var[j]] -= w
-            if outer >= k + 2:
-                continue  # its last reader is beyond the window
-            z = len(cost)
-            cost.append(w)
-            for u in self.users[j]:
-                if u in var:
-                    arcs.append((z, var[u]))  # x_u = 1 => z = 1
-        flow = _Flow(len(cost))
+        def lit(kind: int, j: int, level: int) -> int:
+            """Threshold literal: -1 true, -2 false, else its flow node."""
+            a, b = (lo[j], hi[j]) if kind == 0 else (lo_m[j], hi_m[j])
+            if level <= a:
+                return -1
+            if level > b:
+                return -2
+            return first[(kind, j)] + level - a - 1
+
         inf = sum(abs(c) for c in cost) + 1
+        flow = _Flow(len(cost))
         for i, c in enumerate(cost):
             if c > 0:
                 flow.arc(0, i, c)
             elif c < 0:
                 flow.arc(i, 1, -c)
-        for i in forced0:
-            flow.arc(0, i, inf)
-        for i in forced1:
-            flow.arc(i, 1, inf)
-        for u, v in arcs:
-            flow.arc(u, v, inf)
-        if flow.maxflow(0, 1) >= inf:
-            return bits  # no feasible re-cut (an op slower than the clock pins its neighbours)
+        bad = False
+
+        def imply(a: int, b: int) -> None:  # literal a = 1 => literal b = 1
+            nonlocal bad
+            if a == -2 or b == -1:
+                return
+            if a == -1 and b == -2:
+                bad = True
+            elif a == -1:
+                flow.arc(b, 1, inf)
+            elif b == -2:
+                flow.arc(0, a, inf)
+            else:
+                flow.arc(b, a, inf)
+
+        for j in self.nodes:
+            for level in range(lo[j] + 1, hi[j]):
+                imply(lit(0, j, level + 1), lit(0, j, level))
+            if (1, j) in first:
+                for level in range(lo_m[j] + 1, hi_m[j]):
+                    imply(lit(1, j, level + 1), lit(1, j, level))
+            for u in self.users[j]:  # s(u) >= s(j); last(j) >= s(u)
+                for level in range(lo[j] + 1, hi[j] + 1):
+                    imply(lit(0, j, level), lit(0, u, level))
+                if j in lo_m:
+                    for level in range(lo[u] + 1, hi[u] + 1):
+                        imply(lit(0, u, level), lit(1, j, level))
+        for u, v in self._timing_pairs(lo, hi, budget):  # s(v) >= s(u) + 1
+            for level in range(lo[u] + 1, hi[u] + 1):
+                imply(lit(0, u, level), lit(0, v, level + 1))
+        if bad or flow.maxflow(0, 1) >= inf:
+            return None
         src = flow.source_side(0)
-        new = list(stage)
-        for j in win:
-            new[j] = k if src[var[j]] else k + 1
-        nb = self.reg_bits(new, latency)
-        if nb < bits:
-            stage[:] = new
-            return nb
-        return bits
+        stage = [0] * len(self.base)
+        for j in self.nodes:
+            stage[j] = lo[j] + sum(1 for i in range(hi[j] - lo[j]) if not src[first[(0, j)] + i])
+        return stage
+
+    def _timing_pairs(self, lo: list[int], hi: list[int], budget: float) -> list[tuple[int, int]]:
+        """Pairs ``(u, v)`` whose longest path (plus v's end delay) exceeds ``budget``, so ``v`` must sit in a later
+        segment than ``u``; only for ``u`` with a choice and ``v`` not already later by the windows, and only the
+        first such ``v`` along each path (later ones follow by data order)."""
+        pairs = []
+        for u in self.nodes:
+            if hi[u] == lo[u]:
+                continue
+            dist = {u: self.delay[u]}
+            heap = list(self.users[u])
+            heapq.heapify(heap)
+            seen = set(heap)
+            while heap:
+                x = heapq.heappop(heap)
+                if lo[x] > hi[u]:
+                    continue  # later anyway
+                if any(p not in dist for p in self.preds[x] if p in seen or p == u):
+                    continue  # below a node that is already later: follows by data order
+                t = self.delay[x] + max(dist[p] for p in self.preds[x] if p in dist)
+                if t + self.end[x] > budget + _EPS:
+                    pairs.append((u, x))
+                    continue
+                dist[x] = t
+                for y in self.users[x]:
+                    if y not in seen:
+                        seen.add(y)
+                        heapq.heappush(heap, y)
+        return pairs
 
 
 class _Flow:
@@ -392,24 +417,9 @@ def schedule(
         stage = net.asap(budget)
         latency = stages if stages is not None else net.nseg(stage)
     if minimise_registers and latency > 1:
-        # starting packings: ASAP at budgets from the tightest that keeps this latency up to the clock's, and
-        # ALAP at the clock's; each is retimed by min-cut sweeps (within the clock's budget); fewest bits win
-        tight = _bisect_budget(net, latency, total)
-        starts: list[list[int]] = []
-        for i in range(_STARTS):
-            b = budget if i == 0 else tight + (budget - tight) * (i - 1) / max(_STARTS - 2, 1)
-            st = net.asap(b)
-            if net.nseg(st) <= latency and st not in starts:
-                starts.append(st)
-        al = net.alap(budget, latency)
-        if al is not None and al not in starts:
-            starts.append(al)
-        best = None
-        for st in starts:
-            bits = net.retime(st, latency, budget)
-            if best is None or bits < best[0]:
-                best = (bits, st)
-        stage = best[1]
+        best = net.optimal(latency, budget)
+        if best is not None:  # None only if an op slower than the budget made the windows inconsistent: keep ASAP
+            stage = best
     fin = net.finishes(stage)
     for j, op in enumerate(graph.ops):
         if op.kind == "const":

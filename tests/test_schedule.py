@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from test_emit import mlp_graph
 
@@ -136,3 +138,44 @@ def test_bad_options():
         schedule(g, stages=-1)
     with pytest.raises(ValueError, match="needs clock_ns"):
         schedule(g, clock_ns=None)
+
+
+def _brute_force_bits(net, latency: int, budget: float) -> int:
+    """Fewest register bits over every data-ordered, in-budget segment assignment (exhaustive)."""
+    free = [j for j in net.nodes if not net.fixed0[j]]
+    best = None
+    for combo in itertools.product(range(latency), repeat=len(free)):
+        stage = [0] * len(net.base)
+        for j, s in zip(free, combo, strict=True):
+            stage[j] = s
+        if any(stage[p] > stage[j] for j in free for p in net.preds[j]):
+            continue
+        fin = net.finishes(stage)
+        if max(fin[j] + net.end[j] for j in net.nodes) > budget + 1e-9:
+            continue
+        bits = net.reg_bits(stage, latency)
+        best = bits if best is None else min(best, bits)
+    return best
+
+
+@pytest.mark.parametrize("latency", [2, 3])
+def test_min_cut_retiming_is_optimal(latency):
+    """The min-cut schedule has exactly the fewest register bits of all feasible schedules (brute force)."""
+    b = GraphBuilder()
+    xs = [b.input(FixedType(1, 5, 0)) for _ in range(3)]
+    s0 = b.add(xs[0], xs[1], shift=3)  # wide sums that are cheaper to register after the narrow quantizer
+    s1 = b.add(s0, xs[2], shift=5)
+    r = b.quantize(b.relu(s1), 0, 6, -3, "TRN", "SAT")  # 3 bits
+    t = b.add(r, xs[2])
+    u = b.add(t, s0)
+    g = b.build([u, r], (3,), (2,))
+    fam = family_of("xcup")
+    net = _Net(g, fam)
+    assert len([j for j in net.nodes if not net.fixed0[j]]) == 6
+    for budget in (1.5, 2.2, 3.0):
+        if net.nseg(net.asap(budget)) > latency:
+            continue
+        got = net.optimal(latency, budget)
+        fin = net.finishes(got)
+        assert max(fin[j] + net.end[j] for j in net.nodes) <= budget + 1e-9
+        assert net.reg_bits(got, latency) == _brute_force_bits(net, latency, budget)
