@@ -150,7 +150,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     design = _design_for_board(args, board)
     what = "synthesising, placing and routing" if board.is_open and not args.no_run else "writing the build plan for"
     with _step(f"{what} {design.name} on {board.name} ({board.part})", args.json):
-        res = boards.build(design, board, args.out, run=not args.no_run)
+        res = boards.build(design, board, args.out, run=not args.no_run, synth=args.synth)
     _emit(args, res.to_dict(), res.table())
     return 0
 
@@ -285,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--model", default=None, help="a .keras checkpoint instead of a design directory")
     b.add_argument("--out", default="out/build")
     b.add_argument("--no-run", action="store_true", help="write the build files only")
+    b.add_argument("--synth", choices=["abc", "abc9"], default="abc", help="open flows: yosys LUT mapper")
 
     r = add("report", cmd_report, "design -> per-layer table, LUT/FF estimates, latency")
     r.add_argument("design")
