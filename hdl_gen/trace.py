@@ -31,6 +31,7 @@ __all__ = ["TraceError", "graph_cost", "quantize_input", "trace"]
 
 FLOAT32_BITS = 24
 MAX_TABLE_VALUES = 1 << 20
+MAX_SOFTMAX_TABLE = 1 << 16
 
 
 class TraceError(ValueError):
@@ -227,6 +228,8 @@ class _Tracer:
             return self.add_bias(y, t)
         if isinstance(layer, hl.QUnaryFunctionLUT):
             return self.lut(layer, x)
+        if isinstance(layer, hl.QSoftmax):
+            return self.softmax(layer, x)
         if isinstance(layer, hl.QMaxPooling1D | hl.QMaxPooling2D | hl.QAveragePooling1D | hl.QAveragePooling2D):
             return self.pool(layer, x)
         if isinstance(layer, hl.QGlobalMaxPooling1D | hl.QGlobalAveragePooling1D):
@@ -339,6 +342,61 @@ class _Tracer:
             iv = ivs[idx]
             out[idx] = self.b.lookup(x[idx], to_mantissa(col[: iv.hi - iv.lo + 1], fe), fe)
         return out
+
+    def softmax(self, layer, x: np.ndarray) -> np.ndarray:
+        """Per row: max tree, ``d = x - max``, exp table, sum tree, inverse table, variable products.
+
+        Tables come from the layer's own ``exp_table`` / ``inv_table`` on every value the wire can take. Values
+        the data cannot reach are don't-cares, filled so the table's output range stays tight: ``d > 0`` reads
+        ``exp(0)``, and ``s`` below the smallest ``exp(0)`` of the row reads that sum's inverse.
+        """
+        rows = list(np.ndindex(x.shape[:-1]))
+        n = x.shape[-1]
+        d = _obj(x.shape)
+        for r in rows:
+            m = self.tree([x[(*r, j)] for j in range(n)], self.b.max)
+            for j in range(n):
+                d[(*r, j)] = self.b.sub(x[(*r, j)], m)
+        e0 = layer.exp_table(np.zeros((1, *x.shape)))[0]  # exp_q(0) per element: the row max's exp
+        e = self.tables(d, lambda v: layer.exp_table(np.minimum(v, 0.0)), layer.exp_oq.kif()[2], "d = x - max(x)")
+        s = _obj((*x.shape[:-1], 1))
+        floor = np.empty(s.shape)
+        for r in rows:
+            s[(*r, 0)] = self.tree([e[(*r, j)] for j in range(n)], self.b.add)
+            self.check_width(s[(*r, 0)], "the sum of exponentials")
+            floor[(*r, 0)] = e0[r].min()
+        inv = self.tables(s, lambda v: layer.inv_table(np.maximum(v, floor)), layer.inv_oq.kif()[2], "the exp sum")
+        y = _obj(x.shape)
+        for r in rows:
+            for j in range(n):
+                y[(*r, j)] = self.b.mul(e[(*r, j)], inv[(*r, 0)])
+                self.check_width(y[(*r, j)], "exp times inverse sum")
+        return y
+
+    def tables(self, x: np.ndarray, fn, f_out: np.ndarray, what: str) -> np.ndarray:
+        """Element-wise lookup ``fn`` (batched like ``x``, float64 out) over every value each wire can take."""
+        ivs = {idx: self.b.iv(x[idx]) for idx in np.ndindex(x.shape)}
+        size = max(iv.hi - iv.lo + 1 for iv in ivs.values())
+        if size > MAX_SOFTMAX_TABLE:
+            self.fail(
+                f"{what} takes {size} values; a softmax table allows {MAX_SOFTMAX_TABLE}; "
+                "narrow the input quantizer (fewer integer or fractional bits) or the exp quantizer"
+            )
+        batch = np.zeros((size, *x.shape), dtype=np.float64)  # column idx: idx's values, padded by repetition
+        for idx, iv in ivs.items():
+            batch[(slice(None), *idx)] = from_mantissa(np.minimum(np.arange(iv.lo, iv.lo + size), iv.hi), iv.f)
+        yv = fn(batch)
+        out = _obj(x.shape)
+        for idx, iv in ivs.items():
+            col, fe = yv[(slice(None), *idx)][: iv.hi - iv.lo + 1], int(f_out[idx])
+            out[idx] = self.const(col[0]) if x[idx] is None else self.b.lookup(x[idx], to_mantissa(col, fe), fe)
+        return out
+
+    def tree(self, vals: list, fn):
+        """Balanced reduction (adder depth log2 n)."""
+        while len(vals) > 1:
+            vals = [fn(vals[j], vals[j + 1]) if j + 1 < len(vals) else vals[j] for j in range(0, len(vals), 2)]
+        return vals[0]
 
 
 def _map(x: np.ndarray, fn) -> np.ndarray:

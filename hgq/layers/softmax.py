@@ -1,0 +1,101 @@
+"""Table-based, bit-exact softmax over the last axis (REFERENCE §2.5: max → exp table → sum → inverse table → ×)."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from hgq.layers.base import QLayer
+from hgq.quantizer import make_quantizer, quantizer_config
+
+__all__ = ["QSoftmax"]
+
+# tables: unsigned, saturating, round half to even (REFERENCE §2.5); per tensor, trainable widths
+TABLE_OQ = dict(
+    q_type="kbi", k0=0, b0=8, i0=1, round_mode="RND_CONV", overflow_mode="SAT", granularity="tensor", place="activation"
+)
+S_MIN = 2.0**-24  # 1/s is evaluated at max(s, S_MIN): s == 0 only when every exp output is pruned (then y == 0)
+
+
+@keras.saving.register_keras_serializable(package="hgq")
+class QSoftmax(QLayer):
+    """Softmax from two lookup tables: ``y_j = oq(e_j · inv_oq(1 / Σ_k e_k))``, ``e_j = exp_oq(exp(q_j − max_k q_k))``.
+
+    ``q = iq(x)``; the max, the difference, the sum and the product are exact on quantized values, so the
+    layer is a table of ``d = q_j − max q`` (``≤ 0``) followed by a table of the sum ``s`` in hardware. The
+    inference forward evaluates ``exp`` and ``1/s`` in float32 and quantizes them; :meth:`exp_table` and
+    :meth:`inv_table` are those same computations, which ``hdl_gen.trace`` runs on every representable ``d``
+    and ``s`` to build its tables.
+
+    EBOPs (REFERENCE §2.7): ``Σ b_in + (Σ b_exp − Σ_rows min b_exp) + Σ b_exp·b_inv`` plus the table terms
+    ``1e-4·(Σ 2**b_in·b_exp + Σ_rows 2**(max b_exp + log2 n)·b_inv)`` (placeholder, as the unary LUT).
+
+    Args:
+        axis: the softmax axis; only the last axis (-1) is supported.
+        exp_oq_conf: exp table output quantizer config (default kbi, k=0, b0=8, i0=1, RND_CONV, SAT, per tensor).
+        inv_oq_conf: inverse table output quantizer config (same defaults), one width per row.
+        **kwargs: :class:`~hgq.layers.base.QLayer` arguments (iq_conf, oq_conf, enable_oq, beta0, ...).
+    """
+
+    def __init__(self, axis: int = -1, exp_oq_conf: dict | None = None, inv_oq_conf: dict | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if axis != -1:
+            raise ValueError(f"QSoftmax axis {axis!r} is not supported; use axis=-1 (transpose/reshape first)")
+        if self.iq is None:
+            raise ValueError("QSoftmax needs its input quantizer (it bounds the tables); drop enable_iq=False")
+        self.axis = -1
+        self.exp_oq = make_quantizer({**TABLE_OQ, **(exp_oq_conf or {})}, "activation", "exp_oq")
+        self.inv_oq = make_quantizer({**TABLE_OQ, **(inv_oq_conf or {})}, "activation", "inv_oq")
+
+    def build_op(self, input_shape):
+        shape = tuple(input_shape)
+        if len(shape) < 2 or shape[-1] is None:
+            raise ValueError(f"QSoftmax {self.name!r} needs a known last axis, got input shape {shape}")
+        self.exp_oq.build(shape)
+        self.inv_oq.build((*shape[:-1], 1))
+
+    # -- the two tables, exactly as the forward evaluates them -----------------------------------------------
+    def exp_q(self, d, training=None):
+        """Quantized ``exp(d)``: ``exp_oq(exp(d))`` (``d`` batched like the input)."""
+        return self.exp_oq(ops.exp(d), training=training)
+
+    def inv_q(self, s, training=None):
+        """Quantized ``1/s``: ``inv_oq(1 / max(s, 2**-24))`` (``s`` batched like the input, last axis 1)."""
+        return self.inv_oq(ops.divide(1.0, ops.maximum(s, S_MIN)), training=training)
+
+    def exp_table(self, d: np.ndarray) -> np.ndarray:
+        """float64 ``exp_q`` (inference) of a batch ``d`` of shape ``(N, *input_shape)``, as the forward computes it."""
+        return _np(self.exp_q(ops.convert_to_tensor(np.asarray(d, dtype=np.float32)), training=False))
+
+    def inv_table(self, s: np.ndarray) -> np.ndarray:
+        """float64 ``inv_q`` (inference) of a batch ``s`` of shape ``(N, *input_shape[:-1], 1)``."""
+        return _np(self.inv_q(ops.convert_to_tensor(np.asarray(s, dtype=np.float32)), training=False))
+
+    # -- forward -----------------------------------------------------------------------------------------------
+    def op(self, qx, training):
+        m = ops.stop_gradient(ops.max(qx, axis=-1, keepdims=True))  # softmax is shift-invariant
+        e = self.exp_q(qx - m, training=training)
+        s = ops.sum(e, axis=-1, keepdims=True)
+        return e * self.inv_q(s, training=training)
+
+    def ebops_op(self, bx, training):
+        shape = self._in_shape[1:]
+        be = ops.broadcast_to(self.exp_oq.bits(training), shape)
+        bi = ops.broadcast_to(self.inv_oq.bits(training), (*shape[:-1], 1))
+        n = float(shape[-1])
+        bs = ops.max(be, axis=-1, keepdims=True) + float(np.log2(n))
+        ebops = ops.sum(bx) + ops.sum(be) - ops.sum(ops.min(be, axis=-1)) + ops.sum(be * bi)
+        return ebops + 1e-4 * (ops.sum(ops.power(2.0, bx) * be) + ops.sum(ops.power(2.0, bs) * bi))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        cfg = super().get_config()
+        cfg.update(axis=self.axis, exp_oq_conf=quantizer_config(self.exp_oq), inv_oq_conf=quantizer_config(self.inv_oq))
+        return cfg
+
+
+def _np(t) -> np.ndarray:
+    return np.asarray(ops.convert_to_numpy(t), dtype=np.float64)
