@@ -53,6 +53,14 @@ def test_report_figures(small):
     assert r["register_bits"] == d.schedule.register_bits > 0
     assert r["critical_path_ns"] <= 2.0 and r["meets_clock"] is True
     assert {"dense0", "act0", "dense2"} <= {layer["name"] for layer in r["layers"]}
+    # muxes read by an adder in their own segment merge into its LUTs; registered ones (outputs too) need LUTs
+    assert r["lut_estimate"] == r["adder_bits"] + r["mux_luts"] + r["lookup_luts"]
+    registered_mux = sum(
+        op.width
+        for j, op in enumerate(small.ops)
+        if op.kind in ("relu", "quantize") and (len(d.schedule.registers(j)) or j in small.outputs)
+    )
+    assert 0 < registered_mux <= r["mux_luts"] < r["mux_bits"]
     table = report_table(r)
     assert "dense1" in table and f"latency {d.latency} cycles" in table
 
