@@ -344,21 +344,25 @@ class _Tracer:
         return out
 
     def softmax(self, layer, x: np.ndarray) -> np.ndarray:
-        """Per row: max tree, ``d = x - max``, exp table, sum tree, inverse table, variable products.
+        """Per row: max tree, ``t = max - x``, exp table of ``-t``, sum tree, inverse table, variable products.
 
-        Tables come from the layer's own ``exp_table`` / ``inv_table`` on every value the wire can take. Values
-        the data cannot reach are don't-cares, filled so the table's output range stays tight: ``d > 0`` reads
-        ``exp(0)``, and ``s`` below the smallest ``exp(0)`` of the row reads that sum's inverse.
+        ``t >= 0`` on every input, so it is narrowed to an unsigned type by a WRAP quantizer (dropping the sign
+        bit: free wiring, the identity on every reachable value), halving the exp table. Tables come from the
+        layer's own ``exp_table`` / ``inv_table`` on every value the wire can take; a sum below the row's
+        smallest ``exp(0)`` cannot occur (the row max contributes it) and reads that sum's inverse, keeping the
+        inverse table's output range tight.
         """
         rows = list(np.ndindex(x.shape[:-1]))
         n = x.shape[-1]
-        d = _obj(x.shape)
+        t = _obj(x.shape)
         for r in rows:
             m = self.tree([x[(*r, j)] for j in range(n)], self.b.max)
             for j in range(n):
-                d[(*r, j)] = self.b.sub(x[(*r, j)], m)
+                v = self.b.sub(m, x[(*r, j)])
+                iv = self.b.iv(v)
+                t[(*r, j)] = self.b.quantize(v, 0, max(iv.hi, 0).bit_length() - iv.f, iv.f, "TRN", "WRAP")
         e0 = layer.exp_table(np.zeros((1, *x.shape)))[0]  # exp_q(0) per element: the row max's exp
-        e = self.tables(d, lambda v: layer.exp_table(np.minimum(v, 0.0)), layer.exp_oq.kif()[2], "d = x - max(x)")
+        e = self.tables(t, lambda v: layer.exp_table(-v), layer.exp_oq.kif()[2], "max(x) - x")
         s = _obj((*x.shape[:-1], 1))
         floor = np.empty(s.shape)
         for r in rows:

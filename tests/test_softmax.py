@@ -20,6 +20,7 @@ from hgq.calibrate import trace_minmax
 from hgq.data.jsc import load_jsc
 from hgq.fixed import quantize
 from hgq.layers import QDense, QSoftmax
+from hgq.layers.softmax import exp_f32
 from hgq.quantizer import Quantizer
 
 N_TEST = 10_000
@@ -32,11 +33,10 @@ def _q(x, q: Quantizer) -> np.ndarray:
 
 
 def _reference(layer: QSoftmax, x: np.ndarray) -> np.ndarray:
-    """The documented forward in numpy: hgq.fixed quantization, XLA float32 exp, IEEE float32 reciprocal."""
+    """The documented forward in numpy: hgq.fixed quantization, exp_f32 in numpy float32, IEEE reciprocal."""
     qx = _q(x, layer.iq)
     d = qx - qx.max(-1, keepdims=True)
-    ex = np.asarray(ops.convert_to_numpy(ops.exp(ops.convert_to_tensor(d.astype(np.float32)))), dtype=np.float64)
-    e = _q(ex, layer.exp_oq)
+    e = _q(exp_f32(d.astype(np.float32), np), layer.exp_oq)
     s = e.sum(-1, keepdims=True)
     inv = _q(np.float32(1.0) / np.maximum(s, 2.0**-24).astype(np.float32), layer.inv_oq)
     y = e * inv
@@ -68,10 +68,27 @@ def test_exp_table_is_the_forward_exp():
     layer = QSoftmax(iq_conf=SAT_IQ)
     layer(np.zeros((1, 4), np.float32))
     d = -np.arange(0, 2000, dtype=np.float64).reshape(-1, 4) / 64.0
-    ex = np.asarray(ops.convert_to_numpy(ops.exp(ops.convert_to_tensor(d.astype(np.float32)))), dtype=np.float64)
-    assert np.array_equal(layer.exp_table(d), _q(ex, layer.exp_oq))
+    assert np.array_equal(layer.exp_table(d), _q(exp_f32(d.astype(np.float32), np), layer.exp_oq))
     s = np.arange(0, 700, dtype=np.float64).reshape(-1, 1) / 128.0
     assert np.array_equal(layer.inv_table(s), _q(1.0 / np.maximum(s, 2.0**-24).astype(np.float32), layer.inv_oq))
+
+
+def test_exp_and_inverse_same_bits_fused_eager_numpy():
+    """The premise of the tables: exp_f32 and 1/s give the same float32 bits in model.predict (jit, fused, any
+    batch size), eagerly and in numpy (XLA's own exp does not: it differs by an ulp with shape and fusion)."""
+    d = -np.arange(0, 16 * 256 * 7, dtype=np.float32).reshape(-1, 7) / 256.0
+    d[:, 0] = 0.0  # every row's max is 0
+    inp = keras.Input((7,))
+    out = keras.layers.Lambda(lambda v: exp_f32(v - ops.max(v, axis=-1, keepdims=True)))(inp)
+    model = keras.Model(inp, keras.layers.Lambda(lambda e: ops.concatenate([e, 1.0 / (e + 0.5)], axis=-1))(out))
+    want = exp_f32(d, np)
+    want = np.concatenate([want, np.float32(1.0) / (want + np.float32(0.5))], axis=-1).view(np.uint32)
+    for bs in (585, 1000, 4096):
+        assert np.array_equal(model.predict(d, batch_size=bs, verbose=0).view(np.uint32), want)
+    assert np.array_equal(np.asarray(exp_f32(ops.convert_to_tensor(d))).view(np.uint32), want[:, :7])
+    inside = d >= -64  # exp_f32 clamps below
+    exact = np.exp(d[inside].astype(np.float64))
+    assert np.max(np.abs(want[:, :7].view(np.float32)[inside] - exact) / exact) < 2.0**-22
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +143,7 @@ def test_table_too_large_names_the_layer():
     x = keras.Input((4,))
     wide = {"q_type": "kif", "k0": 1, "i0": 8, "f0": 10, "round_mode": "TRN", "overflow_mode": "SAT"}
     model = keras.Model(x, QSoftmax(iq_conf=wide, name="big")(x))
-    with pytest.raises(TraceError, match=r"layer 'big': d = x - max\(x\) takes \d+ values; a softmax table allows"):
+    with pytest.raises(TraceError, match=r"layer 'big': max\(x\) - x takes \d+ values; a softmax table allows"):
         trace(model)
 
 

@@ -25,10 +25,11 @@ Forward: ``oq(op(iq(x)))``, where ``op`` is exact arithmetic on quantized values
 - QUnaryFunctionLUT: ``oq(fn(iq(x)))``; ``layer.table(index)`` -> ``(x_values, y_values)`` over every
   representable input of element ``index`` (flat, per-sample); ``layer.oq`` defines the outputs.
 - QSoftmax (last axis): ``q = iq(x)``, ``d = q - max(q, axis=-1)`` (exact, ``<= 0``), ``e = layer.exp_q(d)``
-  ``= exp_oq(exp(d))``, ``s = sum(e, axis=-1)`` (exact), ``y = oq(e * layer.inv_q(s))`` with ``inv_q(s) =
+  ``= exp_oq(exp_f32(d))``, ``s = sum(e, axis=-1)`` (exact), ``y = oq(e * layer.inv_q(s))`` with ``inv_q(s) =
   inv_oq(1 / max(s, 2**-24))``; ``layer.exp_oq`` (per-sample shape = input shape), ``layer.inv_oq`` (input shape
   with last axis 1); ``layer.exp_table(d)`` / ``layer.inv_table(s)`` evaluate ``exp_q`` / ``inv_q`` (inference,
-  float64 out) on a batch shaped like ``(N, *those shapes)`` with exactly the forward's float32 operations.
+  float64 out) on a batch shaped like ``(N, *those shapes)`` with exactly the forward's float32 operations
+  (:func:`hgq.layers.softmax.exp_f32` gives the same bits under any fusion; XLA's ``exp`` does not).
 - Quantizer used as a layer: ``q(x)``.
 - keras Flatten / Reshape / Concatenate are pass-through (no arithmetic); use them on quantized tensors.
 

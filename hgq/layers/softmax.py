@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import keras
 import numpy as np
 from keras import ops
@@ -9,13 +11,47 @@ from keras import ops
 from hgq.layers.base import QLayer
 from hgq.quantizer import make_quantizer, quantizer_config
 
-__all__ = ["QSoftmax"]
+__all__ = ["QSoftmax", "exp_f32"]
 
 # tables: unsigned, saturating, round half to even (REFERENCE §2.5); per tensor, trainable widths
 TABLE_OQ = dict(
     q_type="kbi", k0=0, b0=8, i0=1, round_mode="RND_CONV", overflow_mode="SAT", granularity="tensor", place="activation"
 )
 S_MIN = 2.0**-24  # 1/s is evaluated at max(s, S_MIN): s == 0 only when every exp output is pruned (then y == 0)
+
+# exp_f32 constants (float32): Cody-Waite split of ln 2 into two 16-bit parts, so k * part is exact for |k| < 2**7
+_LOG2E = np.float32(1.4426950408889634)
+_LN2_HI = np.float32(45426 / 65536)
+_LN2_LO = np.float32(round((math.log(2.0) - 45426 / 65536) * 2.0**35) * 2.0**-35)
+_TAYLOR = [np.float32(1.0 / math.factorial(j)) for j in range(10)]
+
+
+def exp_f32(d, xp=ops):
+    """``exp(min(max(d, -64), 0))`` in float32, the same bits under any fusion, vector width or FMA contraction.
+
+    XLA's own float32 ``exp`` is not: its result depends on the tensor shape and on the fusion around it (one
+    ulp here and there, seen on CPU), and jit contracts ``a * b + c`` into a fused multiply-add. Here every
+    product that feeds a sum is exact or passes a ``floor`` first, so eager ops, ``jit`` and numpy agree.
+    Range reduction ``d = k ln2 + r`` (``k = floor(d log2 e)``, ``0 <= r < ln2`` up to rounding), a degree-9
+    Taylor polynomial in ``r`` on a ``2**-24`` grid, then the exact scaling by ``2**k`` from the bits of ``-k``.
+    Relative error below ``2**-22`` on ``[-64, 0]``; below ``-64`` (where ``exp < 2**-92``) the value is
+    ``exp(-64)``.
+
+    Args:
+        d: float32 tensor (or numpy array with ``xp=numpy``).
+        xp: the namespace providing ``floor``, ``maximum``, ``minimum``, ``where``, ``full_like``.
+    """
+    d = xp.minimum(xp.maximum(d, np.float32(-64.0)), np.float32(0.0))
+    k = xp.floor(d * _LOG2E)  # -93 <= k <= 0
+    r = (d - k * _LN2_HI) - k * _LN2_LO  # products exact (7 x 16 bits)
+    p = xp.full_like(d, _TAYLOR[9])
+    for c in _TAYLOR[8::-1]:
+        p = xp.floor(p * r * np.float32(2.0**24)) * np.float32(2.0**-24) + c
+    nk = -k
+    for j in range(7):  # p * 2**k, one exact power-of-two factor per bit of -k
+        bit = xp.floor(nk * np.float32(2.0**-j)) - np.float32(2.0) * xp.floor(nk * np.float32(2.0 ** -(j + 1)))
+        p = p * xp.where(bit > 0, np.float32(2.0 ** -(2**j)), np.float32(1.0))
+    return p
 
 
 @keras.saving.register_keras_serializable(package="hgq")
@@ -24,9 +60,10 @@ class QSoftmax(QLayer):
 
     ``q = iq(x)``; the max, the difference, the sum and the product are exact on quantized values, so the
     layer is a table of ``d = q_j − max q`` (``≤ 0``) followed by a table of the sum ``s`` in hardware. The
-    inference forward evaluates ``exp`` and ``1/s`` in float32 and quantizes them; :meth:`exp_table` and
-    :meth:`inv_table` are those same computations, which ``hdl_gen.trace`` runs on every representable ``d``
-    and ``s`` to build its tables.
+    inference forward evaluates ``exp`` (as :func:`exp_f32`, fusion-proof) and ``1/s`` (IEEE) in float32 and
+    quantizes them; :meth:`exp_table` and :meth:`inv_table` are those same computations, which
+    ``hdl_gen.trace`` runs on every representable ``d`` and ``s`` to build its tables. Training uses the
+    same values with the gradient of ``exp`` and STE quantizers.
 
     EBOPs (REFERENCE §2.7): ``Σ b_in + (Σ b_exp − Σ_rows min b_exp) + Σ b_exp·b_inv`` plus the table terms
     ``1e-4·(Σ 2**b_in·b_exp + Σ_rows 2**(max b_exp + log2 n)·b_inv)`` (placeholder, as the unary LUT).
@@ -57,8 +94,12 @@ class QSoftmax(QLayer):
 
     # -- the two tables, exactly as the forward evaluates them -----------------------------------------------
     def exp_q(self, d, training=None):
-        """Quantized ``exp(d)``: ``exp_oq(exp(d))`` (``d`` batched like the input)."""
-        return self.exp_oq(ops.exp(d), training=training)
+        """Quantized ``exp(d)``: ``exp_oq(exp_f32(d))`` (``d <= 0`` batched like the input; STE on ``exp``)."""
+        e = exp_f32(d)
+        if training:
+            ex = ops.exp(d)
+            e = ex + ops.stop_gradient(e - ex)
+        return self.exp_oq(e, training=training)
 
     def inv_q(self, s, training=None):
         """Quantized ``1/s``: ``inv_oq(1 / max(s, 2**-24))`` (``s`` batched like the input, last axis 1)."""
