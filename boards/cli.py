@@ -109,8 +109,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
     model = _load_model(args.model)
     with _step(f"tracing, solving and emitting {args.model}", args.json):
+        bound = None if args.depth_bound == "none" else int(args.depth_bound) if args.depth_bound.isdigit() else (
+            args.depth_bound)  # fmt: skip
         design = hdl_gen.convert(model, part=args.part, clock_ns=args.clock_ns, stages=args.stages, name=args.name,
-                                 depth_bound=args.depth_bound)  # fmt: skip
+                                 depth_bound=bound)  # fmt: skip
         out = design.write(args.out)
     rep = design.report()
     _emit(args, {"design_dir": str(out), "report": rep}, f"{hdl_gen.report_table(rep)}\nwritten to {out}")
@@ -269,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--clock-ns", type=float, default=5.0)
     c.add_argument("--stages", type=int, default=None, help="exact register ranks (0 = combinational)")
     c.add_argument("--name", default="top")
-    c.add_argument("--depth-bound", default=None, help="adder-depth bound for the DA solver ('min', int)")
+    c.add_argument("--depth-bound", default="min", help="DA adder-depth bound: 'min', 'min+K', an int, 'none'")
 
     s = add("simulate", cmd_simulate, "design + vectors -> bit-exact verdict on Verilator/Icarus")
     s.add_argument("design", help="design directory written by `convert`")

@@ -112,7 +112,7 @@ def convert(
     clock_ns: float | None = 5.0,
     stages: int | None = None,
     name: str = "top",
-    depth_bound=None,
+    depth_bound: int | str | None = "min",
     clock_enable: bool = False,
 ) -> Design:
     """Lower a calibrated Keras model (via :func:`hdl_gen.trace.trace`) or a :class:`Graph` to a :class:`Design`.
@@ -123,11 +123,13 @@ def convert(
         clock_ns: target clock period; the pipeline gets as few ranks as fit it (unless ``stages``).
         stages: exact number of register ranks (0 = combinational).
         name: Verilog module name.
-        depth_bound: adder-depth bound passed to the tracer's CMVM solver (Keras models only).
+        depth_bound: adder-depth bound of the tracer's CMVM solver (Keras models only): ``"min"`` (default:
+            the minimal adder depth, far fewer pipeline registers for ~0.5 % more adder bits), ``"min+K"``, an
+            int, or ``None`` (fewest adders, deeper trees).
         clock_enable: add an ``en`` port gating every register.
     """
     if isinstance(model_or_graph, Graph):
-        if depth_bound is not None:
+        if depth_bound != "min":
             raise ValueError("depth_bound applies when tracing a Keras model; a Graph is already solved")
         graph = model_or_graph
     else:

@@ -487,7 +487,7 @@ def _check_calibrated(model: keras.Model) -> None:
             )
 
 
-def trace(model: keras.Model, *, depth_bound: int | str | None = None, name: str | None = None) -> Graph:
+def trace(model: keras.Model, *, depth_bound: int | str | None = "min", name: str | None = None) -> Graph:
     """Lower a calibrated hgq Keras model to an exact :class:`Graph`.
 
     Args:
