@@ -6,9 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from test_emit import check, mlp_graph, random_mant
+from test_emit import check, random_mant
 
 from hdl_gen.design import Design, convert, load_design, report_table
+from hdl_gen.examples import mlp_graph
 from hdl_gen.interp import interp, interp_mant
 from hdl_gen.resources import synth_script, yosys_estimate
 from hgq.fixed import from_mantissa

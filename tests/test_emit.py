@@ -10,6 +10,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from hdl_gen.design import Design
+from hdl_gen.examples import mlp_graph
 from hdl_gen.interp import interp_mant
 from hdl_gen.ir import Graph, GraphBuilder
 from hgq.fixed import OVERFLOW_MODES, ROUND_MODES, FixedType
@@ -108,25 +109,6 @@ def check(design: Design, x_mant: np.ndarray, **kw) -> float:
     bad = np.argwhere(got != want)
     assert bad.size == 0, f"{len(bad)} mismatches, first at vector {bad[0][0]} output {bad[0][1]}"
     return secs
-
-
-def mlp_graph(sizes=(16, 64, 32, 32, 5), *, seed=0, wbits=4, in_bits=8, act_bits=8, depth_bound=None) -> Graph:
-    """A quantized MLP: dense (random wbits-bit weights, 20 % zeros, bias) → relu → RND/SAT quantize, repeated."""
-    rng = np.random.default_rng(seed)
-    b = GraphBuilder(name="mlp")
-    xs = [b.input(FixedType(1, 2, in_bits - 3)) for _ in range(sizes[0])]
-    for li, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        b.layer = f"dense{li}"
-        W = rng.integers(-(2 ** (wbits - 1)), 2 ** (wbits - 1), size=(n_in, n_out)) * 2.0 ** -(wbits - 1)
-        W[rng.random(W.shape) < 0.2] = 0
-        bias = rng.integers(-8, 8, size=n_out) * 2.0**-3
-        ys = b.cmvm(xs, W, depth_bound=depth_bound)
-        ys = [b.add(y, b.const(bb)) for y, bb in zip(ys, bias, strict=True)]
-        if li < len(sizes) - 2:
-            b.layer = f"act{li}"
-            ys = [b.quantize(b.relu(y), 0, 3, act_bits - 3, "RND", "SAT") for y in ys]
-        xs = ys
-    return b.build(xs, (sizes[0],), (sizes[-1],))
 
 
 def ops_graph() -> Graph:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from test_emit import mlp_graph
 
 from hdl_gen.delay import FAMILIES, family_of
+from hdl_gen.examples import mlp_graph
 from hdl_gen.ir import GraphBuilder
 from hdl_gen.schedule import _Net, op_delay, schedule
 from hgq.fixed import FixedType
