@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,16 @@ from sim.cache import cache_root
 from sim.harness import HARNESS_TOP, bulk_depth, harness_verilog
 from sim.runners import Build, build, check_simulator, run_test
 from sim.tb_stream import CONFIG_ENV
-from sim.vectors import Port, values_to_mantissas, write_hex
+from sim.vectors import Port, values_to_mantissas, write_bin, write_hex
+from sim.verilator_main import MAIN_CPP
 
-__all__ = ["MODES", "VerifyResult", "cli_simulate", "load_design_dir", "verify"]
+__all__ = ["BULK_CLOCKS", "MODES", "VerifyResult", "cli_simulate", "load_design_dir", "verify"]
 
 MODES = ("stream", "bulk")
+BULK_CLOCKS = ("auto", "loop", "hdl", "cocotb")
 TB_MODULE = "sim.tb_stream"
+# Verilator options of bulk-harness builds: full Verilator optimisation, X handling without randomisation
+VERILATOR_BULK_ARGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert")
 
 
 @dataclass
@@ -28,7 +33,12 @@ class VerifyResult:
     """Outcome of one simulation. ``compared`` counts expected outputs checked (stream mode: both passes, about
     ``2 * n_vectors``), ``mismatches`` those that were wrong or missing,
     ``valid_errors`` cycles whose ``valid_out`` was wrong; ``passed`` also needs the observed latency to equal
-    the design's. ``first_mismatch`` names pass, cycle, sample, element, expected and got (value and mantissa)."""
+    the design's. ``first_mismatch`` names pass, cycle, sample, element, expected and got (value and mantissa).
+
+    Throughput: ``vectors_per_s`` is ``n_vectors`` over the testbench's own clock time (stream: pass 1; bulk:
+    from the cocotb test's start to ``done``, *including* the harness loading both vector files, ``load_s``);
+    ``run_vectors_per_s`` leaves the loading out (bulk: first clock edge to ``done``). ``write_s`` is the Python
+    time writing the vector files, ``sim_s`` the whole simulator process (start-up, cocotb, loading, run)."""
 
     simulator: str
     mode: str
@@ -46,6 +56,10 @@ class VerifyResult:
     build_reused: bool = False
     waves: str | None = None
     run_dir: str | None = None
+    run_vectors_per_s: float = 0.0
+    load_s: float = 0.0
+    write_s: float = 0.0
+    bulk_clock: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -90,16 +104,18 @@ def load_design_dir(path: str | Path) -> Any:
     return _DirDesign(name=name, layout=json.loads(layouts[0].read_text()), text=v.read_text())
 
 
-def _bulk_build(design: Any, layout: dict, simulator: str, n: int, self_clock: bool) -> Build:
+def _bulk_build(design: Any, layout: dict, simulator: str, n: int, clock: str) -> Build:
+    """The harness build: ``hdl`` clocks itself (``--timing`` on Verilator); ``loop`` and ``cocotb`` share one
+    build with ``clk`` as a port and :data:`MAIN_CPP`. Verilator builds keep only the harness counters public (no
+    ``--public-flat-rw``) and use :data:`VERILATOR_BULK_ARGS`."""
+    self_clock = clock == "hdl"
     h = harness_verilog(layout, design.name, bulk_depth(n), self_clock=self_clock)
-    args = ["--timing", "-CFLAGS", "-std=c++20"] if simulator == "verilator" and self_clock else []
-    return build(
-        simulator,
-        {f"{design.name}.v": design.verilog(), f"{HARNESS_TOP}.v": h},
-        HARNESS_TOP,
-        build_args=args,
-        label=design.name,
-    )
+    sources = {f"{design.name}.v": design.verilog(), f"{HARNESS_TOP}.v": h}
+    if simulator != "verilator":
+        return build(simulator, sources, HARNESS_TOP, label=design.name)
+    args = [*VERILATOR_BULK_ARGS, *(["--timing", "-CFLAGS", "-std=c++20"] if self_clock else [])]
+    main = None if self_clock else MAIN_CPP  # no clk port to toggle: cocotb's own main
+    return build(simulator, sources, HARNESS_TOP, build_args=args, label=design.name, public_all=False, main_cpp=main)
 
 
 def verify(
@@ -112,7 +128,7 @@ def verify(
     waves: bool | None = None,
     seed: int = 0,
     second_pass: bool = True,
-    bulk_clock: str = "hdl",
+    bulk_clock: str = "auto",
 ) -> VerifyResult:
     """Simulate ``design`` on inputs ``x`` (float ``[N, *input_shape]``, on the input grid) and compare with
     ``expected`` (default ``design.predict(x)``) by equality.
@@ -120,15 +136,22 @@ def verify(
     ``design``: a Design (``.name``, ``.verilog()``, ``.layout``, ``.latency``, ``.predict``) or a written design
     directory. ``mode``: ``"stream"`` (cocotb drives every cycle: back to back, then bubbles and a mid-stream
     reset; checks data, ``valid_out`` timing and no spurious ``valid_out``) or ``"bulk"`` (HDL harness compares
-    in hardware; for millions of vectors; ``bulk_clock`` ``"hdl"``: the harness clocks itself, ``"cocotb"``:
-    cocotb's Clock). ``waves``: ``True`` always records a waveform, ``None`` only when the run fails (the run is
-    repeated with waves), ``False`` never. The run directory is kept on failure or with waves.
+    in hardware; for millions of vectors). ``bulk_clock``: ``"loop"`` (Verilator only: the simulation loop of
+    :mod:`sim.verilator_main` toggles ``clk``, fastest), ``"hdl"`` (the harness clocks itself, ``always #1``;
+    Verilator ``--timing``), ``"cocotb"`` (cocotb's ``Clock``), ``"auto"`` (``loop`` on Verilator, else
+    ``hdl``); in every case cocotb starts the run, awaits ``done`` and reads the counters. ``waves``: ``True``
+    always records a waveform, ``None`` only when the run fails (the run is repeated with waves), ``False`` never.
+    The run directory is kept on failure or with waves.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    if bulk_clock not in ("hdl", "cocotb"):
-        raise ValueError(f"bulk_clock must be 'hdl' or 'cocotb', got {bulk_clock!r}")
+    if bulk_clock not in BULK_CLOCKS:
+        raise ValueError(f"bulk_clock must be one of {BULK_CLOCKS}, got {bulk_clock!r}")
     check_simulator(simulator)
+    if bulk_clock == "auto":
+        bulk_clock = "loop" if simulator == "verilator" else "hdl"
+    if bulk_clock == "loop" and simulator != "verilator":
+        raise ValueError(f"bulk_clock='loop' needs Verilator; use 'hdl' or 'cocotb' on {simulator}")
     if isinstance(design, str | Path):
         design = load_design_dir(design)
     layout = design.layout
@@ -151,15 +174,20 @@ def verify(
     if mode == "stream":
         b = build(simulator, {f"{design.name}.v": design.verilog()}, design.name, label=design.name)
     else:
-        b = _bulk_build(design, layout, simulator, n, bulk_clock == "hdl")
+        b = _bulk_build(design, layout, simulator, n, bulk_clock)
 
     run_dir = Path(tempfile.mkdtemp(prefix=f"{design.name}-{simulator}-{mode}-", dir=_runs_root()))
-    xh, yh = write_hex(run_dir / "x.hex", mx, inp), write_hex(run_dir / "y.hex", my, out)
+    t0 = time.perf_counter()
+    if mode == "bulk":
+        xh, yh = write_bin(run_dir / "x.bin", mx, inp), write_bin(run_dir / "y.bin", my, out)
+    else:
+        xh, yh = write_hex(run_dir / "x.hex", mx, inp), write_hex(run_dir / "y.hex", my, out)
+    write_s = time.perf_counter() - t0
     cfg = {
         "layout": layout,
         "latency": latency,
-        "x_hex": str(xh),
-        "y_hex": str(yh),
+        "x_file": str(xh),
+        "y_file": str(yh),
         "seed": int(seed),
         "second_pass": bool(second_pass),
         "n": n,
@@ -169,6 +197,8 @@ def verify(
     (run_dir / "config.json").write_text(json.dumps(cfg))
     env = {CONFIG_ENV: str(run_dir / "config.json")}
     plus = [f"+HGQ_N={n}", f"+HGQ_X={xh}", f"+HGQ_Y={yh}"] if mode == "bulk" else []
+    if mode == "bulk" and bulk_clock == "loop":
+        plus.append("+HGQ_CLOCK=1")
     res, n_failed, sim_s = _run(b, mode, run_dir, env, plus, bool(waves), seed)
     wave_path = None
     if n_failed and waves is None:  # repeat the (deterministic) failing run with waves
@@ -196,6 +226,10 @@ def verify(
         build_reused=b.reused,
         waves=None if wave_path is None else str(wave_path),
         run_dir=str(run_dir),
+        run_vectors_per_s=float(res.get("run_vectors_per_s", res["vectors_per_s"])),
+        load_s=float(res.get("load_s", 0.0)),
+        write_s=write_s,
+        bulk_clock=bulk_clock if mode == "bulk" else None,
     )
     if passed and not waves:
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -210,8 +244,6 @@ def _runs_root() -> Path:
 
 
 def _run(b: Build, mode: str, test_dir: Path, env: dict, plus: list[str], waves: bool, seed: int):
-    import time  # noqa: PLC0415
-
     t0 = time.perf_counter()
     _, n_tests, n_failed = run_test(b, TB_MODULE, mode, test_dir, extra_env=env, plusargs=plus, waves=waves, seed=seed)
     dt = time.perf_counter() - t0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -97,14 +98,26 @@ def build(
     *,
     build_args: Sequence[str] = (),
     label: str | None = None,
+    public_all: bool = True,
+    main_cpp: str | None = None,
+    make_args: Sequence[str] = (),
 ) -> Build:
     """Compile ``sources`` (file name → Verilog text) with top ``toplevel``; reuse the cached build when the
-    sources, options and simulator are unchanged. ``build_s`` is 0.0-ish on a cache hit."""
+    sources, options and simulator are unchanged. ``build_s`` is 0.0-ish on a cache hit.
+
+    Verilator only: ``public_all=False`` drops cocotb's ``--public-flat-rw`` (which keeps every signal in memory
+    and blocks most optimisation, several times slower): cocotb then sees only the signals marked
+    ``/*verilator public_flat_rw*/`` in the sources. ``main_cpp``: C++ text replacing cocotb's ``verilator.cpp``
+    (e.g. :data:`sim.verilator_main.MAIN_CPP`). ``make_args``: extra ``make`` variables (``OPT_FAST=-O2``)."""
     check_simulator(simulator)
     args = list(build_args)
     if simulator == "verilator":
         args = ["-Wno-fatal", *args]
-    key = build_key(simulator, sources, {"top": toplevel, "args": args, "timescale": TIMESCALE, "waves": True})
+    own = simulator == "verilator" and (not public_all or main_cpp is not None or bool(make_args))
+    opts = {"top": toplevel, "args": args, "timescale": TIMESCALE, "waves": True}
+    if own:
+        opts.update(public_all=public_all, main=main_cpp, make=list(make_args))
+    key = build_key(simulator, sources, opts)
     t0 = time.perf_counter()
 
     def do_build(d: Path) -> None:
@@ -114,25 +127,58 @@ def build(
         for name, text in sources.items():
             (src / name).write_text(text)
             paths.append(src / name)
-        r = _runner(simulator)
         with _sim_env(simulator):
             try:
-                r.build(
-                    sources=paths,
-                    hdl_toplevel=toplevel,
-                    build_dir=d,
-                    build_args=args,
-                    timescale=TIMESCALE,
-                    waves=True,
-                    always=True,
-                    log_file=d / "build.log",
-                )
+                if own:
+                    _verilator_build(d, paths, toplevel, args, public_all, main_cpp, list(make_args))
+                else:
+                    _runner(simulator).build(
+                        sources=paths,
+                        hdl_toplevel=toplevel,
+                        build_dir=d,
+                        build_args=args,
+                        timescale=TIMESCALE,
+                        waves=True,
+                        always=True,
+                        log_file=d / "build.log",
+                    )
             except (Exception, SystemExit) as err:
                 log = (d / "build.log").read_text(errors="replace")[-3000:] if (d / "build.log").exists() else ""
                 raise RuntimeError(f"{simulator} build of {toplevel!r} failed ({err!r}); log tail:\n{log}") from None
 
     bdir, reused = cached_build(key, f"{simulator}-{toplevel}", do_build)
     return Build(simulator, toplevel, bdir, time.perf_counter() - t0, reused)
+
+
+def _verilator_build(
+    d: Path, paths: list[Path], toplevel: str, args: list[str], public_all: bool, main_cpp: str | None, make: list[str]
+) -> None:
+    """cocotb's Verilator build commands (cocotb_tools.runner.Verilator), with the public/main/make choices; runs
+    inside :func:`_sim_env`."""
+    from cocotb_tools import config  # noqa: PLC0415
+
+    if main_cpp is None:
+        main = config.share_dir / "lib" / "verilator" / "verilator.cpp"
+    else:
+        main = d / "src" / "hgq_main.cpp"
+        main.write_text(main_cpp)
+    libs = config.libs_dir
+    vcmd = [
+        "verilator", "-cc", "--exe", "-Mdir", str(d), "--top-module", toplevel, "--vpi",
+        *(["--public-flat-rw"] if public_all else []),
+        "--prefix", "Vtop", "-o", toplevel,
+        "-LDFLAGS", f"-Wl,-rpath,{libs} -L{libs} -lcocotbvpi_verilator",
+        "--trace", *args, "--timescale", "{}/{}".format(*TIMESCALE), str(main), *map(str, paths),
+    ]  # fmt: skip
+    mcmd = ["make", "-j", str(min(os.cpu_count() or 1, 8)), "-C", str(d), "-f", "Vtop.mk", "VM_TRACE=1", *make]
+    log = d / "build.log"
+    with log.open("w") as fh:
+        for cmd in (vcmd, mcmd):
+            fh.write(" ".join(cmd) + "\n")
+            fh.flush()
+            r = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, check=False)
+            if r.returncode:
+                raise RuntimeError(f"{cmd[0]} exited with {r.returncode}")
 
 
 def run_test(

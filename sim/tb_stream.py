@@ -14,7 +14,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
 from sim.scoreboard import describe_mismatch, expected_stream, make_schedule, score
-from sim.vectors import Port, read_hex
+from sim.vectors import Port, read_bin, read_hex
 
 CONFIG_ENV = "HGQ_HIL_TB_CONFIG"
 PERIOD_NS = 10
@@ -38,7 +38,7 @@ async def stream(dut) -> None:
     cfg = _config()
     layout, lat = cfg["layout"], int(cfg["latency"])
     out = Port.from_layout(layout, "output")
-    xw, yw = read_hex(cfg["x_hex"]), read_hex(cfg["y_hex"])
+    xw, yw = read_hex(cfg["x_file"]), read_hex(cfg["y_file"])
     s = make_schedule(len(xw), lat, cfg["seed"], second_pass=cfg["second_pass"])
     ev, _ = expected_stream(s, lat)
     clk, x, vi, vo, y, rst = dut.clk, dut.x, dut.valid_in, dut.valid_out, dut.y, dut.rst
@@ -84,23 +84,28 @@ async def stream(dut) -> None:
 
 @cocotb.test()
 async def bulk(dut) -> None:
-    """Await ``done`` of the HDL harness (which drives, compares and counts), then read its counters."""
+    """Await ``done`` of the HDL harness (which loads the files, drives, compares and counts), then read its
+    counters. Times the loading (test start to the first clock edge, ``running``) and the run (to ``done``)."""
     cfg = _config()
     layout, lat, n = cfg["layout"], int(cfg["latency"]), int(cfg["n"])
     out = Port.from_layout(layout, "output")
     if cfg["clock"] == "cocotb":
         Clock(dut.clk, 2, unit="ns").start(start_high=False)
     t0 = time.perf_counter()
+    if _int_or(dut.running, 0) != 1:
+        await RisingEdge(dut.running)
+    t1 = time.perf_counter()
     if _int_or(dut.done, 0) != 1:
         await RisingEdge(dut.done)
-    dt = time.perf_counter() - t0
+    t2 = time.perf_counter()
+    dt = t2 - t0
     errors, n_out = int(dut.errors.value), int(dut.n_out.value)
     first_err = int(dut.first_error.value)
     lat_obs = int(dut.lat_obs.value) if int(dut.lat_seen.value) else None
     first = None
     mismatches = errors + max(n - n_out, 0)
     if errors:
-        yw = read_hex(cfg["y_hex"])
+        yw = read_bin(cfg["y_file"], out)
         got = _int_or(dut.first_got, None)
         if first_err < n:
             exp = yw[first_err]
@@ -121,6 +126,8 @@ async def bulk(dut) -> None:
         "cycles": int(dut.cycle.value),
         "pass1_s": dt,
         "vectors_per_s": n / max(dt, 1e-9),
+        "load_s": t1 - t0,
+        "run_vectors_per_s": n / max(t2 - t1, 1e-9),
     }
     Path(cfg["result"]).write_text(json.dumps(res, indent=1))
     assert mismatches == 0, f"{mismatches} mismatches; first: {first}"

@@ -22,9 +22,11 @@ __all__ = [
     "mantissas_to_values",
     "pack",
     "random_vectors",
+    "read_bin",
     "read_hex",
     "unpack",
     "values_to_mantissas",
+    "write_bin",
     "write_hex",
 ]
 
@@ -188,6 +190,25 @@ def write_hex(path: str | Path, m, port: Port) -> Path:
             txt[:, ndig] = ord("\n")
             fh.write(txt.tobytes())
     return path
+
+
+def write_bin(path: str | Path, m, port: Port) -> Path:
+    """Write packed words of mantissas ``[N, n]`` as raw bytes, ``ceil(width / 8)`` a word, most significant byte
+    first: the layout ``$fread`` fills a ``reg [width-1:0] mem [..]`` from."""
+    m = np.asarray(m, dtype=np.int64)
+    path = Path(path)
+    with path.open("wb") as fh:
+        for s in range(0, len(m), _CHUNK):
+            by = np.packbits(_bit_matrix(m[s : s + _CHUNK], port), axis=1, bitorder="little")
+            fh.write(np.ascontiguousarray(by[:, ::-1]).tobytes())
+    return path
+
+
+def read_bin(path: str | Path, port: Port) -> list[int]:
+    """Words of a file written by :func:`write_bin`."""
+    nb = (port.width + 7) // 8
+    data = Path(path).read_bytes()
+    return [int.from_bytes(data[i : i + nb], "big") for i in range(0, len(data), nb)]
 
 
 def read_hex(path: str | Path) -> list[int]:
