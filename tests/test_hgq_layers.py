@@ -9,6 +9,7 @@ import itertools
 import os
 import tempfile
 import warnings
+import zlib
 
 import keras
 import numpy as np
@@ -47,12 +48,13 @@ def conf(q_type, ovf, rnd):
 
 
 def randomize(layer, rng) -> None:
-    """Random per-element widths for every quantizer of ``layer`` (small, so float32 sums stay exact)."""
+    """Random per-element widths for every quantizer of ``layer``, small enough that every float32 sum in these
+    tests stays within 24 significant bits (|values| < 4, steps >= 2**-7, at most 12 terms): Keras is exact there."""
     for q in layer._flatten_layers(include_self=False):
         if isinstance(q, Quantizer):
             s = q.k.shape
             q.k.assign(rng.integers(0, 2, size=s).astype("float32"))
-            q.i.assign(rng.integers(-1, 4, size=s).astype("float32"))
+            q.i.assign(rng.integers(-1, 3, size=s).astype("float32"))
             q.bvar.assign(rng.integers(0 if q.q_type == "kbi" else -1, 7, size=s).astype("float32"))
 
 
@@ -87,7 +89,7 @@ def np_windows(x, ks, strides, padding):
 
 @pytest.mark.parametrize("cfg", CONFIGS)
 def test_weighted_layers_exact(cfg):
-    rng = np.random.default_rng(abs(hash(cfg)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(repr(cfg).encode()))
     c = conf(*cfg)
     kw = dict(iq_conf=c, kq_conf=c, bq_conf=c, bias_initializer="random_normal")
     x2 = (rng.normal(size=(32, 6)) * 4).astype("float32")
@@ -134,7 +136,7 @@ def _modes(q):
 
 @pytest.mark.parametrize("cfg", CONFIGS)
 def test_other_layers_exact(cfg):
-    rng = np.random.default_rng(abs(hash(cfg)) % 2**32 + 1)
+    rng = np.random.default_rng(zlib.crc32(repr(cfg).encode()) + 1)
     c = conf(*cfg)
     x3 = (rng.normal(size=(8, 8, 3)) * 4).astype("float32")
     y3 = (rng.normal(size=(8, 8, 3)) * 4).astype("float32")
