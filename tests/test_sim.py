@@ -15,7 +15,7 @@ import sim
 from sim import cache, runners
 from sim.scoreboard import expected_stream, make_schedule, score
 from sim.toy import toy_design
-from sim.vectors import Port, pack, read_hex, unpack, values_to_mantissas, write_hex
+from sim.vectors import Port, pack, read_bin, read_hex, unpack, values_to_mantissas, write_bin, write_hex
 
 HAVE_ICARUS = shutil.which("iverilog") is not None
 SIMS = [
@@ -48,6 +48,9 @@ def test_pack_roundtrip_and_hex(toy, tmp_path):
     assert np.array_equal(unpack(words, inp), m)
     assert all(0 <= w < (1 << inp.width) for w in words)
     assert read_hex(write_hex(tmp_path / "x.hex", m, inp)) == words
+    assert read_bin(write_bin(tmp_path / "x.bin", m, inp), inp) == words
+    nb = (inp.width + 7) // 8  # $fread layout: ceil(width/8) bytes a word, most significant first
+    assert (tmp_path / "x.bin").read_bytes()[:nb] == words[0].to_bytes(nb, "big")
     # one element by hand: signed 6-bit field at offset 0, f=3
     assert (words[0] & 63) == (m[0, 0] & 63)
 
@@ -185,12 +188,29 @@ def _killed(n: int, lat: int, seed: int) -> int:
 
 
 @pytest.mark.sim
-@pytest.mark.parametrize("simulator", SIMS)
-def test_bulk_toy_passes(toy, vectors, simulator):
+@pytest.mark.parametrize(
+    ("simulator", "clock"),
+    [
+        ("verilator", "loop"),
+        ("verilator", "cocotb"),
+        ("verilator", "hdl"),
+        pytest.param("icarus", "hdl", marks=pytest.mark.skipif(not HAVE_ICARUS, reason="iverilog missing")),
+    ],
+)
+def test_bulk_toy_passes(toy, vectors, simulator, clock):
     x = np.concatenate([vectors, sim.random_vectors(toy.layout, 3000, seed=9)])
-    r = sim.verify(toy, x, simulator, "bulk")
+    r = sim.verify(toy, x, simulator, "bulk", bulk_clock=clock)
     assert r.passed, r.first_mismatch
-    assert r.mismatches == 0 and r.compared == len(x) and r.latency_observed == 2 and r.vectors_per_s > 0
+    assert r.mismatches == 0 and r.compared == len(x) and r.latency_observed == 2 and r.bulk_clock == clock
+    assert r.vectors_per_s > 0 and r.run_vectors_per_s >= r.vectors_per_s and 0 < r.load_s < r.sim_s
+
+
+def test_bulk_clock_refused():
+    with pytest.raises(ValueError, match="bulk_clock must be one of"):
+        sim.verify(toy_design(), np.zeros((1, 5)), "verilator", "bulk", bulk_clock="vpi")
+    if HAVE_ICARUS:
+        with pytest.raises(ValueError, match="'loop' needs Verilator"):
+            sim.verify(toy_design(), np.zeros((1, 5)), "icarus", "bulk", bulk_clock="loop")
 
 
 ICARUS_ONLY = pytest.mark.skipif(not HAVE_ICARUS, reason="iverilog missing: apt-get install -y iverilog")
@@ -201,6 +221,7 @@ ICARUS_ONLY = pytest.mark.skipif(not HAVE_ICARUS, reason="iverilog missing: apt-
     ("simulator", "mode"),
     [
         ("verilator", "stream"),
+        ("verilator", "bulk"),
         pytest.param("icarus", "stream", marks=ICARUS_ONLY),
         pytest.param("icarus", "bulk", marks=ICARUS_ONLY),
     ],
