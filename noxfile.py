@@ -41,13 +41,22 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
 
 
-@nox.session(python=PY)
-@nox.parametrize("simulator", ["verilator", "icarus"])
-def sim(session: nox.Session, simulator: str) -> None:
-    """Simulation regression on one simulator (also reachable as sim-verilator / sim-icarus via -k)."""
+def _sim(session: nox.Session, simulator: str) -> None:
     session.install("-e", ALL)
     _env(session)
     session.run("pytest", "-q", "-m", "sim", "-k", simulator, *session.posargs)
+
+
+@nox.session(name="sim-verilator", python=PY)
+def sim_verilator(session: nox.Session) -> None:
+    """Simulation regression on Verilator (every sim-marked test: layer designs, jet tagger, gate)."""
+    _sim(session, "verilator")
+
+
+@nox.session(name="sim-icarus", python=PY)
+def sim_icarus(session: nox.Session) -> None:
+    """Simulation regression on Icarus (the small designs and the gate)."""
+    _sim(session, "icarus")
 
 
 @nox.session(python=PY)
