@@ -218,3 +218,22 @@ def test_jet_mlp_2000_vectors():
     gen = time.perf_counter() - t0
     secs = check(d, random_mant(g, 2000, seed=7))
     print(f"jet MLP: graph+schedule {gen:.1f} s, latency {d.latency}, amaranth.sim 2000 vectors {secs:.1f} s")
+
+
+@pytest.mark.slow
+def test_shipped_jet_tagger_2000_physics_vectors():
+    """The trained jet tagger (hgq/data/jet_tagger_ci.keras) on 2,000 physics vectors in amaranth.sim, back to
+    back: RTL == interpreter == Keras, valid_out exactly `latency` cycles after valid_in."""
+    import hdl_gen
+    import hgq
+    from boards.cli import SHIPPED_MODEL
+    from hgq.data import jsc_split, load_jsc
+    from hgq.fixed import to_mantissa
+
+    model = hgq.load_model(SHIPPED_MODEL)
+    d = hdl_gen.convert(model, part="xcvu13p-flga2577-2-e", clock_ns=5.0, name="jet_tagger")
+    x = jsc_split(load_jsc("sample")).x_test[:2000]
+    xq = hdl_gen.quantize_input(model, x)
+    assert np.array_equal(d.predict(xq), np.asarray(model.predict(x, verbose=0), dtype=np.float64))
+    x_mant = np.stack([to_mantissa(xq[:, j], t.f) for j, t in enumerate(d.graph.input_types)], axis=1)
+    check(d, x_mant)
