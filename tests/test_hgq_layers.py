@@ -107,22 +107,30 @@ def test_weighted_layers_exact(cfg):
     ]
     for layer, x in cases:
         layer(x)  # build
-        randomize(layer, rng)
-        if isinstance(layer, QDenseBatchNorm):
-            layer.moving_mean.assign(rng.normal(size=5).astype("float32"))
-            layer.moving_var.assign(rng.uniform(0.5, 2, size=5).astype("float32"))
-        got = run(layer, x)
-        qx, qk, qb = Q(layer.iq, x), layer.qkernel, layer.qbias
-        assert np.count_nonzero(qk) > 0
-        if isinstance(layer, QEinsumDense):
-            want = np.einsum(layer.equation, qx, qk) + qb
-        elif isinstance(layer, QConv1D | QConv2D):
-            win = np_windows(qx, layer.kernel_size, layer.strides, layer.padding)
-            nd = len(layer.kernel_size)
-            letters = "hw"[:nd]
-            want = np.einsum(f"n...{letters}c,{letters}cf->n...f", win, qk) + qb
+
+        def reference(qx, qk, qb, layer=layer):
+            if isinstance(layer, QEinsumDense):
+                return np.einsum(layer.equation, qx, qk) + qb
+            if isinstance(layer, QConv1D | QConv2D):
+                win = np_windows(qx, layer.kernel_size, layer.strides, layer.padding)
+                letters = "hw"[: len(layer.kernel_size)]
+                return np.einsum(f"n...{letters}c,{letters}cf->n...f", win, qk) + qb
+            return qx @ qk + qb
+
+        for _ in range(20):  # draw widths until every float32 sum is within 24 significant bits (Keras's contract)
+            randomize(layer, rng)
+            if isinstance(layer, QDenseBatchNorm):
+                layer.moving_mean.assign(rng.normal(size=5).astype("float32"))
+                layer.moving_var.assign(rng.uniform(0.5, 2, size=5).astype("float32"))
+            qx, qk, qb = Q(layer.iq, x), layer.qkernel, layer.qbias
+            f_max = max(int(layer.iq.kif()[2].max()) + int(layer.kq.kif()[2].max()), int(layer.bq.kif()[2].max()))
+            if reference(np.abs(qx), np.abs(qk), np.abs(qb)).max() * 2.0**f_max < 2**24:
+                break
         else:
-            want = qx @ qk + qb
+            raise AssertionError(f"{layer.name}: no width draw keeps float32 sums exact; shrink randomize()")
+        got = run(layer, x)
+        assert np.count_nonzero(qk) > 0
+        want = reference(qx, qk, qb)
         want = relu(want, layer)
         assert got.shape == want.shape
         assert np.array_equal(got, want), (layer.name, int(np.sum(got != want)))
