@@ -81,14 +81,7 @@ class QLayer(keras.layers.Layer):
 
     def call(self, x, training=None):
         qx = self.iq(x, training=training) if self.iq is not None else x
-        y = self.op(qx, training)
-        if self.oq is not None:
-            y = self.oq(y, training=training)
-        if training and self.enable_ebops:
-            e = self.compute_ebops(True)
-            self._ebops.assign(ops.stop_gradient(e))
-            self.add_loss(self._beta * e)
-        return y
+        return finish_output(self, self.op(qx, training), training)
 
     def get_config(self) -> dict:
         cfg = super().get_config()
@@ -123,3 +116,15 @@ def check_kernel_nonzero(layer: keras.layers.Layer, qkernel: np.ndarray, kernel:
             f"(kbi: b0 - i0 >= {need}) or use a wider initializer",
             stacklevel=3,
         )
+
+
+def finish_output(layer, y, training):
+    """A Q-layer's common tail: its output quantizer, then (in training) record EBOPs and add ``β·EBOPs`` to the
+    loss. ``layer`` has ``oq``, ``enable_ebops``, ``compute_ebops``, ``_ebops`` and ``_beta``."""
+    if layer.oq is not None:
+        y = layer.oq(y, training=training)
+    if training and layer.enable_ebops:
+        e = layer.compute_ebops(True)
+        layer._ebops.assign(ops.stop_gradient(e))
+        layer.add_loss(layer._beta * e)
+    return y

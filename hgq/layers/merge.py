@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from hgq.layers.base import finish_output
 from hgq.quantizer import make_quantizer, quantizer_config
 
 __all__ = ["QAdd", "QMaximum", "QMinimum", "QMultiply", "QSubtract"]
@@ -62,13 +63,7 @@ class _QMerge(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         y = self.merge([q(x, training=training) for q, x in zip(self.iq, inputs, strict=True)])
-        if self.oq is not None:
-            y = self.oq(y, training=training)
-        if training and self.enable_ebops:
-            e = self.compute_ebops(True)
-            self._ebops.assign(ops.stop_gradient(e))
-            self.add_loss(self._beta * e)
-        return y
+        return finish_output(self, y, training)
 
     def compute_output_shape(self, input_shape):
         shape = tuple(input_shape[0])
