@@ -235,3 +235,11 @@ def get_board(board: str | BoardConfig, search_path: Iterable[str | os.PathLike[
             f"{BUILTIN_DIR} or to a directory on ${ENV_VAR}"
         )
     return boards[board]
+
+
+def check_vendor_plan(cfg: BoardConfig, toolchain: str, io_delay: float) -> None:
+    """Raise unless ``cfg`` uses ``toolchain`` and ``io_delay`` is a fraction of the period in [0, 1)."""
+    if cfg.toolchain != toolchain:
+        raise ValueError(f"board {cfg.name!r} uses {cfg.toolchain!r}, not {toolchain}")
+    if not 0.0 <= io_delay < 1.0:
+        raise ValueError(f"io_delay is a fraction of the clock period in [0, 1), got {io_delay!r}")

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import BoardConfig
+from .config import BoardConfig, check_vendor_plan
 from .reports import parse_quartus_fit_summary, parse_quartus_fmax, parse_quartus_sta_summary
 
 __all__ = ["read_reports", "write_plan"]
@@ -25,10 +25,7 @@ def write_plan(
     cfg: BoardConfig, top: str, sources: Sequence[str], out_dir: str | os.PathLike[str], *, io_delay: float = 0.0
 ) -> list[Path]:
     """Write ``<top>_quartus.tcl``, ``<top>.sdc`` and ``run_quartus.sh`` into ``out_dir``."""
-    if cfg.toolchain != "quartus":
-        raise ValueError(f"board {cfg.name!r} uses {cfg.toolchain!r}, not quartus")
-    if not 0.0 <= io_delay < 1.0:
-        raise ValueError(f"io_delay is a fraction of the clock period in [0, 1), got {io_delay!r}")
+    check_vendor_plan(cfg, "quartus", io_delay)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     period, clk = cfg.clock_period_ns, cfg.clock_port

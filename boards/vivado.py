@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import BoardConfig
+from .config import BoardConfig, check_vendor_plan
 from .reports import parse_vivado_timing_summary, parse_vivado_utilization
 
 __all__ = ["DEFAULT_OPTIONS", "UTIL_REPORT", "TIMING_REPORT", "read_reports", "write_plan"]
@@ -41,10 +41,7 @@ def write_plan(
     options: Mapping[str, str] | None = None,
 ) -> list[Path]:
     """Write ``<top>.tcl``, ``<top>.xdc`` and ``run_vivado.sh`` into ``out_dir`` (sources relative to it)."""
-    if cfg.toolchain != "vivado":
-        raise ValueError(f"board {cfg.name!r} uses {cfg.toolchain!r}, not vivado")
-    if not 0.0 <= io_delay < 1.0:
-        raise ValueError(f"io_delay is a fraction of the clock period in [0, 1), got {io_delay!r}")
+    check_vendor_plan(cfg, "vivado", io_delay)
     opts = {**DEFAULT_OPTIONS, **(options or {})}
     unknown = sorted(set(opts) - set(DEFAULT_OPTIONS))
     if unknown:
