@@ -199,19 +199,43 @@ def test_scaled_and_similar_columns(depth_bound):
         assert g.depth == minimal_depth(w, ivs)
 
 
-@pytest.mark.parametrize("tie", [-2, -1, 0, 7])
+@pytest.mark.parametrize("route", ["d", "t"])
+@pytest.mark.parametrize("tie", [-5, -4, -3, -2, -1, 0, 7])
 @pytest.mark.parametrize("depth_bound", [None, "min+1"])
-def test_every_tie_break_exact(monkeypatch, tie, depth_bound):
-    """Each CSE tie-break mode (seeded, recency, age, key order) yields an exact graph within the bound."""
+def test_every_variant_exact(monkeypatch, route, tie, depth_bound):
+    """Each route (direct, transposed) x CSE tie-break x jitter yields an exact graph within the bound."""
     import sys
 
     sv = sys.modules["hdl_gen.cmvm.solve"]
-    for name in ("VARIANTS_FREE", "VARIANTS_BOUNDED"):
-        monkeypatch.setattr(sv, name, ((None, 100, tie), (1, -1000, tie)))
+    vs = sv._vs(
+        (route, None, 100, False, tie, None), (route, 1, -1000, True, tie, 1, 100, 3), ("d", 3, 0, True, tie, None)
+    )
+    monkeypatch.setattr(sv, "VARIANTS", {k: (vs, vs) for k in ("none", "min", "bounded")})
     rng = np.random.default_rng(7)
     w = rng.integers(-64, 64, (12, 10))
+    w[3] = 0
     ivs = [Interval(-128, 127, 0), Interval(0, 63, 1)] * 6
-    g = solve(w, ivs, depth_bound=depth_bound, cache=False)
+    g = solve(w, ivs, depth_bound=depth_bound, in_depths=[0, 1] * 6, cache=False)
     _check(g, w, 0, ivs, np.concatenate([_random_inputs(rng, ivs, 300), _one_hot(ivs)]))
     if depth_bound is not None:
-        assert g.depth <= minimal_depth(w, ivs) + 1
+        assert g.depth <= minimal_depth(w, ivs, [0, 1] * 6) + 1
+
+
+@pytest.mark.parametrize(("n_in", "n_out"), [(32, 5), (5, 32), (13, 7), (1, 6), (6, 1)])
+def test_transposed_network(n_in, n_out):
+    """Reversing a solution of Kᵀ gives an exact network for K with A + n_in - n_out adders (Tellegen)."""
+    from hdl_gen.cmvm.csd import center
+    from hdl_gen.cmvm.solve import _U_INTERVAL, _finish, _variant, _variant_t
+
+    rng = np.random.default_rng(n_in * 100 + n_out)
+    w = rng.integers(-40, 40, (n_in, n_out))
+    w[w == 0] = 1  # no zero rows or columns: every node of the transposed network is used
+    ivs = tuple(FixedType(1, int(rng.integers(2, 8)), int(rng.integers(-1, 3))).interval for _ in range(n_in))
+    c, r, cs = center(w)
+    ct, rt, cst = center((c << r[:, None]).T)
+    n_t, _, _, _ = _variant(ct, rt, cst, 0, (_U_INTERVAL,) * n_out, (0,) * n_out, None, 1, 0, 100, -1)
+    n_add, depth, ops, res = _variant_t(c, r, ivs, (0,) * n_in, None, 1, 100, -1)
+    assert n_add == n_t + n_in - n_out
+    g = _finish(ops, res, cs, 0, ivs, (0,) * n_in, None)
+    assert g.n_adders == n_add and g.depth == depth
+    _check(g, w, 0, list(ivs), np.concatenate([_random_inputs(rng, list(ivs), 300), _one_hot(list(ivs))]))

@@ -35,7 +35,7 @@ def _unkey(k):
 
 
 @njit(cache=True, inline="always")
-def _tie(k, seed, created, mod):
+def _tie(k, seed, created, mod, size):
     """Tie-break rank of pair ``k`` among equal scores (smaller wins).
 
     ``seed > 0``: pseudo-random; ``0``: the smaller key; ``-1``: the most recently (re)counted pair (its own
@@ -43,6 +43,17 @@ def _tie(k, seed, created, mod):
     """
     if seed == 0:
         return np.int64(0)
+    if seed <= -5:  # larger subexpressions first (digits represented by both operands), then newest
+        a, b, _, _ = _unkey(k)
+        st = np.int64(0)
+        if k in created:
+            st = created[k]
+        return -(size[a] + size[b]) * (np.int64(1) << 40) - st
+    if seed <= -3:  # first-count order of the pair alone: -3 newest first, -4 oldest first
+        st = np.int64(0)
+        if k in created:
+            st = created[k]
+        return -st if seed == -3 else st
     if seed < 0:
         a, b, _, _ = _unkey(k)
         st = max(created.get(k, 0), mod[a], mod[b])
@@ -66,6 +77,24 @@ def _score(k, c, msb, lsb, sgn, dep, lat_penalty, weight_bias, shift_free):
     return c * (max(ov, 0) + weight_bias) - pen
 
 
+@njit(cache=True, inline="always")
+def _hash24(k, seed):
+    z = np.uint64(k) ^ (np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15))
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return np.int64(z & np.uint64(0xFFFFFF))
+
+
+@njit(cache=True)
+def _pscore(k, c, msb, lsb, sgn, dep, lat_penalty, weight_bias, shift_free, jitter, jseed):
+    """The score scaled by 2**12, plus a fixed pseudo-random jitter of up to ``jitter`` per mille (0: none)."""
+    sc = _score(k, c, msb, lsb, sgn, dep, lat_penalty, weight_bias, shift_free)
+    if jitter == 0 or sc <= 0:
+        return sc << 12
+    return (sc << 12) + ((sc * jitter * 4096 // 1000) * _hash24(k, jseed) >> 24)
+
+
 @njit(cache=True)
 def _new(n_src, s0, s1, sh, sub, msb, lsb, sgn, dep, ops, n_ops):
     msb[n_src] = max(msb[s0], msb[s1] + sh) + 1
@@ -80,7 +109,23 @@ def _new(n_src, s0, s1, sh, sub, msb, lsb, sgn, dep, ops, n_ops):
 
 @njit(cache=True)
 def cse_kernel(
-    n_src0, msb, lsb, sgn, dep, cs, cp, cg, cn, limit, has_limit, lat_penalty, weight_bias, shift_free, seed
+    n_src0,
+    msb,
+    lsb,
+    sgn,
+    dep,
+    cs,
+    cp,
+    cg,
+    cn,
+    limit,
+    has_limit,
+    lat_penalty,
+    weight_bias,
+    shift_free,
+    seed,
+    jitter=0,
+    jseed=0,
 ):
     """Greedy pair CSE + residual summation on column term slots; returns (ops[n, 4], final[n_col, 3], has[n_col]).
 
@@ -100,6 +145,7 @@ def cse_kernel(
     count = Dict.empty(key_type=nt.int64, value_type=nt.int64)
     created = Dict.empty(key_type=nt.int64, value_type=nt.int64)
     mod = np.zeros(msb.shape[0], dtype=np.int64)
+    size = np.ones(msb.shape[0], dtype=np.int64)
     clock = np.int64(1)
     for o in range(n_col):
         n = cn[o]
@@ -121,8 +167,8 @@ def cse_kernel(
         if c >= 2:
             heap.append(
                 (
-                    -_score(k, c, msb, lsb, sgn, dep, lat_penalty, weight_bias, shift_free),
-                    _tie(k, seed, created, mod),
+                    -_pscore(k, c, msb, lsb, sgn, dep, lat_penalty, weight_bias, shift_free, jitter, jseed),
+                    _tie(k, seed, created, mod, size),
                     k,
                 )
             )
@@ -141,8 +187,8 @@ def cse_kernel(
         c = count.get(k, 0)
         if c < 2:
             continue
-        sc = _score(k, c, msb, lsb, sgn, dep, lat_penalty, weight_bias, shift_free)
-        t = _tie(k, seed, created, mod)
+        sc = _pscore(k, c, msb, lsb, sgn, dep, lat_penalty, weight_bias, shift_free, jitter, jseed)
+        t = _tie(k, seed, created, mod, size)
         if sc != -neg or t > tie:
             heapq.heappush(heap, (-sc, t, k))
             continue
@@ -202,6 +248,7 @@ def cse_kernel(
         mod[s0] = clock
         mod[s1] = clock
         mod[new] = clock
+        size[new] = size[s0] + size[s1]
         _new(n_src, s0, s1, sh, sub, msb, lsb, sgn, dep, ops, n_ops)
         n_src += 1
         n_ops += 1
@@ -229,8 +276,10 @@ def cse_kernel(
                         heapq.heappush(
                             heap,
                             (
-                                -_score(kk, cnt, msb, lsb, sgn, dep, lat_penalty, weight_bias, shift_free),
-                                _tie(kk, seed, created, mod),
+                                -_pscore(
+                                    kk, cnt, msb, lsb, sgn, dep, lat_penalty, weight_bias, shift_free, jitter, jseed
+                                ),
+                                _tie(kk, seed, created, mod, size),
                                 kk,
                             ),
                         )

@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import numpy as np
 
-__all__ = ["center", "csd_digits", "to_int_matrix"]
+__all__ = ["center", "csd_digits", "merge_terms", "to_int_matrix"]
 
 _MAX_BITS = 52
 
@@ -89,3 +89,21 @@ def csd_digits(m: np.ndarray) -> np.ndarray:
     if np.any(x != 0):  # pragma: no cover - guards the digit-count formula
         raise AssertionError("CSD conversion left a remainder")
     return d
+
+
+def merge_terms(terms: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Combine terms on equal sources into CSD form (so ``(source, pos)`` is unique)."""
+    acc: dict[int, int] = {}
+    for s, p, g in terms:
+        acc[s] = acc.get(s, 0) + g * (1 << p)  # positions are >= 0
+    out = []
+    for s in sorted(acc):
+        v, p = acc[s], 0
+        while v:  # non-adjacent form on Python ints (no overflow for long shift chains)
+            if v & 1:
+                d = 2 - (v & 3)
+                out.append((s, p, d))
+                v -= d
+            v >>= 1
+            p += 1
+    return out

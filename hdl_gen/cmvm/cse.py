@@ -192,6 +192,8 @@ def cse_fast(
     weight_bias: int = 1,
     shift_free: bool = False,
     seed: int = 0,
+    jitter: int = 0,
+    jseed: int = 0,
 ) -> list[Term | None]:
     """:func:`cse` run by the numba kernel (same algorithm, estimated widths for the score)."""
     import numpy as np
@@ -232,7 +234,23 @@ def cse_fast(
     limit = np.array([0 if bd is None else 1 << bd for bd in bounds], np.int64)
     has_limit = np.array([bd is not None for bd in bounds], np.bool_)
     ops, final, has = cse_kernel(
-        n_src0, msb, lsb, sgn, dep, cs, cp, cg, cn, limit, has_limit, lat_penalty, weight_bias, shift_free, seed
+        n_src0,
+        msb,
+        lsb,
+        sgn,
+        dep,
+        cs,
+        cp,
+        cg,
+        cn,
+        limit,
+        has_limit,
+        lat_penalty,
+        weight_bias,
+        shift_free,
+        seed,
+        jitter,
+        jseed,
     )
     for a, s1, sh, sub in ops.tolist():
         b.add(a, s1, sh, bool(sub))
