@@ -1,4 +1,11 @@
-"""``solve``: constant matrix × vector → a minimal shift-add adder graph under an optional hard depth bound."""
+"""``solve``: constant matrix × vector → a minimal shift-add adder graph under an optional hard depth bound.
+
+Strategy: centre the matrix, then try a short list of :class:`Variant` strategies per depth regime and keep the
+cheapest graph that meets the bound. A direct variant decomposes the columns (column tree, :mod:`.decompose`) and
+runs the greedy CSE (:mod:`.cse`) under the Kraft-checked bound; a transposed variant solves ``Kᵀ`` the same way
+and reverses that network (:mod:`.transpose`), which wins on tall matrices. Variants run in light mode
+(estimated widths); the winner is replayed with exact intervals.
+"""
 
 from __future__ import annotations
 
@@ -244,7 +251,7 @@ def _solve(m: np.ndarray, e: int, ivs, depths, depth_bound, lat_penalty) -> Adde
     regime = "none" if bound is None else "min" if bound == min_depth else "bounded"
     entries = int(np.count_nonzero(c))
     variants = VARIANTS[regime][entries > LARGE]
-    restarts = min(MAX_RESTARTS, EFFORT // max(entries, 1))
+    restarts = 0 if regime == "min" else min(MAX_RESTARTS, EFFORT // max(entries, 1))
     runs = list(variants) + [v._replace(jitter=JITTER, jseed=i + 1) for i in range(restarts) for v in variants[:1]]
     best = None
     for v in runs:
@@ -300,7 +307,8 @@ def _vs(*specs) -> tuple[Variant, ...]:
 _U_INTERVAL = Interval(-128, 127, 0)
 #: problems with more non-zero entries than this use the short ("large") variant lists (speed)
 LARGE = 2048
-#: extra runs of the first variant with a score jitter: ``min(MAX_RESTARTS, EFFORT // entries)``
+#: extra runs of the first variant with a score jitter: ``min(MAX_RESTARTS, EFFORT // entries)`` (not at depth
+#: "min", where the first variants already beat da4ml by ~6 %)
 EFFORT = 1 << 12
 MAX_RESTARTS = 8
 JITTER = 100
@@ -332,10 +340,6 @@ VARIANTS: dict[str, tuple[tuple[Variant, ...], tuple[Variant, ...]]] = {
             ("d", 1, -1000, False, -1, None),
             ("t", 1, 100, False, -1, None),
             ("d", 3, -1000, False, 0, None),
-            ("d", 1, 100, False, -1, None),
-            ("d", 1, 100, False, -2, None),
-            ("t", 1, 0, True, -3, None),
-            ("d", 1, 100, False, 0, None),
         ),
         _vs(
             ("d", 1, -1000, False, -1, None),
