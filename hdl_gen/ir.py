@@ -512,7 +512,7 @@ class GraphBuilder:
         w_f = _common_f(W)
         w_mant = np.ldexp(W, w_f).astype(np.int64)
         ivs = [self.iv(x) for x in xs]
-        g = solve(W, ivs, depth_bound=depth_bound, in_depths=in_depths)
+        g = solve(W, ivs, depth_bound=depth_bound, in_depths=in_depths, objective="bits")
         first = len(self.ops)
         src: list[int | None] = list(xs)
         for op in g.ops:

@@ -182,6 +182,8 @@ def test_bad_input():
         solve(np.zeros((2, 2)), [Interval(0, 1, 0)])
     with pytest.raises(ValueError, match="dyadic"):
         solve(np.array([[Fraction(1, 3)]], dtype=object), [Interval(0, 1, 0)])
+    with pytest.raises(ValueError, match="objective"):
+        solve(np.ones((2, 2)), [Interval(0, 1, 0)] * 2, objective="luts")
     with pytest.raises(ValueError, match="NaN"):
         solve(np.array([[np.nan]]), [Interval(0, 1, 0)])
 
@@ -239,3 +241,17 @@ def test_transposed_network(n_in, n_out):
     g = _finish(ops, res, cs, 0, ivs, (0,) * n_in, None)
     assert g.n_adders == n_add and g.depth == depth
     _check(g, w, 0, list(ivs), np.concatenate([_random_inputs(rng, list(ivs), 300), _one_hot(list(ivs))]))
+
+
+@pytest.mark.parametrize("depth_bound", [None, "min", "min+2"])
+def test_bits_objective(depth_bound):
+    """objective="bits" is exact, meets the bound and never has more adder bits than the adder-count choice."""
+    rng = np.random.default_rng(21)
+    w = rng.integers(-8, 8, (24, 12))
+    ivs = [Interval(-128, 127, 0), Interval(0, 255, 2), Interval(-8, 7, 0)] * 8
+    ga = solve(w, ivs, depth_bound=depth_bound, cache=False)
+    gb = solve(w, ivs, depth_bound=depth_bound, cache=False, objective="bits")
+    _check(gb, w, 0, ivs, np.concatenate([_random_inputs(rng, ivs, 300), _one_hot(ivs)]))
+    assert gb.cost <= ga.cost
+    if depth_bound is not None:
+        assert gb.depth <= minimal_depth(w, ivs) + (2 if depth_bound == "min+2" else 0)

@@ -97,6 +97,7 @@ def solve(
     in_depths=None,
     cache: bool = True,
     lat_penalty: int | None = None,
+    objective: str = "adders",
 ) -> AdderGraph:
     """Solve ``y = x @ W`` as a graph of two-input shift-add adders.
 
@@ -108,20 +109,24 @@ def solve(
         in_depths: per input its arrival depth (default 0).
         cache: reuse the result for an identical matrix, intervals and options.
         lat_penalty: score penalty per level of operand depth difference (default: 0 if unbounded, else 64).
+        objective: what the variant search minimises: ``"adders"`` (the adder count, then depth) or ``"bits"``
+            (the total adder bits, ≈ LUTs, then the adder count; each candidate is typed exactly, so slower).
 
     Returns:
         the :class:`AdderGraph`; deterministic for equal arguments.
     """
+    if objective not in ("adders", "bits"):
+        raise ValueError(f"objective must be 'adders' or 'bits', got {objective!r}")
     m, e, depths, ivs = _prepare(w, in_intervals, in_depths)
     if cache:
-        return _solve_cached(m.tobytes(), m.shape, e, ivs, depths, depth_bound, lat_penalty)
-    return _solve(m, e, ivs, depths, depth_bound, lat_penalty)
+        return _solve_cached(m.tobytes(), m.shape, e, ivs, depths, depth_bound, lat_penalty, objective)
+    return _solve(m, e, ivs, depths, depth_bound, lat_penalty, objective)
 
 
 @lru_cache(maxsize=512)
-def _solve_cached(mb: bytes, shape, e, ivs, depths, depth_bound, lat_penalty) -> AdderGraph:
+def _solve_cached(mb: bytes, shape, e, ivs, depths, depth_bound, lat_penalty, objective) -> AdderGraph:
     m = np.frombuffer(mb, dtype=np.int64).reshape(shape)
-    return _solve(m, e, ivs, depths, depth_bound, lat_penalty)
+    return _solve(m, e, ivs, depths, depth_bound, lat_penalty, objective)
 
 
 def _variant(
@@ -242,7 +247,7 @@ def _finish(ops, res, cs, e, ivs, depths, bound) -> AdderGraph:
     return g_
 
 
-def _solve(m: np.ndarray, e: int, ivs, depths, depth_bound, lat_penalty) -> AdderGraph:
+def _solve(m: np.ndarray, e: int, ivs, depths, depth_bound, lat_penalty, objective="adders") -> AdderGraph:
     c, r, cs = center(m)
     cols = _columns(c, r)
     col_min = [_kraft_depth([depths[s] for s, _, _ in col]) for col in cols]
@@ -252,6 +257,8 @@ def _solve(m: np.ndarray, e: int, ivs, depths, depth_bound, lat_penalty) -> Adde
     entries = int(np.count_nonzero(c))
     variants = VARIANTS[regime][entries > LARGE]
     restarts = 0 if regime == "min" else min(MAX_RESTARTS, EFFORT // max(entries, 1))
+    if objective == "bits":
+        variants = variants + BITS_EXTRA
     runs = list(variants) + [v._replace(jitter=JITTER, jseed=i + 1) for i in range(restarts) for v in variants[:1]]
     best = None
     for v in runs:
@@ -270,12 +277,17 @@ def _solve(m: np.ndarray, e: int, ivs, depths, depth_bound, lat_penalty) -> Adde
         if bound is not None and depth > bound:
             continue  # a transposed network can miss the bound: the direct variants always meet it
         # unbounded: fewest adders, but never pay more than DEPTH_GUARD extra levels for it
-        score = (bound is None and depth > min_depth + DEPTH_GUARD, n_add, depth)
+        guard = bound is None and depth > min_depth + DEPTH_GUARD
+        if objective == "bits":
+            g = _finish(ops, res, cs, e, ivs, depths, bound)
+            score = (guard, g.cost, n_add, depth)
+        else:
+            g, score = None, (guard, n_add, depth)
         if best is None or score < best[0]:
-            best = (score, ops, res)
+            best = (score, ops, res, g)
     if best is None:  # pragma: no cover - every regime list holds a direct variant
         raise AssertionError("internal: no variant met the depth bound")
-    return _finish(best[1], best[2], cs, e, ivs, depths, bound)
+    return best[3] or _finish(best[1], best[2], cs, e, ivs, depths, bound)
 
 
 class Variant(NamedTuple):
@@ -367,5 +379,11 @@ VARIANTS: dict[str, tuple[tuple[Variant, ...], tuple[Variant, ...]]] = {
         ),
     ),
 }
+#: added for objective="bits": pure-frequency and key-order CSE variants that often give narrower adders
+BITS_EXTRA = _vs(
+    ("d", 1, 100, False, 0, None),
+    ("d", 1, -1000, False, 0, None),
+    ("d", None, 100, False, 0, None),
+)
 #: with depth_bound=None, variants deeper than the minimal depth + this are only used if nothing else exists
 DEPTH_GUARD = 4
