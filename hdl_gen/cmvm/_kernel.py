@@ -35,11 +35,21 @@ def _unkey(k):
 
 
 @njit(cache=True, inline="always")
+def _hash24(k, seed):
+    z = np.uint64(k) ^ (np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15))
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return np.int64(z & np.uint64(0xFFFFFF))
+
+
+@njit(cache=True, inline="always")
 def _tie(k, seed, created, mod, size):
     """Tie-break rank of pair ``k`` among equal scores (smaller wins).
 
     ``seed > 0``: pseudo-random; ``0``: the smaller key; ``-1``: the most recently (re)counted pair (its own
-    creation or the last change of one of its operands); ``-2``: the least recently counted.
+    creation or the last change of one of its operands); ``-2``: the least recently counted; ``-3``/``-4``: the
+    newest/oldest pair by its own first count; ``-5``: larger subexpressions first, then the newest.
     """
     if seed == 0:
         return np.int64(0)
@@ -58,11 +68,7 @@ def _tie(k, seed, created, mod, size):
         a, b, _, _ = _unkey(k)
         st = max(created.get(k, 0), mod[a], mod[b])
         return -st if seed == -1 else st
-    z = np.uint64(k) ^ (np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15))
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    z = z ^ (z >> np.uint64(31))
-    return np.int64(z & np.uint64(0xFFFFFF))
+    return _hash24(k, seed)
 
 
 @njit(cache=True)
@@ -75,15 +81,6 @@ def _score(k, c, msb, lsb, sgn, dep, lat_penalty, weight_bias, shift_free):
     if weight_bias < 0:  # pure frequency, ties to the narrower pair
         return c * (-weight_bias) - max(ov, 0) - pen
     return c * (max(ov, 0) + weight_bias) - pen
-
-
-@njit(cache=True, inline="always")
-def _hash24(k, seed):
-    z = np.uint64(k) ^ (np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15))
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    z = z ^ (z >> np.uint64(31))
-    return np.int64(z & np.uint64(0xFFFFFF))
 
 
 @njit(cache=True)

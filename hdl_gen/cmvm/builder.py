@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import heapq
+
 import numpy as np
 
 from hgq.fixed import Interval
 
 from .graph import AddOp
 
-__all__ = ["Builder"]
+__all__ = ["Builder", "sum_terms"]
 
 
 class Builder:
@@ -95,3 +97,20 @@ class Builder:
         msb1 = self.maxabs[s1].bit_length() - self.f[s1] + shift
         lsb1 = -self.f[s1] + shift
         return min(msb0, msb1) - max(lsb0, lsb1) + int(self.signed[s0] or self.signed[s1])
+
+
+def sum_terms(b: Builder, terms: list[tuple[int, int, int]]) -> tuple[int, int, int] | None:
+    """Sum signed shifted terms with adders in ``b``: earliest arrival first, then lowest MSB (Huffman style)."""
+    if not terms:
+        return None
+    h = [(b.depth[s], b.maxabs[s].bit_length() - b.f[s] + p, s, p, g) for s, p, g in terms]
+    heapq.heapify(h)
+    while len(h) > 1:
+        _, _, sa, pa, ga = heapq.heappop(h)
+        _, _, sb, pb, gb = heapq.heappop(h)
+        if (pb, sb) < (pa, sa):
+            sa, pa, ga, sb, pb, gb = sb, pb, gb, sa, pa, ga
+        new = b.add(sa, sb, pb - pa, ga != gb)
+        heapq.heappush(h, (b.depth[new], b.maxabs[new].bit_length() - b.f[new] + pa, new, pa, ga))
+    _, _, s, p, g = h[0]
+    return (s, p, g)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import heapq
 
-from .builder import Builder
+from .builder import Builder, sum_terms
 
 __all__ = ["cse"]
 
@@ -163,24 +163,7 @@ def cse(
             kraft[o] += delta
 
     # residual summation: combine the two earliest-arriving terms (then the narrowest), Huffman style
-    out: list[Term | None] = []
-    for o in range(n_col):
-        terms = [(s, p, g) for (s, p), g in tm[o].items()]
-        if not terms:
-            out.append(None)
-            continue
-        h = [(b.depth[s], b.maxabs[s].bit_length() - b.f[s] + p, s, p, g) for s, p, g in terms]
-        heapq.heapify(h)
-        while len(h) > 1:
-            _, _, sa, pa, ga = heapq.heappop(h)
-            _, _, sb, pb, gb = heapq.heappop(h)
-            if (pb, sb) < (pa, sa):
-                sa, pa, ga, sb, pb, gb = sb, pb, gb, sa, pa, ga
-            new = b.add(sa, sb, pb - pa, ga != gb)
-            heapq.heappush(h, (b.depth[new], b.maxabs[new].bit_length() - b.f[new] + pa, new, pa, ga))
-        _, _, s, p, g = h[0]
-        out.append((s, p, g))
-    return out
+    return [sum_terms(b, [(s, p, g) for (s, p), g in tm[o].items()]) for o in range(n_col)]
 
 
 def cse_fast(

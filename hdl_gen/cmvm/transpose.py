@@ -9,31 +9,12 @@ through their transpose, where the greedy CSE shares across many more columns.
 
 from __future__ import annotations
 
-import heapq
-
-from .builder import Builder
+from .builder import Builder, sum_terms
 from .csd import merge_terms
 
-__all__ = ["sum_terms", "transpose"]
+__all__ = ["transpose"]
 
 Term = tuple[int, int, int]
-
-
-def sum_terms(b: Builder, terms: list[Term]) -> Term | None:
-    """Sum signed shifted terms with adders in ``b``: earliest arrival first, then lowest MSB (Huffman style)."""
-    if not terms:
-        return None
-    h = [(b.depth[s], b.maxabs[s].bit_length() - b.f[s] + p, s, p, g) for s, p, g in terms]
-    heapq.heapify(h)
-    while len(h) > 1:
-        _, _, sa, pa, ga = heapq.heappop(h)
-        _, _, sb, pb, gb = heapq.heappop(h)
-        if (pb, sb) < (pa, sa):
-            sa, pa, ga, sb, pb, gb = sb, pb, gb, sa, pa, ga
-        new = b.add(sa, sb, pb - pa, ga != gb)
-        heapq.heappush(h, (b.depth[new], b.maxabs[new].bit_length() - b.f[new] + pa, new, pa, ga))
-    _, _, s, p, g = h[0]
-    return (s, p, g)
 
 
 def transpose(
