@@ -255,3 +255,16 @@ def test_bits_objective(depth_bound):
     assert gb.cost <= ga.cost
     if depth_bound is not None:
         assert gb.depth <= minimal_depth(w, ivs) + (2 if depth_bound == "min+2" else 0)
+
+
+def test_python_cse_fallback():
+    """Input depths beyond the kernel's 60-level limit run the pure-Python CSE: still exact and within the bound."""
+    rng = np.random.default_rng(4)
+    w = rng.integers(-30, 30, (9, 7))
+    ivs = [Interval(-64, 63, 0)] * 9
+    dep = [61] * 9
+    for bound in (None, "min"):
+        g = solve(w, ivs, in_depths=dep, depth_bound=bound, cache=False)
+        _check(g, w, 0, ivs, np.concatenate([_random_inputs(rng, ivs, 200), _one_hot(ivs)]))
+        if bound == "min":
+            assert g.depth == minimal_depth(w, ivs, dep)
