@@ -178,7 +178,11 @@ def cse_fast(
     jitter: int = 0,
     jseed: int = 0,
 ) -> list[Term | None]:
-    """:func:`cse` run by the numba kernel (same algorithm, estimated widths for the score)."""
+    """:func:`cse` run by the numba kernel (same algorithm, estimated widths for the score).
+
+    Outside the kernel's limits (shifts >= 200, depths > 60, > 4M sources) it falls back to :func:`cse`, which has
+    no tie-break modes or jitter: ``seed``, ``jitter`` and ``jseed`` are then ignored.
+    """
     import numpy as np
 
     from ._kernel import cse_kernel

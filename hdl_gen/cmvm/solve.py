@@ -10,7 +10,7 @@ and reverses that network (:mod:`.transpose`), which wins on tall matrices. Vari
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import NamedTuple
 
 import numpy as np
@@ -136,33 +136,22 @@ def _variant(
     n_out = c.shape[1]
     row_w = np.array([1 << d for d in depths], dtype=np.int64)
     b = Builder(ivs, depths, exact=False)
+    run = partial(
+        cse,
+        b,
+        lat_penalty=lat_penalty,
+        weight_bias=weight_bias,
+        shift_free=shift_free,
+        seed=seed,
+        jitter=jitter,
+        jseed=jseed,
+    )
     if max_len == 1:
-        cols = _columns(c, r)
-        res = cse(
-            b,
-            cols,
-            [bound] * n_out,
-            lat_penalty=lat_penalty,
-            weight_bias=weight_bias,
-            shift_free=shift_free,
-            seed=seed,
-            jitter=jitter,
-            jseed=jseed,
-        )
+        res = run(_columns(c, r), [bound] * n_out)
     else:
         tree = decompose(c, row_w, bound, max_len)
         cols0 = _columns(tree.diff, r)
-        z = cse(
-            b,
-            cols0,
-            tree.budget,
-            lat_penalty=lat_penalty,
-            weight_bias=weight_bias,
-            shift_free=shift_free,
-            seed=seed,
-            jitter=jitter,
-            jseed=jseed,
-        )
+        z = run(cols0, tree.budget)
         cols1 = []
         for o in range(n_out):
             terms = []
@@ -175,17 +164,7 @@ def _variant(
                 sh += int(tree.shift[u])
                 u = int(tree.parent[u])
             cols1.append(merge_terms(terms))
-        res = cse(
-            b,
-            cols1,
-            [bound] * n_out,
-            lat_penalty=lat_penalty,
-            weight_bias=weight_bias,
-            shift_free=shift_free,
-            seed=seed,
-            jitter=jitter,
-            jseed=jseed,
-        )
+        res = run(cols1, [bound] * n_out)
     depth = max((b.depth[t[0]] for t in res if t is not None), default=0)
     return len(b.ops), depth, b.ops, res
 
