@@ -201,16 +201,19 @@ def test_scaled_and_similar_columns(depth_bound):
         assert g.depth == minimal_depth(w, ivs)
 
 
+@pytest.mark.parametrize("forms", [1, 4])
 @pytest.mark.parametrize("route", ["d", "t"])
 @pytest.mark.parametrize("tie", [-5, -4, -3, -2, -1, 0, 7])
 @pytest.mark.parametrize("depth_bound", [None, "min+1"])
-def test_every_variant_exact(monkeypatch, route, tie, depth_bound):
-    """Each route (direct, transposed) x CSE tie-break x jitter yields an exact graph within the bound."""
+def test_every_variant_exact(monkeypatch, route, tie, depth_bound, forms):
+    """Each route (direct, transposed) x CSE tie-break x digit forms x jitter gives an exact graph within the bound."""
     import sys
 
     sv = sys.modules["hdl_gen.cmvm.solve"]
     vs = sv._vs(
-        (route, None, 100, False, tie, None), (route, 1, -1000, True, tie, 1, 100, 3), ("d", 3, 0, True, tie, None)
+        (route, None, 100, False, tie, None, forms),
+        (route, 1, -1000, True, tie, 1, forms, 100, 3),
+        ("d", 3, 0, True, tie, None, forms),
     )
     monkeypatch.setattr(sv, "VARIANTS", {k: (vs, vs) for k in ("none", "min", "bounded")})
     rng = np.random.default_rng(7)
@@ -221,6 +224,23 @@ def test_every_variant_exact(monkeypatch, route, tie, depth_bound):
     _check(g, w, 0, ivs, np.concatenate([_random_inputs(rng, ivs, 300), _one_hot(ivs)]))
     if depth_bound is not None:
         assert g.depth <= minimal_depth(w, ivs, [0, 1] * 6) + 1
+
+
+def test_msd_forms():
+    """Every minimal signed-digit form sums to the value with the CSD's digit count; the CSD comes first."""
+    from hdl_gen.cmvm.csd import csd_digits, msd_forms
+
+    assert len(msd_forms(3, 4)) == 2 and len(msd_forms(7, 4)) == 1 and len(msd_forms(-45, 8)) > len(msd_forms(-45, 2)) == 2
+    vals = np.arange(-1100, 1100)
+    d = csd_digits(vals)
+    for v, dv in zip(vals.tolist(), d, strict=True):
+        for limit in (1, 4):
+            fs = msd_forms(v, limit)
+            assert 1 <= len(fs) <= limit and len(set(map(frozenset, fs))) == len(fs)
+            assert sorted(fs[0]) == [(int(k), int(dv[k])) for k in np.nonzero(dv)[0]]
+            for f in fs:
+                assert sum(g << p for p, g in f) == v and len(f) == len(fs[0])
+                assert len({p for p, _ in f}) == len(f) and all(g in (-1, 1) for _, g in f)
 
 
 @pytest.mark.parametrize(("n_in", "n_out"), [(32, 5), (5, 32), (13, 7), (1, 6), (6, 1)])

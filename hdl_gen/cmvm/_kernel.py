@@ -71,6 +71,23 @@ def _tie(k, seed, created, mod, size):
     return _hash24(k, seed)
 
 
+@njit(cache=True, inline="always")
+def _ok(ce, ca, o, i, j):
+    """Slots ``i`` and ``j`` of column ``o`` may pair: not two different digit forms of one entry."""
+    return ce[o, i] < 0 or ce[o, i] != ce[o, j] or ca[o, i] == ca[o, j]
+
+
+@njit(cache=True)
+def _drop(o, t, cs, cp, cg, ce, ca, cn, count):
+    """Empty slot ``t`` of column ``o``, uncounting its pairs with the live slots."""
+    s_, p_, g_ = cs[o, t], cp[o, t], cg[o, t]
+    cg[o, t] = 0
+    for u in range(cn[o]):
+        if cg[o, u] != 0 and _ok(ce, ca, o, t, u):
+            kk = _key(s_, p_, g_, cs[o, u], cp[o, u], cg[o, u])
+            count[kk] = count[kk] - 1
+
+
 @njit(cache=True)
 def _score(k, c, msb, lsb, sgn, dep, lat_penalty, weight_bias, shift_free):
     a, b, sh, _ = _unkey(k)
@@ -114,6 +131,8 @@ def cse_kernel(
     cs,
     cp,
     cg,
+    ce,
+    ca,
     cn,
     limit,
     has_limit,
@@ -127,7 +146,12 @@ def cse_kernel(
     """Greedy pair CSE + residual summation on column term slots; returns (ops[n, 4], final[n_col, 3], has[n_col]).
 
     ``msb/lsb/sgn/dep`` are preallocated for ``n_src0 + max_ops`` sources; ``cs/cp/cg`` are ``[n_col, cap]``
-    source/position/sign slots (sign 0 = empty), ``cn`` the used slots per column.
+    source/position/sign slots (sign 0 = empty), ``cn`` the used slots per column. ``ce/ca``: the entry and digit
+    form of a slot (``ce < 0``: a fixed digit). An entry may start with several minimal signed-digit forms (form 0
+    first, its CSD): their digits count as pairs with everything except the entry's other forms; the first
+    substitution that uses an entry fixes its form and drops the others; still open entries keep form 0 at the end.
+    A pair's count can thus overstate what one can substitute (also under the depth bound), so a pair reaching the
+    top is verified: its real occurrence count replaces the count until the count changes again.
     """
     n_col = cs.shape[0]
     max_ops = msb.shape[0] - n_src0
@@ -137,7 +161,7 @@ def cse_kernel(
     kraft = np.zeros(n_col, dtype=np.int64)
     for o in range(n_col):
         for t in range(cn[o]):
-            if cg[o, t] != 0:
+            if cg[o, t] != 0 and (ce[o, t] < 0 or ca[o, t] == 0):
                 kraft[o] += np.int64(1) << dep[cs[o, t]]
     count = Dict.empty(key_type=nt.int64, value_type=nt.int64)
     created = Dict.empty(key_type=nt.int64, value_type=nt.int64)
@@ -150,7 +174,7 @@ def cse_kernel(
             if cg[o, i] == 0:
                 continue
             for j in range(i + 1, n):
-                if cg[o, j] == 0:
+                if cg[o, j] == 0 or not _ok(ce, ca, o, i, j):
                     continue
                 k = _key(cs[o, i], cp[o, i], cg[o, i], cs[o, j], cp[o, j], cg[o, j])
                 c = count.get(k, 0)
@@ -171,6 +195,13 @@ def cse_kernel(
             )
     heapq.heapify(heap)
     banned = Dict.empty(key_type=nt.int64, value_type=nt.int64)
+    vcount = Dict.empty(key_type=nt.int64, value_type=nt.int64)  # count when last verified
+    vocc = Dict.empty(key_type=nt.int64, value_type=nt.int64)  # the real occurrences then
+    n_ent = 0
+    for o in range(n_col):
+        for t in range(cn[o]):
+            n_ent = max(n_ent, ce[o, t] + 1)
+    form = np.full(max(n_ent, 1), -1, dtype=np.int64)  # per entry: the form fixed in this column's pass
     occ_o = np.zeros(cs.size, dtype=np.int64)
     occ_a = np.zeros(cs.size, dtype=np.int64)
     occ_b = np.zeros(cs.size, dtype=np.int64)
@@ -181,7 +212,8 @@ def cse_kernel(
         neg, tie, k = heapq.heappop(heap)
         if k in banned:
             continue
-        c = count.get(k, 0)
+        craw = count.get(k, 0)
+        c = vocc[k] if k in vcount and vcount[k] == craw else craw
         if c < 2:
             continue
         sc = _pscore(k, c, msb, lsb, sgn, dep, lat_penalty, weight_bias, shift_free, jitter, jseed)
@@ -210,33 +242,52 @@ def cse_kernel(
             if n0 == 0 or n1 == 0:
                 continue
             # occurrences in increasing position of the s0 term (non-overlapping)
-            order = np.argsort(cp[o, slots0[:n0]])
+            order = np.argsort(cp[o, slots0[:n0]], kind="mergesort")
             for t in range(cn[o]):
                 used[t] = False
+                if ce[o, t] >= 0:
+                    form[ce[o, t]] = -1
             kr = kraft[o]
             for ii in range(n0):
                 ta = slots0[order[ii]]
-                if used[ta]:
+                ea = ce[o, ta]
+                if used[ta] or (ea >= 0 and form[ea] >= 0 and form[ea] != ca[o, ta]):
                     continue
                 q = cp[o, ta] + sh
                 tb = -1
                 for jj in range(n1):
-                    if cp[o, slots1[jj]] == q:
-                        tb = slots1[jj]
-                        break
-                if tb < 0 or used[tb] or tb == ta:
-                    continue
-                if (cg[o, ta] != cg[o, tb]) != (sub == 1):
+                    u = slots1[jj]
+                    if cp[o, u] != q or used[u] or u == ta or (cg[o, ta] != cg[o, u]) != (sub == 1):
+                        continue
+                    eb = ce[o, u]
+                    if not _ok(ce, ca, o, ta, u) or (eb >= 0 and form[eb] >= 0 and form[eb] != ca[o, u]):
+                        continue
+                    tb = u
+                    break
+                if tb < 0:
                     continue
                 if has_limit[o] and kr + delta > limit[o]:
                     continue
                 kr += delta
                 used[ta] = True
                 used[tb] = True
+                if ea >= 0:
+                    form[ea] = ca[o, ta]
+                if ce[o, tb] >= 0:
+                    form[ce[o, tb]] = ca[o, tb]
                 occ_o[n_occ] = o
                 occ_a[n_occ] = ta
                 occ_b[n_occ] = tb
                 n_occ += 1
+        if n_occ < c:  # overstated: re-rank by the real count
+            vcount[k] = craw
+            vocc[k] = n_occ
+            if n_occ >= 2:
+                heapq.heappush(
+                    heap,
+                    (-_pscore(k, n_occ, msb, lsb, sgn, dep, lat_penalty, weight_bias, shift_free, jitter, jseed), t, k),
+                )
+            continue
         if n_occ < 2:
             banned[k] = 1
             continue
@@ -255,13 +306,18 @@ def cse_kernel(
             tb = occ_b[r]
             ga = cg[o, ta]
             pa = cp[o, ta]
-            for t2 in (ta, tb):
-                s_, p_, g_ = cs[o, t2], cp[o, t2], cg[o, t2]
-                cg[o, t2] = 0
+            for t2 in (ta, tb):  # fix the form of an open entry: drop its other forms
+                e2 = ce[o, t2]
+                if e2 < 0:
+                    continue
                 for u in range(cn[o]):
-                    if cg[o, u] != 0:
-                        kk = _key(s_, p_, g_, cs[o, u], cp[o, u], cg[o, u])
-                        count[kk] = count[kk] - 1
+                    if cg[o, u] != 0 and ce[o, u] == e2 and ca[o, u] != ca[o, t2]:
+                        _drop(o, u, cs, cp, cg, ce, ca, cn, count)
+                for u in range(cn[o]):
+                    if ce[o, u] == e2:
+                        ce[o, u] = -1
+            _drop(o, ta, cs, cp, cg, ce, ca, cn, count)
+            _drop(o, tb, cs, cp, cg, ce, ca, cn, count)
             for u in range(cn[o]):
                 if cg[o, u] != 0:
                     kk = _key(new, pa, ga, cs[o, u], cp[o, u], cg[o, u])
@@ -291,7 +347,7 @@ def cse_kernel(
         h = [(np.int64(0), np.int64(0), np.int64(0), np.int64(0), np.int64(0))]
         h.pop()
         for t in range(cn[o]):
-            if cg[o, t] != 0:
+            if cg[o, t] != 0 and (ce[o, t] < 0 or ca[o, t] == 0):  # open entries: their CSD form
                 s = cs[o, t]
                 h.append((dep[s], msb[s] + cp[o, t], s, cp[o, t], cg[o, t]))
         if len(h) == 0:

@@ -1,12 +1,13 @@
-"""Exact dyadic matrices, power-of-two centring and canonical signed digits (CSD)."""
+"""Exact dyadic matrices, power-of-two centring, canonical signed digits (CSD) and other minimal digit forms."""
 
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["center", "csd_digits", "merge_terms", "to_int_matrix"]
+__all__ = ["center", "csd_digits", "merge_terms", "msd_forms", "to_int_matrix"]
 
 _MAX_BITS = 52
 
@@ -91,19 +92,49 @@ def csd_digits(m: np.ndarray) -> np.ndarray:
     return d
 
 
+def _naf(v: int) -> tuple[tuple[int, int], ...]:
+    out, p = [], 0
+    while v:
+        if v & 1:
+            d = 2 - (v & 3)
+            out.append((p, d))
+            v -= d
+        v >>= 1
+        p += 1
+    return tuple(out)
+
+
+@lru_cache(maxsize=1 << 16)
+def _minimal(v: int, limit: int) -> tuple[tuple[tuple[int, int], ...], ...]:
+    if v == 0:
+        return ((),)
+    tz = (v & -v).bit_length() - 1
+    if tz:
+        return tuple(tuple((p + tz, g) for p, g in f) for f in _minimal(v >> tz, limit))
+    cand = [
+        ((0, g),) + tuple((p + 1, h) for p, h in f)
+        for g in ((v,) if abs(v) == 1 else (1, -1))
+        for f in _minimal((v - g) >> 1, limit)
+    ]
+    w = min(map(len, cand))
+    return tuple(f for f in cand if len(f) == w)[:limit]
+
+
+def msd_forms(v: int, limit: int) -> tuple[tuple[tuple[int, int], ...], ...]:
+    """Up to ``limit`` minimal signed-digit forms of ``v`` as ``((pos, sign), ...)``; the CSD form first.
+
+    All have the CSD's digit count (e.g. ``3 = 4 - 1 = 2 + 1``), so any of them costs the same adders alone; which
+    one shares best with other entries is left to the CSE.
+    """
+    v = int(v)
+    first = _naf(v)
+    rest = [f for f in _minimal(v, limit) if sorted(f) != sorted(first)]
+    return (first, *rest[: max(limit - 1, 0)])
+
+
 def merge_terms(terms: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
     """Combine terms on equal sources into CSD form (so ``(source, pos)`` is unique)."""
     acc: dict[int, int] = {}
     for s, p, g in terms:
         acc[s] = acc.get(s, 0) + g * (1 << p)  # positions are >= 0
-    out = []
-    for s in sorted(acc):
-        v, p = acc[s], 0
-        while v:  # non-adjacent form on Python ints (no overflow for long shift chains)
-            if v & 1:
-                d = 2 - (v & 3)
-                out.append((s, p, d))
-                v -= d
-            v >>= 1
-            p += 1
-    return out
+    return [(s, p, d) for s in sorted(acc) for p, d in _naf(acc[s])]  # Python ints: no overflow

@@ -180,8 +180,11 @@ def cse_fast(
 ) -> list[Term | None]:
     """:func:`cse` run by the numba kernel (same algorithm, estimated widths for the score).
 
-    Outside the kernel's limits (shifts >= 200, depths > 60, > 4M sources) it falls back to :func:`cse`, which has
-    no tie-break modes or jitter: ``seed``, ``jitter`` and ``jseed`` are then ignored.
+    A term may also be ``(source, pos, sign, entry, form)``: one digit of one of several minimal signed-digit forms
+    of an entry (form 0 its CSD); the kernel picks each entry's form while it shares pairs (see
+    :func:`._kernel.cse_kernel`). Outside the kernel's limits (shifts >= 200, depths > 60, > 4M sources) it falls
+    back to :func:`cse`, which keeps form 0 and has no tie-break modes or jitter: ``seed``, ``jitter`` and
+    ``jseed`` are then ignored.
     """
     import numpy as np
 
@@ -190,7 +193,7 @@ def cse_fast(
     n_col = len(cols)
     total = sum(len(c) for c in cols)
     cap = max((len(c) for c in cols), default=0)
-    max_pos = max((p for c in cols for _, p, _ in c), default=0)
+    max_pos = max((t[1] for c in cols for t in c), default=0)
     n_src0 = b.n_src
     if (
         n_col == 0
@@ -200,6 +203,7 @@ def cse_fast(
         or any(bd is not None and bd > 60 for bd in bounds)
         or max(b.depth) > 60
     ):
+        cols = [[t[:3] for t in c if len(t) == 3 or t[4] == 0] for c in cols]
         return cse(b, cols, bounds, lat_penalty=lat_penalty, weight_bias=weight_bias, shift_free=shift_free)
     n_tot = n_src0 + total
     msb = np.zeros(n_tot, np.int64)
@@ -213,11 +217,15 @@ def cse_fast(
     cs = np.zeros((n_col, cap), np.int64)
     cp = np.zeros((n_col, cap), np.int64)
     cg = np.zeros((n_col, cap), np.int64)
+    ce = np.full((n_col, cap), -1, np.int64)
+    ca = np.zeros((n_col, cap), np.int64)
     cn = np.zeros(n_col, np.int64)
     for o, c in enumerate(cols):
         cn[o] = len(c)
-        for t, (s, p, g) in enumerate(c):
-            cs[o, t], cp[o, t], cg[o, t] = s, p, g
+        for t, term in enumerate(c):
+            cs[o, t], cp[o, t], cg[o, t] = term[:3]
+            if len(term) == 5:
+                ce[o, t], ca[o, t] = term[3:]
     limit = np.array([0 if bd is None else 1 << bd for bd in bounds], np.int64)
     has_limit = np.array([bd is not None for bd in bounds], np.bool_)
     ops, final, has = cse_kernel(
@@ -229,6 +237,8 @@ def cse_fast(
         cs,
         cp,
         cg,
+        ce,
+        ca,
         cn,
         limit,
         has_limit,

@@ -18,7 +18,7 @@ import numpy as np
 from hgq.fixed import Interval
 
 from .builder import Builder
-from .csd import center, csd_digits, merge_terms, to_int_matrix
+from .csd import center, csd_digits, merge_terms, msd_forms, to_int_matrix
 from .cse import cse_fast as cse
 from .decompose import decompose
 from .graph import AdderGraph
@@ -35,9 +35,22 @@ def _kraft_depth(depths: list[int]) -> int:
     return (s - 1).bit_length() if s > 1 else 0
 
 
-def _columns(m: np.ndarray, row_shift: np.ndarray) -> list[list[tuple[int, int, int]]]:
+def _columns(m: np.ndarray, row_shift: np.ndarray, forms: int = 1) -> list[list[tuple[int, ...]]]:
+    """Per column its digit terms ``(row, pos, sign)``; with ``forms > 1`` an entry that has several minimal
+    signed-digit forms contributes all of them (up to ``forms``) as ``(row, pos, sign, row, form)``."""
+    if forms > 1:
+        cols: list[list[tuple[int, ...]]] = [[] for _ in range(m.shape[1])]
+        ii, oo = np.nonzero(m.T)
+        for o, i in zip(ii.tolist(), oo.tolist(), strict=True):
+            fs = msd_forms(int(m[i, o]), forms)
+            sh = int(row_shift[i])
+            if len(fs) == 1:
+                cols[o].extend((i, p + sh, g) for p, g in fs[0])
+            else:
+                cols[o].extend((i, p + sh, g, i, a) for a, f in enumerate(fs) for p, g in f)
+        return cols
     d = csd_digits(m)
-    cols: list[list[tuple[int, int, int]]] = [[] for _ in range(m.shape[1])]
+    cols = [[] for _ in range(m.shape[1])]
     ii, oo, kk = np.nonzero(d)
     for i, o, k in zip(ii.tolist(), oo.tolist(), kk.tolist(), strict=True):
         cols[o].append((i, k + int(row_shift[i]), int(d[i, o, k])))
@@ -96,7 +109,7 @@ def solve(
     depth_bound: int | str | None = None,
     in_depths=None,
     cache: bool = True,
-    lat_penalty: int | None = None,
+    lat_penalty: int = 0,
     objective: str = "adders",
 ) -> AdderGraph:
     """Solve ``y = x @ W`` as a graph of two-input shift-add adders.
@@ -108,7 +121,8 @@ def solve(
             ``"min"`` (the minimal achievable depth) or ``"min+K"``.
         in_depths: per input its arrival depth (default 0).
         cache: reuse the result for an identical matrix, intervals and options.
-        lat_penalty: score penalty per level of operand depth difference (default: 0 if unbounded, else 64).
+        lat_penalty: CSE score penalty per level of operand depth difference (default 0: the Kraft check alone
+            keeps the bound, and a penalty costs adders).
         objective: what the variant search minimises: ``"adders"`` (the adder count, then depth) or ``"bits"``
             (the total adder bits, ≈ LUTs, then the adder count; each candidate is typed exactly, so slower).
 
@@ -130,7 +144,21 @@ def _solve_cached(mb: bytes, shape, e, ivs, depths, depth_bound, lat_penalty, ob
 
 
 def _variant(
-    c, r, cs, e, ivs, depths, bound, max_len, lat_penalty, weight_bias, seed=0, shift_free=False, jitter=0, jseed=0
+    c,
+    r,
+    cs,
+    e,
+    ivs,
+    depths,
+    bound,
+    max_len,
+    lat_penalty,
+    weight_bias,
+    seed=0,
+    shift_free=False,
+    jitter=0,
+    jseed=0,
+    forms=1,
 ):
     """One candidate: ``(n_adders, depth, ops, final terms)`` from a light (width-estimating) build."""
     n_out = c.shape[1]
@@ -147,10 +175,10 @@ def _variant(
         jseed=jseed,
     )
     if max_len == 1:
-        res = run(_columns(c, r), [bound] * n_out)
+        res = run(_columns(c, r, forms), [bound] * n_out)
     else:
         tree = decompose(c, row_w, bound, max_len)
-        cols0 = _columns(tree.diff, r)
+        cols0 = _columns(tree.diff, r, forms)
         z = run(cols0, tree.budget)
         cols1 = []
         for o in range(n_out):
@@ -169,7 +197,7 @@ def _variant(
     return len(b.ops), depth, b.ops, res
 
 
-def _variant_t(c, r, ivs, depths, t_bound, max_len, weight_bias, seed, shift_free=False, jitter=0, jseed=0):
+def _variant_t(c, r, ivs, depths, t_bound, max_len, weight_bias, seed, shift_free=False, jitter=0, jseed=0, forms=1):
     """A candidate through the transpose: solve ``Kᵀ`` (``K = 2**r * C``), then reverse that network."""
     n_in, n_out = c.shape
     kt = (c << r[:, None]).T
@@ -189,12 +217,13 @@ def _variant_t(c, r, ivs, depths, t_bound, max_len, weight_bias, seed, shift_fre
         u_dep,
         bound,
         max_len,
-        0 if bound is None else 64,
+        0,
         weight_bias,
         seed,
         shift_free,
         jitter,
         jseed,
+        forms,
     )
     taps = [None if t is None else (t[0], t[1] + int(cst[i]), t[2]) for i, t in enumerate(t_res)]
     b = Builder(ivs, depths, exact=False)
@@ -243,15 +272,28 @@ def _solve(m: np.ndarray, e: int, ivs, depths, depth_bound, lat_penalty, objecti
     for v in runs:
         if v.transpose:
             n_add, depth, ops, res = _variant_t(
-                c, r, ivs, depths, v.offset, v.max_len, v.weight_bias, v.tie, v.shift_free, v.jitter, v.jseed
+                c, r, ivs, depths, v.offset, v.max_len, v.weight_bias, v.tie, v.shift_free, v.jitter, v.jseed, v.forms
             )
         else:
             vb = bound if v.offset is None else min_depth + v.offset
             if bound is not None and vb > bound:
                 continue
-            lp = (0 if vb is None else 64) if lat_penalty is None else lat_penalty
             n_add, depth, ops, res = _variant(
-                c, r, cs, e, ivs, depths, vb, v.max_len, lp, v.weight_bias, v.tie, v.shift_free, v.jitter, v.jseed
+                c,
+                r,
+                cs,
+                e,
+                ivs,
+                depths,
+                vb,
+                v.max_len,
+                lat_penalty,
+                v.weight_bias,
+                v.tie,
+                v.shift_free,
+                v.jitter,
+                v.jseed,
+                v.forms,
             )
         if bound is not None and depth > bound:
             continue  # a transposed network can miss the bound: the direct variants always meet it
@@ -277,7 +319,8 @@ class Variant(NamedTuple):
     tie-break (-1 recently touched sources first, -2 the oldest, -3 newest pair first, -5 larger subexpressions
     first, 0 smallest key, > 0 seeded); ``offset``: direct: solve under ``min_depth + offset`` instead of the
     requested bound (None: the requested bound), transposed: bound the transposed problem at its own minimal depth
-    + ``offset`` (None: unbounded); ``jitter``/``jseed``: a fixed pseudo-random score jitter (per mille).
+    + ``offset`` (None: unbounded); ``forms``: up to this many minimal signed-digit forms per entry, chosen by the
+    CSE (1: CSD only); ``jitter``/``jseed``: a fixed pseudo-random score jitter (per mille).
     """
 
     transpose: bool
@@ -286,6 +329,7 @@ class Variant(NamedTuple):
     shift_free: bool
     tie: int
     offset: int | None
+    forms: int = 1
     jitter: int = 0
     jseed: int = 0
 
