@@ -6,8 +6,6 @@ import heapq
 
 import numpy as np
 from numba import njit
-from numba import types as nt
-from numba.typed import Dict
 
 _SH_BITS = 8
 _SRC_BITS = 22
@@ -44,7 +42,7 @@ def _hash24(k, seed):
 
 
 @njit(cache=True, inline="always")
-def _tie(k, seed, created, mod, size):
+def _tie(k, seed, born, mod, size):
     """Tie-break rank of pair ``k`` among equal scores (smaller wins).
 
     ``seed > 0``: pseudo-random; ``0``: the smaller key; ``-1``: the most recently (re)counted pair (its own
@@ -55,20 +53,61 @@ def _tie(k, seed, created, mod, size):
         return np.int64(0)
     if seed <= -5:  # larger subexpressions first (digits represented by both operands), then newest
         a, b, _, _ = _unkey(k)
-        st = np.int64(0)
-        if k in created:
-            st = created[k]
-        return -(size[a] + size[b]) * (np.int64(1) << 40) - st
+        return -(size[a] + size[b]) * (np.int64(1) << 40) - born
     if seed <= -3:  # first-count order of the pair alone: -3 newest first, -4 oldest first
-        st = np.int64(0)
-        if k in created:
-            st = created[k]
-        return -st if seed == -3 else st
+        return -born if seed == -3 else born
     if seed < 0:
         a, b, _, _ = _unkey(k)
-        st = max(created.get(k, 0), mod[a], mod[b])
+        st = max(born, mod[a], mod[b])
         return -st if seed == -1 else st
     return _hash24(k, seed)
+
+
+@njit(cache=True, inline="always")
+def _find(keys, k):
+    """Open addressing (linear probing): the slot holding pair key ``k``, or the empty slot (-1) for it."""
+    mask = keys.shape[0] - 1
+    z = np.uint64(k) * np.uint64(0x9E3779B97F4A7C15)
+    i = np.int64(z >> np.uint64(40)) & mask
+    while keys[i] != k and keys[i] != -1:
+        i = (i + 1) & mask
+    return i
+
+
+@njit(cache=True)
+def _table(n):
+    """An empty pair table for at least ``n`` keys at load <= 1/2: keys, count, born, verified count, real count,
+    banned."""
+    size = np.int64(1024)
+    while size < 2 * n:
+        size *= 2
+    return (
+        np.full(size, -1, dtype=np.int64),
+        np.zeros(size, dtype=np.int64),
+        np.zeros(size, dtype=np.int64),
+        np.full(size, -1, dtype=np.int64),
+        np.zeros(size, dtype=np.int64),
+        np.zeros(size, dtype=np.bool_),
+    )
+
+
+@njit(cache=True)
+def _grow(tab, n_used, n_more):
+    """``tab`` rehashed into a larger table if ``n_used + n_more`` keys would pass load 1/2."""
+    keys = tab[0]
+    if 2 * (n_used + n_more) <= keys.shape[0]:
+        return tab
+    new = _table(2 * (n_used + n_more))
+    for i in range(keys.shape[0]):
+        if keys[i] != -1:
+            j = _find(new[0], keys[i])
+            new[0][j] = keys[i]
+            new[1][j] = tab[1][i]
+            new[2][j] = tab[2][i]
+            new[3][j] = tab[3][i]
+            new[4][j] = tab[4][i]
+            new[5][j] = tab[5][i]
+    return new
 
 
 @njit(cache=True, inline="always")
@@ -78,14 +117,13 @@ def _ok(ce, ca, o, i, j):
 
 
 @njit(cache=True)
-def _drop(o, t, cs, cp, cg, ce, ca, cn, count):
+def _drop(o, t, cs, cp, cg, ce, ca, cn, keys, count):
     """Empty slot ``t`` of column ``o``, uncounting its pairs with the live slots."""
     s_, p_, g_ = cs[o, t], cp[o, t], cg[o, t]
     cg[o, t] = 0
     for u in range(cn[o]):
         if cg[o, u] != 0 and _ok(ce, ca, o, t, u):
-            kk = _key(s_, p_, g_, cs[o, u], cp[o, u], cg[o, u])
-            count[kk] = count[kk] - 1
+            count[_find(keys, _key(s_, p_, g_, cs[o, u], cp[o, u], cg[o, u]))] -= 1
 
 
 @njit(cache=True)
@@ -163,13 +201,15 @@ def cse_kernel(
         for t in range(cn[o]):
             if cg[o, t] != 0 and (ce[o, t] < 0 or ca[o, t] == 0):
                 kraft[o] += np.int64(1) << dep[cs[o, t]]
-    count = Dict.empty(key_type=nt.int64, value_type=nt.int64)
-    created = Dict.empty(key_type=nt.int64, value_type=nt.int64)
+    tab = _table(np.int64(1) << 16)
+    n_keys = np.int64(0)
     mod = np.zeros(msb.shape[0], dtype=np.int64)
     size = np.ones(msb.shape[0], dtype=np.int64)
     clock = np.int64(1)
     for o in range(n_col):
         n = cn[o]
+        tab = _grow(tab, n_keys, n * (n - 1) // 2)
+        keys, count, born = tab[0], tab[1], tab[2]
         for i in range(n):
             if cg[o, i] == 0:
                 continue
@@ -177,26 +217,28 @@ def cse_kernel(
                 if cg[o, j] == 0 or not _ok(ce, ca, o, i, j):
                     continue
                 k = _key(cs[o, i], cp[o, i], cg[o, i], cs[o, j], cp[o, j], cg[o, j])
-                c = count.get(k, 0)
-                if c == 0 and seed < 0:
-                    created[k] = clock
+                x = _find(keys, k)
+                if keys[x] == -1:
+                    keys[x] = k
+                    n_keys += 1
+                if count[x] == 0 and seed < 0:
+                    born[x] = clock
                     clock += 1
-                count[k] = c + 1
+                count[x] += 1
+    keys, count, born, vcount, vocc, banned = tab
     heap = [(np.int64(0), np.int64(0), np.int64(0))]
     heap.pop()
-    for k, c in count.items():
-        if c >= 2:
+    for x in range(keys.shape[0]):
+        if keys[x] != -1 and count[x] >= 2:
+            k = keys[x]
             heap.append(
                 (
-                    -_pscore(k, c, msb, lsb, sgn, dep, lat_penalty, weight_bias, shift_free, jitter, jseed),
-                    _tie(k, seed, created, mod, size),
+                    -_pscore(k, count[x], msb, lsb, sgn, dep, lat_penalty, weight_bias, shift_free, jitter, jseed),
+                    _tie(k, seed, born[x], mod, size),
                     k,
                 )
             )
     heapq.heapify(heap)
-    banned = Dict.empty(key_type=nt.int64, value_type=nt.int64)
-    vcount = Dict.empty(key_type=nt.int64, value_type=nt.int64)  # count when last verified
-    vocc = Dict.empty(key_type=nt.int64, value_type=nt.int64)  # the real occurrences then
     n_ent = 0
     for o in range(n_col):
         for t in range(cn[o]):
@@ -210,14 +252,15 @@ def cse_kernel(
     used = np.zeros(cs.shape[1], dtype=np.bool_)
     while len(heap) > 0:
         neg, tie, k = heapq.heappop(heap)
-        if k in banned:
+        x = _find(keys, k)
+        if banned[x]:
             continue
-        craw = count.get(k, 0)
-        c = vocc[k] if k in vcount and vcount[k] == craw else craw
+        craw = count[x]
+        c = vocc[x] if vcount[x] == craw else craw
         if c < 2:
             continue
         sc = _pscore(k, c, msb, lsb, sgn, dep, lat_penalty, weight_bias, shift_free, jitter, jseed)
-        t = _tie(k, seed, created, mod, size)
+        t = _tie(k, seed, born[x], mod, size)
         if sc != -neg or t > tie:
             heapq.heappush(heap, (-sc, t, k))
             continue
@@ -280,8 +323,8 @@ def cse_kernel(
                 occ_b[n_occ] = tb
                 n_occ += 1
         if n_occ < c:  # overstated: re-rank by the real count
-            vcount[k] = craw
-            vocc[k] = n_occ
+            vcount[x] = craw
+            vocc[x] = n_occ
             if n_occ >= 2:
                 heapq.heappush(
                     heap,
@@ -289,7 +332,7 @@ def cse_kernel(
                 )
             continue
         if n_occ < 2:
-            banned[k] = 1
+            banned[x] = True
             continue
         new = n_src
         clock += 1
@@ -312,27 +355,33 @@ def cse_kernel(
                     continue
                 for u in range(cn[o]):
                     if cg[o, u] != 0 and ce[o, u] == e2 and ca[o, u] != ca[o, t2]:
-                        _drop(o, u, cs, cp, cg, ce, ca, cn, count)
+                        _drop(o, u, cs, cp, cg, ce, ca, cn, keys, count)
                 for u in range(cn[o]):
                     if ce[o, u] == e2:
                         ce[o, u] = -1
-            _drop(o, ta, cs, cp, cg, ce, ca, cn, count)
-            _drop(o, tb, cs, cp, cg, ce, ca, cn, count)
+            _drop(o, ta, cs, cp, cg, ce, ca, cn, keys, count)
+            _drop(o, tb, cs, cp, cg, ce, ca, cn, keys, count)
+            tab = _grow((keys, count, born, vcount, vocc, banned), n_keys, cn[o])
+            keys, count, born, vcount, vocc, banned = tab
             for u in range(cn[o]):
                 if cg[o, u] != 0:
                     kk = _key(new, pa, ga, cs[o, u], cp[o, u], cg[o, u])
-                    cnt = count.get(kk, 0) + 1
-                    count[kk] = cnt
+                    y = _find(keys, kk)
+                    if keys[y] == -1:
+                        keys[y] = kk
+                        n_keys += 1
+                    count[y] += 1
+                    cnt = count[y]
                     if cnt == 1 and seed < 0:
-                        created[kk] = clock
-                    if cnt >= 2 and kk not in banned:
+                        born[y] = clock
+                    if cnt >= 2 and not banned[y]:
                         heapq.heappush(
                             heap,
                             (
                                 -_pscore(
                                     kk, cnt, msb, lsb, sgn, dep, lat_penalty, weight_bias, shift_free, jitter, jseed
                                 ),
-                                _tie(kk, seed, created, mod, size),
+                                _tie(kk, seed, born[y], mod, size),
                                 kk,
                             ),
                         )
