@@ -110,6 +110,27 @@ def _grow(tab, n_used, n_more):
     return new
 
 
+@njit(cache=True)
+def _slots(o, s, n_src0, lo, hi, pf, pn, pl_o, pl_t, cs, cg, out):
+    """The live slots of source ``s`` in column ``o`` into ``out`` (slot order); returns their number.
+
+    An initial source keeps its initial slots (``lo..hi`` per column); a created source sits where it was placed.
+    """
+    n = 0
+    if s < n_src0:
+        for t in range(lo[o, s], hi[o, s]):
+            if cs[o, t] == s and cg[o, t] != 0:
+                out[n] = t
+                n += 1
+    else:
+        for q in range(pf[s], pf[s] + pn[s]):
+            t = pl_t[q]
+            if pl_o[q] == o and cs[o, t] == s and cg[o, t] != 0:
+                out[n] = t
+                n += 1
+    return n
+
+
 @njit(cache=True, inline="always")
 def _ok(ce, ca, o, i, j):
     """Slots ``i`` and ``j`` of column ``o`` may pair: not two different digit forms of one entry."""
@@ -244,6 +265,21 @@ def cse_kernel(
         for t in range(cn[o]):
             n_ent = max(n_ent, ce[o, t] + 1)
     form = np.full(max(n_ent, 1), -1, dtype=np.int64)  # per entry: the form fixed in this column's pass
+    lo = np.zeros((n_col, n_src0), dtype=np.int32)  # initial slot range of each initial source per column
+    hi = np.zeros((n_col, n_src0), dtype=np.int32)
+    for o in range(n_col):
+        for t in range(cn[o] - 1, -1, -1):
+            if cg[o, t] != 0:
+                lo[o, cs[o, t]] = t
+                hi[o, cs[o, t]] = max(hi[o, cs[o, t]], t + 1)
+    pf = np.zeros(msb.shape[0], dtype=np.int64)  # placements (column, slot) of each created source
+    pn = np.zeros(msb.shape[0], dtype=np.int64)
+    pl_o = np.zeros(cs.size, dtype=np.int64)
+    pl_t = np.zeros(cs.size, dtype=np.int64)
+    n_pl = 0
+    cols = np.arange(n_col)
+    touched = np.zeros(cs.size, dtype=np.int64)  # pairs with the new source that reached a count of 2
+    n_touched = 0
     occ_o = np.zeros(cs.size, dtype=np.int64)
     occ_a = np.zeros(cs.size, dtype=np.int64)
     occ_b = np.zeros(cs.size, dtype=np.int64)
@@ -270,26 +306,36 @@ def cse_kernel(
         dnew = max(dep[s0], dep[s1]) + 1
         delta = (np.int64(1) << dnew) - (np.int64(1) << dep[s0]) - (np.int64(1) << dep[s1])
         n_occ = 0
-        for o in range(n_col):
-            n0 = 0
-            n1 = 0
-            for t in range(cn[o]):
-                if cg[o, t] == 0:
-                    continue
-                if cs[o, t] == s0:
-                    slots0[n0] = t
-                    n0 += 1
-                if cs[o, t] == s1:
-                    slots1[n1] = t
-                    n1 += 1
-            if n0 == 0 or n1 == 0:
+        # candidate columns: where a created operand was placed (ascending), else all
+        sx = s0 if s0 >= n_src0 else s1
+        if sx >= n_src0:
+            n_cand = 0
+            for q in range(pf[sx], pf[sx] + pn[sx]):
+                if n_cand == 0 or cols[n_cand - 1] != pl_o[q]:
+                    cols[n_cand] = pl_o[q]
+                    n_cand += 1
+        else:
+            n_cand = n_col
+            for o in range(n_col):
+                cols[o] = o
+        for ci in range(n_cand):
+            o = cols[ci]
+            n0 = _slots(o, s0, n_src0, lo, hi, pf, pn, pl_o, pl_t, cs, cg, slots0)
+            if n0 == 0:
+                continue
+            n1 = _slots(o, s1, n_src0, lo, hi, pf, pn, pl_o, pl_t, cs, cg, slots1)
+            if n1 == 0:
                 continue
             # occurrences in increasing position of the s0 term (non-overlapping)
             order = np.argsort(cp[o, slots0[:n0]], kind="mergesort")
-            for t in range(cn[o]):
-                used[t] = False
-                if ce[o, t] >= 0:
-                    form[ce[o, t]] = -1
+            for ii in range(n0):
+                used[slots0[ii]] = False
+                if ce[o, slots0[ii]] >= 0:
+                    form[ce[o, slots0[ii]]] = -1
+            for jj in range(n1):
+                used[slots1[jj]] = False
+                if ce[o, slots1[jj]] >= 0:
+                    form[ce[o, slots1[jj]]] = -1
             kr = kraft[o]
             for ii in range(n0):
                 ta = slots0[order[ii]]
@@ -340,6 +386,12 @@ def cse_kernel(
         mod[s1] = clock
         mod[new] = clock
         size[new] = size[s0] + size[s1]
+        pf[new] = n_pl
+        pn[new] = n_occ
+        for r in range(n_occ):
+            pl_o[n_pl] = occ_o[r]
+            pl_t[n_pl] = occ_a[r]
+            n_pl += 1
         _new(n_src, s0, s1, sh, sub, msb, lsb, sgn, dep, ops, n_ops)
         n_src += 1
         n_ops += 1
@@ -371,24 +423,24 @@ def cse_kernel(
                         keys[y] = kk
                         n_keys += 1
                     count[y] += 1
-                    cnt = count[y]
-                    if cnt == 1 and seed < 0:
+                    if count[y] == 1 and seed < 0:
                         born[y] = clock
-                    if cnt >= 2 and not banned[y]:
-                        heapq.heappush(
-                            heap,
-                            (
-                                -_pscore(
-                                    kk, cnt, msb, lsb, sgn, dep, lat_penalty, weight_bias, shift_free, jitter, jseed
-                                ),
-                                _tie(kk, seed, born[y], mod, size),
-                                kk,
-                            ),
-                        )
+                    if count[y] == 2:
+                        if n_touched == touched.size:
+                            touched = np.concatenate((touched, touched))
+                        touched[n_touched] = kk
+                        n_touched += 1
             cs[o, ta] = new
             cp[o, ta] = pa
             cg[o, ta] = ga
             kraft[o] += delta
+        # only pairs with the new source gained counts: push each once, at its final count
+        for kk in touched[:n_touched]:
+            y = _find(keys, kk)
+            if not banned[y]:
+                sc = _pscore(kk, count[y], msb, lsb, sgn, dep, lat_penalty, weight_bias, shift_free, jitter, jseed)
+                heapq.heappush(heap, (-sc, _tie(kk, seed, born[y], mod, size), kk))
+        n_touched = 0
     # residual summation: earliest arrival first, then lowest MSB (Huffman style)
     final = np.zeros((n_col, 3), dtype=np.int64)
     has = np.zeros(n_col, dtype=np.bool_)
