@@ -268,6 +268,8 @@ def _solve(m: np.ndarray, e: int, ivs, depths, depth_bound, lat_penalty, objecti
     if objective == "bits":
         variants = variants + BITS_EXTRA
     runs = list(variants) + [v._replace(jitter=JITTER, jseed=i + 1) for i in range(restarts) for v in variants[:1]]
+    if regime == "bounded":  # the direct variants once more one level below the bound (often as cheap, shallower)
+        runs += [v._replace(offset=bound - 1 - min_depth) for v in variants if not v.transpose and v.offset is None]
     best = None
     for v in runs:
         if v.transpose:
@@ -299,11 +301,12 @@ def _solve(m: np.ndarray, e: int, ivs, depths, depth_bound, lat_penalty, objecti
             continue  # a transposed network can miss the bound: the direct variants always meet it
         # unbounded: fewest adders, but never pay more than DEPTH_GUARD extra levels for it
         guard = bound is None and depth > min_depth + DEPTH_GUARD
+        level = DEPTH_COST + depth - min_depth  # each level above the minimum costs 1/DEPTH_COST of the objective
         if objective == "bits":
             g = _finish(ops, res, cs, e, ivs, depths, bound)
-            score = (guard, g.cost, n_add, depth)
+            score = (guard, g.cost * level, n_add, depth)
         else:
-            g, score = None, (guard, n_add, depth)
+            g, score = None, (guard, n_add * level, n_add, depth)
         if best is None or score < best[0]:
             best = (score, ops, res, g)
     if best is None:  # pragma: no cover - every regime list holds a direct variant
@@ -361,9 +364,10 @@ VARIANTS: dict[str, tuple[tuple[Variant, ...], tuple[Variant, ...]]] = {
             ("t", 3, 0, True, -3, 2, 1),
         ),
         _vs(
-            ("t", 3, 0, True, -3, None, 4),
-            ("t", None, 0, True, -3, None, 4),
+            ("t", 3, 0, True, -3, None, 8),
+            ("d", 3, 0, True, -3, None, 2),
             ("d", 1, 0, True, -3, None, 4),
+            ("d", 3, 0, True, -3, None, 4),
         ),
     ),
     "min": (
@@ -403,3 +407,6 @@ BITS_EXTRA = _vs(
 )
 #: with depth_bound=None, variants deeper than the minimal depth + this are only used if nothing else exists
 DEPTH_GUARD = 4
+#: candidates are ranked by objective * (DEPTH_COST + depth - minimal depth): an adder level is worth 1/400 (0.25 %)
+#: of the adders (or adder bits), so a shallower graph wins near-ties (chosen on non-bench seeds)
+DEPTH_COST = 400
