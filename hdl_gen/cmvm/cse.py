@@ -10,6 +10,10 @@ upper bound of every pair's score (re-pushed on increase, corrected on pop).
 Hard depth bound: a column whose terms arrive at depths ``d_t`` can be summed within depth ``B`` iff
 ``sum(2**d_t) <= 2**B`` (Kraft); a substitution is only made where it keeps that inequality, so the final
 Huffman-style summation always meets the bound.
+
+Digit forms (numba kernel only): a weight may enter with all its minimal signed-digit forms; the first substitution
+that uses one of its digits fixes the form and drops the others. Counts can then overstate what is substitutable, so
+the kernel verifies a pair's real occurrence count before taking it and re-ranks it if it was lower.
 """
 
 from __future__ import annotations

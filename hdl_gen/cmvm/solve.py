@@ -2,9 +2,11 @@
 
 Strategy: centre the matrix, then try a short list of :class:`Variant` strategies per depth regime and keep the
 cheapest graph that meets the bound. A direct variant decomposes the columns (column tree, :mod:`.decompose`) and
-runs the greedy CSE (:mod:`.cse`) under the Kraft-checked bound; a transposed variant solves ``Kᵀ`` the same way
-and reverses that network (:mod:`.transpose`), which wins on tall matrices. Variants run in light mode
-(estimated widths); the winner is replayed with exact intervals.
+runs the greedy CSE (:mod:`.cse`) under the Kraft-checked bound, letting it choose each weight's minimal
+signed-digit form (``Variant.forms``); a transposed variant solves ``Kᵀ`` the same way and reverses that network
+(:mod:`.transpose`), which wins on tall matrices. "Cheapest" is adders (or adder bits) times
+``DEPTH_COST + levels above the minimum``. Variants run in light mode (estimated widths); the winner is replayed
+with exact intervals.
 """
 
 from __future__ import annotations
@@ -362,6 +364,13 @@ VARIANTS: dict[str, tuple[tuple[Variant, ...], tuple[Variant, ...]]] = {
             ("t", None, 100, False, -2, None, 4),
             ("d", None, 0, True, -3, None, 4),
             ("t", 3, 0, True, -3, 2, 1),
+            # the same with at most two digit forms per weight: a different greedy path, often cheaper
+            ("t", 3, 0, True, -3, None, 2),
+            ("d", 3, 0, True, -3, None, 2),
+            ("t", None, 0, True, -3, None, 2),
+            ("d", 3, 100, False, -2, None, 2),
+            ("t", None, 100, False, -2, None, 2),
+            ("d", None, 0, True, -3, None, 2),
         ),
         _vs(
             ("t", 3, 0, True, -3, None, 8),
