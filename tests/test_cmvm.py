@@ -292,3 +292,55 @@ def test_python_cse_fallback():
         _check(g, w, 0, ivs, np.concatenate([_random_inputs(rng, ivs, 200), _one_hot(ivs)]))
         if bound == "min":
             assert g.depth == minimal_depth(w, ivs, dep)
+
+
+def test_pair_table_growth(monkeypatch):
+    """A 64x64 8-bit matrix has more distinct digit pairs than the kernel's first pair table holds: still exact."""
+    import sys
+
+    from hdl_gen.cmvm._kernel import _key
+    from hdl_gen.cmvm.csd import center
+
+    sv = sys.modules["hdl_gen.cmvm.solve"]
+    rng = np.random.default_rng(64)
+    w = rng.integers(-128, 128, (64, 64))
+    c, r, _ = center(w)
+    keys: set[int] = set()
+    grows = False
+    for col in sv._columns(c, r, 4):  # the kernel's rule: grow before a column that could pass 2**16 keys
+        grows |= len(keys) + len(col) * (len(col) - 1) // 2 > 1 << 16
+        keys |= {
+            _key.py_func(*a[:3], *b[:3])
+            for i, a in enumerate(col)
+            for b in col[i + 1 :]
+            if len(a) == 3 or len(b) == 3 or a[3] != b[3] or a[4] == b[4]
+        }
+    assert grows
+    vs = sv._vs(("d", 1, 0, True, -3, None, 4))
+    monkeypatch.setattr(sv, "VARIANTS", {k: (vs, vs) for k in ("none", "min", "bounded")})
+    ivs = [Interval(-128, 127, 0)] * 64
+    g = solve(w, ivs, depth_bound="min+1", cache=False)
+    _check(g, w, 0, ivs, np.concatenate([_random_inputs(rng, ivs, 60), _one_hot(ivs)]))
+    assert g.depth <= minimal_depth(w, ivs) + 1
+
+
+def test_pair_table_unit():
+    """The kernel's open-addressing pair table keeps every key and its values when it grows."""
+    from hdl_gen.cmvm._kernel import _find, _grow, _table
+
+    rng = np.random.default_rng(5)
+    keys = np.unique(rng.integers(0, 1 << 53, 5000))
+    tab = _table(np.int64(16))
+    n = 0
+    for i, k in enumerate(keys.tolist()):
+        tab = _grow(tab, n, 1)
+        x = _find(tab[0], k)
+        assert tab[0][x] == -1
+        tab[0][x] = k
+        tab[1][x] = i
+        tab[4][x] = -i
+        n += 1
+    assert tab[0].size >= 2 * n and np.count_nonzero(tab[0] != -1) == n
+    for i, k in enumerate(keys.tolist()):
+        x = _find(tab[0], k)
+        assert tab[0][x] == k and tab[1][x] == i and tab[4][x] == -i
