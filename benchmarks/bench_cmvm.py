@@ -66,7 +66,7 @@ def main() -> None:
     hdr = f"{'case':<20}{'bound':>7}{'da adders':>10}{'ours':>7}{'ratio':>7}{'da dep':>7}{'ours':>5}"
     hdr += f"{'da ms':>10}{'ours ms':>10}{'t ratio':>8}"
     print(hdr)
-    tot = {b: [[], 0.0, 0.0, 0, 0] for b in BOUNDS}  # ratios, da time, our time, depth violations, n
+    tot = {b: [[], 0.0, 0.0, 0, 0, [], []] for b in BOUNDS}  # ratios, da/our time, deeper, n, da/our depths
     for name, shape, bits, seed in _cases(args.quick):
         rng = np.random.default_rng(seed + 1000 * bits + shape[0] * 7 + shape[1])
         hi = 1 << (bits - 1)
@@ -82,19 +82,23 @@ def main() -> None:
             tt[2] += o_t
             tt[3] += int(o_d > da_d)
             tt[4] += 1
+            tt[5].append(da_d)
+            tt[6].append(o_d)
             print(
                 f"{name:<20}{bname:>7}{da_a:>10}{o_a:>7}{r:>7.3f}{da_d:>7}{o_d:>5}"
                 f"{da_t * 1e3:>10.1f}{o_t * 1e3:>10.1f}{o_t / da_t:>8.2f}",
                 flush=True,
             )
     print()
-    print(f"{'bound':<8}{'mean adder ratio':>18}{'depth > da4ml':>15}{'da4ml s':>10}{'ours s':>10}{'time ratio':>12}")
+    hdr = f"{'bound':<8}{'mean adder ratio':>18}{'depth > da4ml':>15}{'mean depth da/ours':>20}"
+    print(hdr + f"{'da4ml s':>10}{'ours s':>10}{'time ratio':>12}")
     all_da = all_o = 0.0
-    for bname, (rs, dt, ot, viol, n) in tot.items():
+    for bname, (rs, dt, ot, viol, n, dd, od) in tot.items():
         all_da += dt
         all_o += ot
-        print(f"{bname:<8}{np.mean(rs):>18.4f}{f'{viol}/{n}':>15}{dt:>10.2f}{ot:>10.2f}{ot / dt:>12.2f}")
-    print(f"{'total':<8}{'':>18}{'':>15}{all_da:>10.2f}{all_o:>10.2f}{all_o / all_da:>12.2f}")
+        md = f"{np.mean(dd):.2f} / {np.mean(od):.2f}"
+        print(f"{bname:<8}{np.mean(rs):>18.4f}{f'{viol}/{n}':>15}{md:>20}{dt:>10.2f}{ot:>10.2f}{ot / dt:>12.2f}")
+    print(f"{'total':<8}{'':>18}{'':>15}{'':>20}{all_da:>10.2f}{all_o:>10.2f}{all_o / all_da:>12.2f}")
 
 
 if __name__ == "__main__":
