@@ -59,9 +59,10 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="a small subset")
     args = ap.parse_args()
     # warm-up (numba compilation, imports) outside the timings
-    w0 = np.array([[3, 5], [7, -1]])
-    _ours(w0, None, [Interval(-128, 127, 0)] * 2)
-    _da4ml(w0, -1, [Interval(-128, 127, 0)] * 2)
+    w0 = np.random.default_rng(99).integers(-8, 8, (6, 6))
+    for ours_b, da_b in BOUNDS.values():
+        _ours(w0, ours_b, [Interval(-128, 127, 0)] * 6)
+        _da4ml(w0, da_b, [Interval(-128, 127, 0)] * 6)
 
     hdr = f"{'case':<20}{'bound':>7}{'da adders':>10}{'ours':>7}{'ratio':>7}{'da dep':>7}{'ours':>5}"
     hdr += f"{'da ms':>10}{'ours ms':>10}{'t ratio':>8}"

@@ -222,7 +222,10 @@ def cse_kernel(
         for t in range(cn[o]):
             if cg[o, t] != 0 and (ce[o, t] < 0 or ca[o, t] == 0):
                 kraft[o] += np.int64(1) << dep[cs[o, t]]
-    tab = _table(np.int64(1) << 16)
+    n_pairs = np.int64(0)  # an upper bound of the initial distinct pairs: size the table for it (small problems)
+    for o in range(n_col):
+        n_pairs += cn[o] * (cn[o] - 1) // 2
+    tab = _table(min(n_pairs, np.int64(1) << 16))
     n_keys = np.int64(0)
     mod = np.zeros(msb.shape[0], dtype=np.int64)
     size = np.ones(msb.shape[0], dtype=np.int64)
