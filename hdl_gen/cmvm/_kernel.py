@@ -280,7 +280,7 @@ def cse_kernel(
     pl_o = np.zeros(cs.size, dtype=np.int64)
     pl_t = np.zeros(cs.size, dtype=np.int64)
     n_pl = 0
-    cols = np.arange(n_col)
+    cand = np.zeros(n_col, dtype=np.int64)
     touched = np.zeros(cs.size, dtype=np.int64)  # pairs with the new source that reached a count of 2
     n_touched = 0
     occ_o = np.zeros(cs.size, dtype=np.int64)
@@ -311,18 +311,15 @@ def cse_kernel(
         n_occ = 0
         # candidate columns: where a created operand was placed (ascending), else all
         sx = s0 if s0 >= n_src0 else s1
+        n_cand = n_col
         if sx >= n_src0:
             n_cand = 0
             for q in range(pf[sx], pf[sx] + pn[sx]):
-                if n_cand == 0 or cols[n_cand - 1] != pl_o[q]:
-                    cols[n_cand] = pl_o[q]
+                if n_cand == 0 or cand[n_cand - 1] != pl_o[q]:
+                    cand[n_cand] = pl_o[q]
                     n_cand += 1
-        else:
-            n_cand = n_col
-            for o in range(n_col):
-                cols[o] = o
         for ci in range(n_cand):
-            o = cols[ci]
+            o = cand[ci] if sx >= n_src0 else ci
             n0 = _slots(o, s0, n_src0, lo, hi, pf, pn, pl_o, pl_t, cs, cg, slots0)
             if n0 == 0:
                 continue

@@ -42,8 +42,8 @@ def _columns(m: np.ndarray, row_shift: np.ndarray, forms: int = 1) -> list[list[
     signed-digit forms contributes all of them (up to ``forms``) as ``(row, pos, sign, row, form)``."""
     if forms > 1:
         cols: list[list[tuple[int, ...]]] = [[] for _ in range(m.shape[1])]
-        ii, oo = np.nonzero(m.T)
-        for o, i in zip(ii.tolist(), oo.tolist(), strict=True):
+        oo, ii = np.nonzero(m.T)  # column-major: each column's entries in row order
+        for o, i in zip(oo.tolist(), ii.tolist(), strict=True):
             fs = msd_forms(int(m[i, o]), forms)
             sh = int(row_shift[i])
             if len(fs) == 1:
@@ -273,7 +273,7 @@ def _solve(m: np.ndarray, e: int, ivs, depths, depth_bound, lat_penalty, objecti
     if regime == "bounded":  # the direct variants once more one level below the bound (often as cheap, shallower)
         runs += [v._replace(offset=bound - 1 - min_depth) for v in variants if not v.transpose and v.offset is None]
     best = None
-    for v in runs:
+    for v in dict.fromkeys(runs):  # an extra run can repeat a listed one
         if v.transpose:
             n_add, depth, ops, res = _variant_t(
                 c, r, ivs, depths, v.offset, v.max_len, v.weight_bias, v.tie, v.shift_free, v.jitter, v.jseed, v.forms
