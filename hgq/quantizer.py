@@ -18,6 +18,7 @@ effective ``k`` is 0 and its value is 0 (``kif()`` reports ``k=0, i=-f``).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -68,6 +69,68 @@ def round_mantissa(y, mode: str):
     else:
         raise ValueError(f"round mode {mode!r} is not valid")
     return fl + ops.cast(up, y.dtype)
+
+
+def _unbroadcast(g, shape):
+    """Sum ``g`` over the axes where ``shape`` (same rank) is 1 and ``g`` is not: the gradient of a broadcast."""
+    axes = tuple(a for a, (n, m) in enumerate(zip(shape, g.shape, strict=True)) if n == 1 and m != 1)
+    return ops.sum(g, axis=axes, keepdims=True) if axes else g
+
+
+@functools.cache
+def _ste_quantizer(clip: str | None, round_mode: str):
+    """The training forward ``q = alive · R(clip(x)·2**f)·2**-f`` as one op with HGQ's surrogate gradients.
+
+    Equal in value and gradient (up to float summation order) to straight-through rounding written with
+    ``stop_gradient``, but computed in one pass forward and one backward, which is most of a training step's
+    quantizer time. ``clip``: None (WRAP: no clipping in training), ``"SAT"`` or ``"SAT_SYM"``. Gradients
+    (``f``, ``i``, ``k`` broadcast against ``x``; ``alive`` and ``k`` get none):
+
+    - ``dq/dx = 1`` where ``x`` is inside the clip range, else 0 (pruned elements included: straight through);
+    - ``dq/df = ln2·(xc − q)``, plus ``ln2·2**-f`` through the clip bound ``hi = 2**i − 2**-f`` (and through
+      ``lo = −k·hi`` for SAT_SYM) on clipped elements;
+    - ``dq/di = ln2·2**i`` through ``hi`` (``lo = −k·2**i`` for SAT, ``−k·hi`` for SAT_SYM) on clipped elements.
+    """
+
+    @ops.custom_gradient
+    def quantize(x, f, i, k, alive):
+        scale = ops.power(2.0, f)
+        step = 1.0 / scale
+        if clip is not None:
+            p2i = ops.power(2.0, i)
+            hi = p2i - step
+            lo = -k * p2i if clip == "SAT" else -k * hi
+            over, under = x > hi, x < lo
+            xc = ops.where(over, hi, ops.where(under, lo, x))
+        else:
+            xc = x
+        q = round_mantissa(xc * scale, round_mode) * step
+
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            g = upstream
+            gf = g * (LN2 * (xc - q))
+            if clip is None:
+                dx, gi = g, None
+            else:
+                inside = ops.logical_not(ops.logical_or(over, under))
+                dx = ops.where(inside, g, ops.zeros_like(g))
+                g_hi = ops.where(over, g, ops.zeros_like(g))
+                g_lo = ops.where(ops.logical_and(under, ops.logical_not(over)), g, ops.zeros_like(g))
+                if clip == "SAT":  # lo = -k·2**i
+                    gf = gf + g_hi * (LN2 * step)
+                    gi = (g_hi - g_lo * k) * (LN2 * p2i)
+                else:  # lo = -k·hi
+                    g_b = g_hi - g_lo * k
+                    gf = gf + g_b * (LN2 * step)
+                    gi = g_b * (LN2 * p2i)
+            di = ops.zeros_like(i) if gi is None else _unbroadcast(gi, i.shape)
+            return dx, _unbroadcast(gf, f.shape), di, ops.zeros_like(k), ops.zeros_like(alive)
+
+        return q * alive, grad
+
+    return quantize
 
 
 @keras.saving.register_keras_serializable(package="hgq")
@@ -307,17 +370,9 @@ class Quantizer(keras.layers.Layer):
             imin = self._data_i(ops.stop_gradient(x), ops.stop_gradient(f0), ops.stop_gradient(bv))
             self.i.assign(ops.maximum(self.i - self.i_decay, imin))
         k, i, f, bits = self._widths(True, x if (self.wrap and not self.is_activation) else None)
-        xc = x
-        if not self.wrap:
-            step = ops.power(2.0, -f)
-            hi = ops.power(2.0, i) - step
-            lo = -k * ops.power(2.0, i) if self.overflow_mode == "SAT" else -k * hi
-            xc = ops.where(x > hi, hi, ops.where(x < lo, lo, x))
-        y = xc * ops.power(2.0, f)
-        m = y + ops.stop_gradient(round_mantissa(y, self.round_mode) - y)
-        q = m * ops.power(2.0, -f)
-        alive = ops.stop_gradient(bits) > 0
-        return q + ops.stop_gradient(ops.where(alive, q, ops.zeros_like(q)) - q)
+        alive = ops.cast(ops.stop_gradient(bits) > 0, x.dtype)
+        clip = None if self.wrap else self.overflow_mode
+        return _ste_quantizer(clip, self.round_mode)(x, f, i, ops.stop_gradient(k), alive)
 
     def _calibrate_call(self, x):
         """Eager calibration pass: record per-element ``max|x|`` and sign; pass values on without WRAP."""
