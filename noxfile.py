@@ -86,7 +86,8 @@ def bench(session: nox.Session) -> None:
     hgq2_venv = os.path.join(".nox", "hgq2-venv")
     if not os.path.exists(os.path.join(hgq2_venv, "bin", "python")):
         session.run(sys.executable, "-m", "venv", hgq2_venv, external=True)
-        session.run(os.path.join(hgq2_venv, "bin", "pip"), "install", "-q", "hgq2", "jax", external=True)
+        pip = os.path.join(hgq2_venv, "bin", "pip")
+        session.run(pip, "install", "-q", "hgq2==0.2.0", "da4ml==0.6.0", "jax", external=True)
     session.env["HGQ2_PYTHON"] = os.path.abspath(os.path.join(hgq2_venv, "bin", "python"))
     flags = [a for a in session.posargs if a.startswith("--")]  # e.g. --quick, passed to every script
     names = [a for a in session.posargs if not a.startswith("--")]  # e.g. cmvm sim: run only those

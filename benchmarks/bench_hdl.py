@@ -20,13 +20,13 @@ hdl_gen forced to da4ml's stage count, i.e. da4ml's exact convention (same ranks
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _da4ml import da4ml_verilog
 
 from hdl_gen.design import Design
 from hdl_gen.interp import interp
@@ -82,17 +82,6 @@ def da4ml_design(layers, n_in, out_dir: Path, clock_ns: float):
     model = VerilogModel(comb, "da4ml_mlp", out_dir, latency_cutoff=clock_ns, clock_period=clock_ns)
     model.write()
     return comb, model
-
-
-def da4ml_verilog(src: Path, top: str) -> str:
-    """The top, its stage modules and only the static modules they instantiate, as one text."""
-    files = [src / f"{top}.v", *sorted(src.glob(f"{top}_stage*.v"))]
-    text = "\n".join(p.read_text() for p in files)
-    for p in sorted((src / "static").glob("*.v")):
-        mods = re.findall(r"^\s*module\s+(\w+)", p.read_text(), flags=re.M)
-        if any(re.search(rf"\b{m}\b\s*(#|\w)", text) for m in mods):
-            text += "\n" + p.read_text()
-    return text
 
 
 def input_registered(core: Design, top: str) -> str:

@@ -24,12 +24,13 @@ from hgq.config import LayerConfigScope, QuantizerConfigScope  # noqa: E402
 from hgq.layers import QDense  # noqa: E402
 
 
-def build() -> keras.Model:
+def build(beta0: float = 1e-6) -> keras.Model:
+    """HGQ2's 16-64-32-32-5 ``QDense`` jet tagger with the same initial formats as ``hgq.models.jet_tagger``."""
     with (
         QuantizerConfigScope(place="weight", q_type="kbi", b0=6, i0=0, round_mode="RND", overflow_mode="SAT_SYM"),
         QuantizerConfigScope(place="bias", q_type="kbi", b0=8, i0=2, round_mode="RND", overflow_mode="WRAP"),
         QuantizerConfigScope(place="datalane", q_type="kif", i0=3, f0=4, round_mode="RND", overflow_mode="WRAP"),
-        LayerConfigScope(enable_ebops=True, beta0=1e-6),
+        LayerConfigScope(enable_ebops=True, beta0=beta0),
     ):
         inp = keras.Input((16,))
         y = inp

@@ -124,7 +124,12 @@ class BetaPID(keras.callbacks.Callback):
 
 
 class ParetoFront(keras.callbacks.Callback):
-    """Save a ``.keras`` checkpoint only when it is non-dominated over ``metrics``; delete ones it dominates.
+    """Keep the checkpoints that are non-dominated over ``metrics``; write them as ``.keras`` files.
+
+    During training a candidate costs only a copy of the weights (``model.get_weights()``, well under a
+    millisecond) held in memory; dominated candidates are dropped. The survivors are written when training ends
+    (or on :meth:`flush`): saving a ``.keras`` file per candidate costs ~0.2 s, which used to dominate short epochs.
+    A written file holds the weights of its epoch; the optimizer state in it is the final one.
 
     Args:
         path: directory for the checkpoints.
@@ -145,6 +150,7 @@ class ParetoFront(keras.callbacks.Callback):
             raise ValueError("ParetoFront needs one side (+1 or -1) per metric")
         self.path, self.metrics, self.sides, self.fname_format = str(path), tuple(metrics), tuple(sides), fname_format
         self.front: list[dict] = []  # {"epoch", metric values..., "file"}
+        self._weights: dict[int, list] = {}  # epoch -> weights of a front point not yet written
 
     def _key(self, point: dict) -> np.ndarray:
         return np.array([s * point[m] for m, s in zip(self.metrics, self.sides, strict=True)], dtype=np.float64)
@@ -168,12 +174,29 @@ class ParetoFront(keras.callbacks.Callback):
         keep = []
         for p in self.front:
             if self.dominates(key, self._key(p)):
+                self._weights.pop(p["epoch"], None)
                 if os.path.exists(p["file"]):
                     os.remove(p["file"])
             else:
                 keep.append(p)
-        os.makedirs(self.path, exist_ok=True)
-        fname = self.fname_format.format(**{**logs, **point})
-        point["file"] = os.path.join(self.path, fname)
-        self.model.save(point["file"])
+        point["file"] = os.path.join(self.path, self.fname_format.format(**{**logs, **point}))
+        self._weights[point["epoch"]] = self.model.get_weights()
         self.front = sorted([*keep, point], key=lambda p: p["epoch"])
+
+    def flush(self) -> None:
+        """Write the front points held in memory as ``.keras`` files (the model's weights are restored after)."""
+        if not self._weights:
+            return
+        os.makedirs(self.path, exist_ok=True)
+        final = self.model.get_weights()
+        try:
+            for p in self.front:
+                w = self._weights.pop(p["epoch"], None)
+                if w is not None:
+                    self.model.set_weights(w)
+                    self.model.save(p["file"])
+        finally:
+            self.model.set_weights(final)
+
+    def on_train_end(self, logs=None):
+        self.flush()

@@ -7,6 +7,7 @@ import hgq  # noqa: F401  (first: sets KERAS_BACKEND=jax before Keras is importe
 
 import math
 import os
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -32,11 +33,20 @@ def test_beta_scheduler_piecewise():
 
 
 class _Fake(keras.Model):
-    """Stand-in model for ParetoFront: save() writes a marker file."""
+    """Stand-in model for ParetoFront: weights are a counter, save() writes the weights it holds."""
+
+    n = 0
+
+    def get_weights(self):
+        self.n += 1
+        return [self.n]
+
+    def set_weights(self, w):
+        self.held = w
 
     def save(self, path, **kw):
         with open(path, "w") as fh:
-            fh.write("x")
+            fh.write(str(self.held))
 
 
 def test_pareto_front_keeps_only_non_dominated(tmp_path):
@@ -47,7 +57,13 @@ def test_pareto_front_keeps_only_non_dominated(tmp_path):
         cb.on_epoch_end(e, {"val_accuracy": acc, "ebops": eb})
     kept = sorted((p["val_accuracy"], p["ebops"]) for p in cb.front)
     assert kept == [(0.74, 900), (0.75, 4000)]
+    assert os.listdir(tmp_path) == []  # held in memory until training ends
+    cb.on_train_end()
     assert sorted(os.listdir(tmp_path)) == sorted(os.path.basename(p["file"]) for p in cb.front)
+    # each file holds the weights of its own epoch (the n-th snapshot taken), not the final ones
+    snapshot = {3: 3, 6: 5}  # epochs 0, 1, 3, 4, 6 entered the front; 3 and 6 survive
+    held = {p["epoch"]: Path(p["file"]).read_text() for p in cb.front}
+    assert held == {e: str([n]) for e, n in snapshot.items()}
     for a in cb.front:
         for b in cb.front:
             assert not ParetoFront.dominates(cb._key(a), cb._key(b))
@@ -96,3 +112,19 @@ def test_jet_tagger_trains_calibrates_and_is_exact(tmp_path):
         if lay.activation_name == "relu":
             a = np.maximum(a, 0)
     assert np.array_equal(pred, a)
+
+
+def test_held_out_curve_selects_on_validation_only():
+    from hgq.pareto import cost_to_reach, held_out_curve
+
+    pts = [
+        {"val_accuracy": 0.60, "accuracy": 0.61, "ebops": 100},
+        {"val_accuracy": 0.65, "accuracy": 0.62, "ebops": 200},  # better on validation, worse on test than...
+        {"val_accuracy": 0.64, "accuracy": 0.70, "ebops": 150},  # ...this one: the test split must not pick it
+        {"val_accuracy": 0.70, "accuracy": 0.69, "ebops": 400},
+    ]
+    got = held_out_curve(pts, "ebops", [50, 100, 150, 250, 1000])
+    assert np.isnan(got[0])
+    assert got[1:].tolist() == [0.61, 0.70, 0.62, 0.69]
+    assert cost_to_reach(pts, "ebops", 0.69) == 150  # the curve first reaches 0.69 at 150 EBOPs
+    assert cost_to_reach(pts, "ebops", 0.705) is None

@@ -1,0 +1,276 @@
+"""Accuracy per real LUT, side by side: hgq-hil vs HGQ2 0.2 + da4ml 0.6 on the same jets, split, recipe and seeds.
+
+    python benchmarks/bench_front.py [--quick] [--data sample|DIR] [--seeds 3] [--epochs 1000] [--points 10]
+                                     [--resource ebops lut] [--abc9] [--out out/bench_front]
+
+Both tools train the 16-64-32-32-5 jet tagger with the same initial formats and HGQ2's recipe (batch 2048, Adam
+3e-3, β 1e-7 held for the first 10 % of the epochs, then log-ramped to 1e-3 at the last), on one 70/10/20 split
+(seed 0, scaled on the train part). Every checkpoint on the (validation accuracy, EBOPs) Pareto front is
+calibrated on the train split; the points still non-dominated on (validation accuracy, exact EBOPs) are thinned
+to ``--points`` spread evenly in log EBOPs, lowered (hgq-hil: ``hdl_gen.convert``; HGQ2: da4ml ``trace_model`` →
+``VerilogModel``, both at the same clock and part) and synthesised with the same yosys command
+(``synth_xilinx -family xcup -flatten -noiopad -noclkbuf``; classic-ABC LUT mapping unless ``--abc9``). The test
+split (20 %) selects nothing: fronts are read "held out" (at each budget, the test accuracy of the point with the
+best validation accuracy among those within budget; ``hgq.pareto.held_out_curve``), as mean and spread over seeds.
+
+``--resource lut`` adds a third run per seed: hgq-hil trained with the LUT-true resource term
+(``hgq.resources``) in place of EBOPs. HGQ2 runs in the venv named by ``HGQ2_PYTHON`` (``nox -s bench`` makes it);
+without it only hgq-hil runs. Larger data: ``python -m hgq.data.generate --per-class 25000 --out DIR --seed 7``
+(``pip install -e '.[physics]'``, ~15 min on 2 cores), then ``--data DIR``.
+"""
+# ruff: noqa: I001
+
+from __future__ import annotations
+
+import hgq  # noqa: F401  (first: sets KERAS_BACKEND=jax before Keras is imported)
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+import hdl_gen
+from hdl_gen.resources import yosys_estimate
+from hgq import load_model
+from hgq.data import jsc_split, load_jsc
+from hgq.models import jet_tagger
+from hgq.pareto import calibrate_front, cost_to_reach, held_out_curve, non_dominated, train_front
+
+HERE = Path(__file__).resolve().parent
+PART = "xcvu13p-flga2577-2-e"
+
+
+def spread(points: list[dict], k: int) -> list[dict]:
+    """At most ``k`` of ``points``, evenly spread in log EBOPs (cheapest and dearest always kept)."""
+    pts = sorted(points, key=lambda p: p["ebops"])
+    if len(pts) <= k:
+        return pts
+    logs = np.log(np.maximum([p["ebops"] for p in pts], 1.0))
+    picks = {int(np.argmin(np.abs(logs - t))) for t in np.linspace(logs[0], logs[-1], k)}
+    return [pts[j] for j in sorted(picks)]
+
+
+def synth(verilog: str, top: str, abc9: bool) -> dict:
+    r = yosys_estimate(verilog, top, family="xcup", fast=not abc9, nice=5)
+    return {"lut": r["luts"] + r["srls"], "ff": r["ffs"], "yosys_seconds": r["seconds"]}
+
+
+# -- hgq-hil ----------------------------------------------------------------------------------------------------
+def run_ours(split, seed: int, args, out: Path, resource: str) -> dict:
+    """Train, calibrate, select on validation, lower and synthesise hgq-hil's front for one seed."""
+    keras.utils.set_random_seed(seed)
+    model = jet_tagger(beta0=args.beta[0], seed=seed)
+    callbacks = []
+    if resource == "lut":
+        from hgq.resources import LUTCost
+
+        callbacks.append(LUTCost(every=max(1, args.epochs // 20)))
+    t0 = time.perf_counter()
+    files = train_front(model, split.x_train, split.y_train, out, epochs=args.epochs, batch_size=args.batch,
+                        beta=tuple(args.beta), beta_hold=args.hold, lr=args.lr,
+                        validation_data=(split.x_val, split.y_val), callbacks=callbacks)  # fmt: skip
+    secs = time.perf_counter() - t0
+    front = calibrate_front(files, split.x_train, split.x_val, split.y_val, split.x_test, split.y_test, out)
+    rows = []
+    for p in spread(front, args.points):
+        m = load_model(p["file"])
+        t1 = time.perf_counter()
+        design = hdl_gen.convert(m, part=PART, clock_ns=args.clock, name="hgq_hil_" + Path(p["file"]).stem)
+        verilog = design.verilog()
+        lower_s = time.perf_counter() - t1
+        n = min(len(split.x_test), 4096)
+        y_model = np.asarray(m.predict(split.x_test[:n], batch_size=8192, verbose=0), np.float64)
+        mism = int(np.sum(np.any(design.predict(hdl_gen.quantize_input(m, split.x_test[:n])) != y_model, -1)))
+        rows.append({**p, **synth(verilog, design.name, args.abc9), "ranks": design.latency,
+                     "lower_seconds": lower_s, "mismatches": mism, "checked": n})  # fmt: skip
+    return {"samples_per_s": len(split.y_train) * args.epochs / secs, "train_seconds": secs, "points": rows,
+            "front_size": len(front)}  # fmt: skip
+
+
+# -- HGQ2 + da4ml -----------------------------------------------------------------------------------------------
+def _hgq2(py: str, *argv: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    with tempfile.TemporaryDirectory() as tmp:  # cwd without this repo's hgq on the path
+        r = subprocess.run([py, str(HERE / "bench_front_hgq2.py"), *argv], cwd=tmp, env=env, capture_output=True,
+                           text=True)  # fmt: skip
+    if r.returncode != 0:
+        tail = " | ".join(r.stderr.strip().splitlines()[-5:])
+        raise RuntimeError(f"HGQ2 step {argv[0]} failed: {tail}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def run_hgq2(py: str, split_file: Path, seed: int, args, out: Path) -> dict:
+    """The same for HGQ2 + da4ml: train and calibrate in HGQ2's venv, select here, lower there, synthesise here."""
+    tr = _hgq2(py, "train", "--split", str(split_file), "--out", str(out), "--seed", str(seed), "--epochs",
+               str(args.epochs), "--batch", str(args.batch), "--lr", str(args.lr), "--beta", *map(str, args.beta),
+               "--hold", str(args.hold))  # fmt: skip
+    front = spread(non_dominated(tr["points"], acc="val_accuracy"), args.points)
+    lo = _hgq2(py, "lower", "--split", str(split_file), "--out", str(out / "verilog"), "--clock", str(args.clock),
+               "--part", PART, *[p["file"] for p in front])  # fmt: skip
+    rows = []
+    for p, d in zip(front, lo["designs"], strict=True):
+        text = Path(d["verilog"]).read_text()
+        rows.append({**p, **{k: v for k, v in d.items() if k != "file"}, **synth(text, d["top"], args.abc9)})
+    return {"samples_per_s": tr["samples_per_s"], "train_seconds": tr["train_seconds"], "points": rows,
+            "front_size": len(non_dominated(tr["points"], acc="val_accuracy"))}  # fmt: skip
+
+
+# -- report -----------------------------------------------------------------------------------------------------
+def _stats(curves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    a = np.array(curves)
+    with np.errstate(all="ignore"):
+        ok = ~np.isnan(a).any(axis=0)  # a budget counts only where every seed has a point
+        mean = np.where(ok, np.nanmean(a, axis=0), np.nan)
+        return mean, np.where(ok, np.nanmin(a, axis=0), np.nan), np.where(ok, np.nanmax(a, axis=0), np.nan)
+
+
+def report(res: dict, args, out: Path) -> None:
+    tools = [t for t in res["tools"] if res["runs"][t]]
+    runs = res["runs"]
+    print(f"\ndata {res['data']}: train {res['n'][0]:,} / validation {res['n'][1]:,} / test {res['n'][2]:,} jets "
+          f"(split seed 0); the test split selects nothing (fronts chosen on validation, read held out)")  # fmt: skip
+    print(f"recipe: {args.epochs} epochs, batch {args.batch}, Adam {args.lr}, β {args.beta[0]:g} for {args.hold} "
+          f"epochs then log to {args.beta[1]:g}; seeds {args.seeds}; {PART} at {args.clock} ns; yosys "
+          f"synth_xilinx -family xcup ({'ABC9' if args.abc9 else 'classic ABC'})")  # fmt: skip
+    print("\ntraining throughput (fit wall time incl. validation and callbacks, samples/s, mean over seeds):")
+    sps = {t: float(np.mean([r["samples_per_s"] for r in runs[t]])) for t in tools}
+    for t in tools:
+        ratio = f"  {sps[t] / sps['hgq2']:.2f}x HGQ2" if "hgq2" in sps else ""
+        print(f"  {t:<16}{sps[t]:>12,.0f}{ratio}")
+    for cost, label in (("ebops", "EBOPs"), ("lut", "yosys LUT")):
+        allc = [p[cost] for t in tools for r in runs[t] for p in r["points"]]
+        grid = np.unique(np.geomspace(max(min(allc), 1), max(allc), 14).round(0))
+        print(f"\ntest accuracy vs {label} (held out; mean [min, max] over seeds; '-' where a seed has no point):")
+        print(f"{label:>10}" + "".join(f"{t:>26}" for t in tools))
+        stats = {t: _stats([held_out_curve(r["points"], cost, grid) for r in runs[t]]) for t in tools}
+        for j, c in enumerate(grid):
+            cells = []
+            for t in tools:
+                m, lo, hi = (s[j] for s in stats[t])
+                cells.append(f"{m:.4f} [{lo:.4f},{hi:.4f}]" if not np.isnan(m) else "-")
+            print(f"{c:>10,.0f}" + "".join(f"{x:>26}" for x in cells))
+        res[f"curve_{cost}"] = {"grid": grid.tolist(), **{t: [s.tolist() for s in stats[t]] for t in tools}}
+        if "hgq2" in tools and cost == "ebops":
+            for t in tools:
+                if t != "hgq2":
+                    d = stats[t][0] - stats["hgq2"][0]
+                    if np.any(~np.isnan(d)):
+                        print(f"  {t} − hgq2 mean accuracy at equal EBOPs: worst {np.nanmin(d):+.4f}, "
+                              f"best {np.nanmax(d):+.4f} over the budgets both reach")  # fmt: skip
+    # LUTs and latency needed for an accuracy, mean over seeds
+    accs = [p["accuracy"] for t in tools for r in runs[t] for p in r["points"]]
+    targets = np.round(np.arange(np.floor(min(accs) * 200) / 200, max(accs), 0.0025), 4)
+    print("\nyosys LUT (and register ranks) to reach a test accuracy, mean over seeds (all seeds must reach it):")
+    print(
+        f"{'accuracy':>9}"
+        + "".join(f"{t:>22}" for t in tools)
+        + "".join(f"{t + '/hgq2':>14}" for t in tools if t != "hgq2" and "hgq2" in tools)
+    )
+    res["lut_to_reach"] = {}
+    for a in targets:
+        need = {}
+        for t in tools:
+            vals = [cost_to_reach(r["points"], "lut", a) for r in runs[t]]
+            if all(v is not None for v in vals):
+                ranks = [min(p["ranks"] for p in r["points"] if p["lut"] == v)
+                         for r, v in zip(runs[t], vals, strict=True)]  # fmt: skip
+                need[t] = (float(np.mean(vals)), float(np.mean(ranks)))
+        if not need:
+            continue
+        res["lut_to_reach"][str(a)] = need
+        cells = [f"{need[t][0]:,.0f} ({need[t][1]:.1f})" if t in need else "-" for t in tools]
+        ratios = [f"{need[t][0] / need['hgq2'][0]:.2f}" if t in need and "hgq2" in need else "-"
+                  for t in tools if t != "hgq2" and "hgq2" in tools]  # fmt: skip
+        print(f"{a:>9.4f}" + "".join(f"{c:>22}" for c in cells) + "".join(f"{r:>14}" for r in ratios))
+    print("\nbit-exactness of each lowering (its own interpreter vs its Keras model on test jets): " + ", ".join(
+        f"{t} {sum(p['mismatches'] for r in runs[t] for p in r['points'])} mismatches / "
+        f"{sum(p['checked'] for r in runs[t] for p in r['points'])} samples" for t in tools))  # fmt: skip
+    plot(res, tools, out / "front.png")
+    (out / "front.json").write_text(json.dumps(res, indent=1, default=float))
+    print(f"\nplot: {out / 'front.png'}; all points: {out / 'front.json'}")
+
+
+def plot(res: dict, tools: list[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    colors = {"hgq-hil": "tab:blue", "hgq-hil (LUT term)": "tab:green", "hgq2": "tab:red"}
+    for ax, cost, label in zip(axes, ("ebops", "lut"), ("EBOPs", "yosys LUT (xcup)"), strict=True):
+        cur = res[f"curve_{cost}"]
+        for t in tools:
+            m, lo, hi = (np.array(v, dtype=float) for v in cur[t])
+            ax.plot(cur["grid"], m, "-", color=colors.get(t), label=f"{t} (mean)")
+            ax.fill_between(cur["grid"], lo, hi, color=colors.get(t), alpha=0.2)
+            for r in res["runs"][t]:
+                ax.plot([p[cost] for p in r["points"]], [p["accuracy"] for p in r["points"]], ".", color=colors.get(t))
+        ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("test accuracy (held out)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"jet tagger fronts on {res['data']}, {len(res['runs'][tools[0]])} seeds")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="1 seed, 40 epochs, 3 points per front (a smoke run)")
+    ap.add_argument("--data", default="sample", help="'sample' or a directory/npz made by hgq.data.generate")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=1000)
+    ap.add_argument("--batch", type=int, default=2048)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--beta", type=float, nargs=2, default=[1e-7, 1e-3])
+    ap.add_argument("--points", type=int, default=10, help="front points lowered and synthesised per run")
+    ap.add_argument("--clock", type=float, default=5.0)
+    ap.add_argument("--resource", nargs="+", default=["ebops"], choices=["ebops", "lut"],
+                    help="hgq-hil resource terms to run (lut: the LUT-true term)")  # fmt: skip
+    ap.add_argument("--no-hgq2", action="store_true", help="skip the HGQ2 baseline")
+    ap.add_argument("--abc9", action="store_true", help="yosys ABC9 LUT mapping (slow) instead of classic ABC")
+    ap.add_argument("--out", default="out/bench_front")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.seeds, args.epochs, args.points = 1, 40, 3
+    args.hold = args.epochs // 10
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = load_jsc(args.data)
+    split = jsc_split(data, test_size=0.2, val_size=0.1, random_state=0)
+    split_file = out / "split.npz"
+    np.savez(split_file, x_train=split.x_train, y_train=split.y_train, x_val=split.x_val, y_val=split.y_val,
+             x_test=split.x_test, y_test=split.y_test)  # fmt: skip
+    py = None if args.no_hgq2 else os.environ.get("HGQ2_PYTHON")
+    names = {"ebops": "hgq-hil", "lut": "hgq-hil (LUT term)"}
+    tools = [names[r] for r in args.resource] + (["hgq2"] if py else [])
+    res = {"data": split.name, "n": [len(split.y_train), len(split.y_val), len(split.y_test)], "tools": tools,
+           "runs": {t: [] for t in tools}, "args": vars(args)}  # fmt: skip
+    for seed in range(args.seeds):
+        for r in args.resource:
+            t0 = time.perf_counter()
+            res["runs"][names[r]].append(run_ours(split, seed, args, out / f"{r}_seed{seed}", r))
+            print(f"[{names[r]} seed {seed}: {time.perf_counter() - t0:.0f} s]", file=sys.stderr, flush=True)
+        if py:
+            t0 = time.perf_counter()
+            res["runs"]["hgq2"].append(run_hgq2(py, split_file, seed, args, out / f"hgq2_seed{seed}"))
+            print(f"[hgq2 seed {seed}: {time.perf_counter() - t0:.0f} s]", file=sys.stderr, flush=True)
+    if not py:
+        print("HGQ2 baseline not run (set HGQ2_PYTHON to a venv python with hgq2==0.2.0, da4ml==0.6.0 and jax)")
+    report(res, args, out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,136 @@
+"""HGQ2 side of the front benchmark (``bench_front.py`` drives it): HGQ2 0.2 training and da4ml 0.6 lowering.
+
+Runs in its own venv (PyPI ``hgq2`` is imported as ``hgq`` too), from a directory where this repo's ``hgq`` is
+not importable. Two steps, each printing one JSON line:
+
+    python bench_front_hgq2.py train --split S.npz --out DIR --seed 0 --epochs E --batch 2048 --lr 3e-3 \\
+        --beta 1e-7 1e-3 --hold H
+    python bench_front_hgq2.py lower --split S.npz --out DIR --clock 5 --part P FILE.keras ...
+
+``train``: the 16-64-32-32-5 ``QDense`` tagger (``bench_train_hgq2.build``), Adam, β held at ``beta[0]`` for
+``hold`` epochs then log-ramped to ``beta[1]`` at the last epoch (HGQ2's ``PieceWiseSchedule``), HGQ2's
+``ParetoFront`` on (val_accuracy, EBOPs); each checkpoint is calibrated with HGQ2's ``trace_minmax`` on the
+train split and saved to ``DIR/calibrated``; prints the points (validation accuracy, exact EBOPs) and the
+training samples/s (``fit`` wall time, validation and callbacks included). The test split is not read.
+``lower``: for each calibrated checkpoint, the test accuracy, and da4ml's ``trace_model`` → ``comb_trace`` →
+``VerilogModel`` (latency cutoff = clock, as in ``bench_hdl.py``) with the Verilog in one file per model;
+da4ml's own interpreter is checked against ``model.predict`` on the test split (mismatches are reported).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+sys.path = [p for p in sys.path if not os.path.exists(os.path.join(p or ".", "hgq", "fixed.py"))]
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from _da4ml import da4ml_verilog  # noqa: E402
+from bench_train_hgq2 import build  # noqa: E402
+
+
+def _split(path: str) -> dict[str, np.ndarray]:
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files}
+
+
+def train(args: argparse.Namespace) -> dict:
+    from hgq.utils import trace_minmax
+    from hgq.utils.sugar import BetaScheduler, FreeEBOPs, ParetoFront, PieceWiseSchedule
+
+    s = _split(args.split)
+    keras.utils.set_random_seed(args.seed)
+    model = build(beta0=args.beta[0])
+    model.compile(
+        keras.optimizers.Adam(args.lr),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    out = Path(args.out)
+    b0, b1 = args.beta
+    keys = [(0, b0, "constant"), (args.hold, b0, "log"), (args.epochs - 1, b1, "constant")]
+    sched = BetaScheduler(PieceWiseSchedule(keys if args.hold else keys[1:]))
+    front = ParetoFront(out / "checkpoints", ["val_accuracy", "ebops"], [1, -1], fname_format="epoch={epoch}.keras")
+    t0 = time.perf_counter()
+    model.fit(s["x_train"], s["y_train"], validation_data=(s["x_val"], s["y_val"]), epochs=args.epochs,
+              batch_size=args.batch, shuffle=True, verbose=0, callbacks=[sched, FreeEBOPs(), front])  # fmt: skip
+    secs = time.perf_counter() - t0
+    cal = out / "calibrated"
+    cal.mkdir(parents=True, exist_ok=True)
+    points = []
+    for f in sorted(Path(out / "checkpoints").glob("*.keras")):
+        m = keras.models.load_model(f, compile=False)
+        ebops = float(trace_minmax(m, s["x_train"], batch_size=8192))
+        val = float(np.mean(np.argmax(m.predict(s["x_val"], batch_size=8192, verbose=0), -1) == s["y_val"]))
+        dst = cal / f.name
+        m.save(dst)
+        points.append({"file": str(dst), "epoch": int(f.stem.split("=")[1]), "val_accuracy": val, "ebops": ebops})
+    return {"train_seconds": secs, "samples_per_s": len(s["y_train"]) * args.epochs / secs, "points": points}
+
+
+def lower(args: argparse.Namespace) -> dict:
+    from da4ml.codegen.rtl.rtl_model import VerilogModel
+    from da4ml.converter import trace_model
+    from da4ml.trace import comb_trace
+
+    s = _split(args.split)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for f in args.files:
+        m = keras.models.load_model(f, compile=False)
+        y_model = np.asarray(m.predict(s["x_test"], batch_size=8192, verbose=0))
+        acc = float(np.mean(np.argmax(y_model, -1) == s["y_test"]))
+        t0 = time.perf_counter()
+        inp, outp = trace_model(m)
+        comb = comb_trace(inp, outp)
+        top = f"hgq2_{Path(f).stem.replace('=', '')}"
+        with tempfile.TemporaryDirectory(prefix="front_da4ml_") as tmp:
+            vm = VerilogModel(comb, top, tmp, latency_cutoff=args.clock, clock_period=args.clock, part_name=args.part)
+            vm.write()
+            text = da4ml_verilog(Path(tmp) / "src", top)
+            stages = len(vm._pipe.solutions)
+        secs = time.perf_counter() - t0
+        vfile = out / f"{top}.v"
+        vfile.write_text(text)
+        n = min(len(s["x_test"]), 4096)
+        mism = int(np.sum(np.any(comb.predict(s["x_test"][:n]) != y_model[:n], axis=-1)))
+        rows.append({"file": f, "accuracy": acc, "verilog": str(vfile), "top": top, "stages": stages,
+                     "ranks": stages + 1, "da4ml_cost": float(comb.cost), "lower_seconds": secs,
+                     "mismatches": mism, "checked": n})  # fmt: skip
+    return {"designs": rows}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train")
+    t.add_argument("--split", required=True)
+    t.add_argument("--out", required=True)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--epochs", type=int, default=1000)
+    t.add_argument("--batch", type=int, default=2048)
+    t.add_argument("--lr", type=float, default=3e-3)
+    t.add_argument("--beta", type=float, nargs=2, default=[1e-7, 1e-3])
+    t.add_argument("--hold", type=int, default=100)
+    low = sub.add_parser("lower")
+    low.add_argument("--split", required=True)
+    low.add_argument("--out", required=True)
+    low.add_argument("--clock", type=float, default=5.0)
+    low.add_argument("--part", default="xcvu13p-flga2577-2-e")
+    low.add_argument("files", nargs="+")
+    args = ap.parse_args()
+    res = train(args) if args.cmd == "train" else lower(args)
+    print(json.dumps(res))
+
+
+if __name__ == "__main__":
+    main()
