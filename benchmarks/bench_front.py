@@ -1,7 +1,7 @@
 """Accuracy per real LUT, side by side: hgq-hil vs HGQ2 0.2 + da4ml 0.6 on the same jets, split, recipe and seeds.
 
     python benchmarks/bench_front.py [--quick] [--data sample|DIR] [--seeds 3] [--epochs 1000] [--points 10]
-                                     [--resource ebops lut] [--abc9] [--out out/bench_front]
+                                     [--resource ebops da] [--abc9] [--out out/bench_front]
 
 Both tools train the 16-64-32-32-5 jet tagger with the same initial formats and HGQ2's recipe (batch 2048, Adam
 3e-3, β 1e-7 held for the first 10 % of the epochs, then log-ramped to 1e-3 at the last), on one 70/10/20 split
@@ -13,10 +13,12 @@ to ``--points`` spread evenly in log EBOPs, lowered (hgq-hil: ``hdl_gen.convert`
 split (20 %) selects nothing: fronts are read "held out" (at each budget, the test accuracy of the point with the
 best validation accuracy among those within budget; ``hgq.pareto.held_out_curve``), as mean and spread over seeds.
 
-``--resource lut`` adds a third run per seed: hgq-hil trained with the LUT-true resource term
-(``hgq.resources``) in place of EBOPs. HGQ2 runs in the venv named by ``HGQ2_PYTHON`` (``nox -s bench`` makes it);
-without it only hgq-hil runs. Larger data: ``python -m hgq.data.generate --per-class 25000 --out DIR --seed 7``
-(``pip install -e '.[physics]'``, ~15 min on 2 cores), then ``--data DIR``.
+``--resource ebops da`` adds a third run per seed: hgq-hil trained with the distributed-arithmetic resource term
+(``resource="da"``: kernels charged by CSD digits, docs/training.md) in place of EBOPs; the report gives how well
+EBOPs, the DA cost and hdl_gen's own adder-bit count predict yosys LUTs over all hgq-hil points. HGQ2 runs in
+the venv named by ``HGQ2_PYTHON`` (``nox -s bench`` makes it); without it only hgq-hil runs. Larger data:
+``python -m hgq.data.generate --per-class 25000 --out DIR --seed 7`` (``pip install -e '.[physics]'``, ~25 min
+on 2 cores), then ``--data DIR``.
 """
 # ruff: noqa: I001
 
@@ -40,6 +42,7 @@ import hdl_gen
 from hdl_gen.resources import yosys_estimate
 from hgq import load_model
 from hgq.data import jsc_split, load_jsc
+from hgq.ebops import model_da_cost
 from hgq.models import jet_tagger
 from hgq.pareto import calibrate_front, cost_to_reach, held_out_curve, non_dominated, train_front
 
@@ -66,16 +69,11 @@ def synth(verilog: str, top: str, abc9: bool) -> dict:
 def run_ours(split, seed: int, args, out: Path, resource: str) -> dict:
     """Train, calibrate, select on validation, lower and synthesise hgq-hil's front for one seed."""
     keras.utils.set_random_seed(seed)
-    model = jet_tagger(beta0=args.beta[0], seed=seed)
-    callbacks = []
-    if resource == "lut":
-        from hgq.resources import LUTCost
-
-        callbacks.append(LUTCost(every=max(1, args.epochs // 20)))
+    model = jet_tagger(beta0=args.beta[0], seed=seed, resource=resource)
     t0 = time.perf_counter()
     files = train_front(model, split.x_train, split.y_train, out, epochs=args.epochs, batch_size=args.batch,
                         beta=tuple(args.beta), beta_hold=args.hold, lr=args.lr,
-                        validation_data=(split.x_val, split.y_val), callbacks=callbacks)  # fmt: skip
+                        validation_data=(split.x_val, split.y_val))  # fmt: skip
     secs = time.perf_counter() - t0
     front = calibrate_front(files, split.x_train, split.x_val, split.y_val, split.x_test, split.y_test, out)
     rows = []
@@ -88,8 +86,10 @@ def run_ours(split, seed: int, args, out: Path, resource: str) -> dict:
         n = min(len(split.x_test), 4096)
         y_model = np.asarray(m.predict(split.x_test[:n], batch_size=8192, verbose=0), np.float64)
         mism = int(np.sum(np.any(design.predict(hdl_gen.quantize_input(m, split.x_test[:n])) != y_model, -1)))
+        rep = design.report()
         rows.append({**p, **synth(verilog, design.name, args.abc9), "ranks": design.latency,
-                     "lower_seconds": lower_s, "mismatches": mism, "checked": n})  # fmt: skip
+                     "da_cost": model_da_cost(m), "adder_bits": rep["adder_bits"], "lower_seconds": lower_s,
+                     "mismatches": mism, "checked": n})  # fmt: skip
     return {"samples_per_s": len(split.y_train) * args.epochs / secs, "train_seconds": secs, "points": rows,
             "front_size": len(front)}  # fmt: skip
 
@@ -190,6 +190,20 @@ def report(res: dict, args, out: Path) -> None:
         ratios = [f"{need[t][0] / need['hgq2'][0]:.2f}" if t in need and "hgq2" in need else "-"
                   for t in tools if t != "hgq2" and "hgq2" in tools]  # fmt: skip
         print(f"{a:>9.4f}" + "".join(f"{c:>22}" for c in cells) + "".join(f"{r:>14}" for r in ratios))
+    ours = [p for t in tools if t != "hgq2" for r in runs[t] for p in r["points"]]
+    if len(ours) >= 3:
+        lut = np.log([p["lut"] for p in ours])
+        print(f"\nhow well each estimate predicts yosys LUT over {len(ours)} hgq-hil points (log-log Pearson r; "
+              "spread of LUT/estimate as std/mean):")  # fmt: skip
+        res["predictors"] = {}
+        estimates = (("ebops", "EBOPs"), ("da_cost", "DA cost (resource='da')"), ("adder_bits", "hdl_gen adder bits"))
+        for key, label in estimates:
+            v = np.array([p[key] for p in ours], dtype=float)
+            r = float(np.corrcoef(np.log(v), lut)[0, 1])
+            ratio = np.exp(lut) / v
+            cv = float(np.std(ratio) / np.mean(ratio))
+            res["predictors"][key] = {"r": r, "cv": cv, "lut_per_unit": float(np.mean(ratio))}
+            print(f"  {label:<26} r = {r:.4f}   LUT/estimate {np.mean(ratio):.3f} ± {cv:.1%}")
     print("\nbit-exactness of each lowering (its own interpreter vs its Keras model on test jets): " + ", ".join(
         f"{t} {sum(p['mismatches'] for r in runs[t] for p in r['points'])} mismatches / "
         f"{sum(p['checked'] for r in runs[t] for p in r['points'])} samples" for t in tools))  # fmt: skip
@@ -205,7 +219,7 @@ def plot(res: dict, tools: list[str], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    colors = {"hgq-hil": "tab:blue", "hgq-hil (LUT term)": "tab:green", "hgq2": "tab:red"}
+    colors = {"hgq-hil": "tab:blue", "hgq-hil (DA term)": "tab:green", "hgq2": "tab:red"}
     for ax, cost, label in zip(axes, ("ebops", "lut"), ("EBOPs", "yosys LUT (xcup)"), strict=True):
         cur = res[f"curve_{cost}"]
         for t in tools:
@@ -236,8 +250,8 @@ def main(argv=None) -> int:
     ap.add_argument("--beta", type=float, nargs=2, default=[1e-7, 1e-3])
     ap.add_argument("--points", type=int, default=10, help="front points lowered and synthesised per run")
     ap.add_argument("--clock", type=float, default=5.0)
-    ap.add_argument("--resource", nargs="+", default=["ebops"], choices=["ebops", "lut"],
-                    help="hgq-hil resource terms to run (lut: the LUT-true term)")  # fmt: skip
+    ap.add_argument("--resource", nargs="+", default=["ebops", "da"], choices=["ebops", "da"],
+                    help="hgq-hil resource terms to run (da: distributed-arithmetic cost)")  # fmt: skip
     ap.add_argument("--no-hgq2", action="store_true", help="skip the HGQ2 baseline")
     ap.add_argument("--abc9", action="store_true", help="yosys ABC9 LUT mapping (slow) instead of classic ABC")
     ap.add_argument("--out", default="out/bench_front")
@@ -253,7 +267,7 @@ def main(argv=None) -> int:
     np.savez(split_file, x_train=split.x_train, y_train=split.y_train, x_val=split.x_val, y_val=split.y_val,
              x_test=split.x_test, y_test=split.y_test)  # fmt: skip
     py = None if args.no_hgq2 else os.environ.get("HGQ2_PYTHON")
-    names = {"ebops": "hgq-hil", "lut": "hgq-hil (LUT term)"}
+    names = {"ebops": "hgq-hil", "da": "hgq-hil (DA term)"}
     tools = [names[r] for r in args.resource] + (["hgq2"] if py else [])
     res = {"data": split.name, "n": [len(split.y_train), len(split.y_val), len(split.y_test)], "tools": tools,
            "runs": {t: [] for t in tools}, "args": vars(args)}  # fmt: skip

@@ -20,6 +20,7 @@ def jet_tagger(
     iq_conf: dict | None = None,
     seed: int = 0,
     name: str = "jet_tagger",
+    resource: str = "ebops",
 ) -> keras.Model:
     """The JSC jet tagger ``16-64-32-32-5``: QDense + inline ReLU, logits out (unquantized sums of quantized terms).
 
@@ -33,6 +34,7 @@ def jet_tagger(
         kq_conf, iq_conf: override the kernel / input quantizer configs.
         seed: initializer seed.
         name: model name.
+        resource: the resource term in the loss, ``"ebops"`` or ``"da"`` (see :class:`~hgq.layers.base.QLayer`).
     """
     kq = {"q_type": "kbi", "b0": 6, "i0": 0, "round_mode": "RND", "overflow_mode": "SAT_SYM", **(kq_conf or {})}
     iq = {"q_type": "kif", "k0": 1, "i0": 3, "f0": 4, "round_mode": "RND", "overflow_mode": "WRAP", **(iq_conf or {})}
@@ -46,6 +48,7 @@ def jet_tagger(
             kq_conf=kq,
             iq_conf=iq,
             beta0=beta0,
+            resource=resource,
             kernel_initializer=keras.initializers.GlorotUniform(seed=seed + j),
             name=f"dense{j}",
         )(y)

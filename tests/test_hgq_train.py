@@ -15,7 +15,7 @@ import pytest
 
 from hgq.calibrate import trace_minmax
 from hgq.callbacks import BetaPID, BetaScheduler, FreeEBOPs, ParetoFront
-from hgq.ebops import ebops_layers, model_ebops
+from hgq.ebops import ebops_layers, model_ebops, set_beta, trained_ebops
 from hgq.fixed import quantize
 from hgq.layers import QDense
 from hgq.models import jet_tagger
@@ -128,3 +128,38 @@ def test_held_out_curve_selects_on_validation_only():
     assert got[1:].tolist() == [0.61, 0.70, 0.62, 0.69]
     assert cost_to_reach(pts, "ebops", 0.69) == 150  # the curve first reaches 0.69 at 150 EBOPs
     assert cost_to_reach(pts, "ebops", 0.705) is None
+
+
+def test_da_resource_term_counts_csd_digits():
+    """resource='da': each kernel width counts as its weight's CSD digit count (live zeros as one digit)."""
+    from keras import ops
+
+    from hdl_gen.cmvm.csd import csd_digits
+    from hgq.ebops import model_da_cost
+
+    rng = np.random.default_rng(3)
+    model = jet_tagger(hidden=(12,), resource="da")
+    x = rng.normal(size=(256, 16)).astype("float32")
+    trace_minmax(model, x)
+    want = 0.0
+    for lay in ebops_layers(model):
+        q = lay.qkernel
+        _, _, f = lay.kq.kif()
+        m = np.round(np.abs(q) * 2.0**f).astype(np.int64)
+        bw = np.asarray(ops.convert_to_numpy(lay.kq.bits(False)))
+        digits = np.maximum((csd_digits(m) != 0).sum(-1), bw > 0)
+        bx = np.asarray(ops.convert_to_numpy(lay.iq.bits(False)))
+        bias = float(np.mean(np.asarray(ops.convert_to_numpy(lay.bq.bits(False))))) * lay.units
+        want += float(bx @ digits @ np.ones(lay.units)) + bias
+        assert np.any(digits < bw)  # the DA cost really differs from EBOPs
+    assert model_da_cost(model) == want
+    assert model_da_cost(model) < model_ebops(model)
+    # the term is what β multiplies in training, and it reaches the width variables
+    y = keras.utils.to_categorical(rng.integers(0, 5, 256), 5)
+    model.compile(keras.optimizers.SGD(0.0), keras.losses.CategoricalCrossentropy(from_logits=True))
+    loss0 = float(model.train_on_batch(x, y))  # β = 1e-6: the task loss
+    set_beta(model, 1.0)
+    loss1 = float(model.train_on_batch(x, y))
+    recorded = trained_ebops(model)  # EBOPs are recorded whatever the term
+    assert math.isclose(loss1 - loss0, model_da_cost(model), rel_tol=0.25)
+    assert recorded > 1.25 * (loss1 - loss0)

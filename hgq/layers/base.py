@@ -22,7 +22,10 @@ class QLayer(keras.layers.Layer):
         enable_iq: quantize the input (default True).
         enable_oq: quantize the output (default False).
         beta0: initial β (per layer, changed by the β callbacks).
-        enable_ebops: add ``β · EBOPs`` to the loss in training.
+        enable_ebops: add ``β · resource`` to the loss in training.
+        resource: the resource term β multiplies: ``"ebops"`` (default) or ``"da"`` (kernels charged by their
+            canonical-signed-digit count, the adders distributed arithmetic builds; :data:`hgq.ebops.RESOURCES`).
+            EBOPs are recorded either way (``_ebops``, Pareto fronts).
     """
 
     def __init__(
@@ -33,9 +36,15 @@ class QLayer(keras.layers.Layer):
         enable_oq: bool = False,
         beta0: float = 1e-5,
         enable_ebops: bool = True,
+        resource: str = "ebops",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        from hgq.ebops import RESOURCES
+
+        if resource not in RESOURCES:
+            raise ValueError(f"resource {resource!r} is not valid; use one of {', '.join(map(repr, RESOURCES))}")
+        self.resource = resource
         self.enable_iq, self.enable_oq = bool(enable_iq), bool(enable_oq)
         self.beta0, self.enable_ebops = float(beta0), bool(enable_ebops)
         self.iq = make_quantizer(iq_conf, "activation", "iq") if self.enable_iq else None
@@ -79,6 +88,12 @@ class QLayer(keras.layers.Layer):
     def compute_ebops(self, training: bool):
         return self.ebops_op(self.input_bits(training, self._in_shape[1:]), training)
 
+    def compute_resource(self, training: bool, resource: str | None = None):
+        """The resource term (``resource`` or the layer's own): EBOPs, or the DA cost where the layer defines one."""
+        if (resource or self.resource) == "da" and hasattr(self, "compute_da_cost"):
+            return self.compute_da_cost(training)
+        return self.compute_ebops(training)
+
     def call(self, x, training=None):
         qx = self.iq(x, training=training) if self.iq is not None else x
         return finish_output(self, self.op(qx, training), training)
@@ -92,6 +107,7 @@ class QLayer(keras.layers.Layer):
             enable_oq=self.enable_oq,
             beta0=self.beta0,
             enable_ebops=self.enable_ebops,
+            resource=self.resource,
         )
         return cfg
 
@@ -119,12 +135,15 @@ def check_kernel_nonzero(layer: keras.layers.Layer, qkernel: np.ndarray, kernel:
 
 
 def finish_output(layer, y, training):
-    """A Q-layer's common tail: its output quantizer, then (in training) record EBOPs and add ``β·EBOPs`` to the
-    loss. ``layer`` has ``oq``, ``enable_ebops``, ``compute_ebops``, ``_ebops`` and ``_beta``."""
+    """A Q-layer's common tail: its output quantizer, then (in training) record EBOPs and add ``β·resource`` to the
+    loss. ``layer`` has ``oq``, ``enable_ebops``, ``compute_ebops``, ``_ebops`` and ``_beta`` (``resource`` and
+    ``compute_resource`` where it offers other terms)."""
     if layer.oq is not None:
         y = layer.oq(y, training=training)
     if training and layer.enable_ebops:
         e = layer.compute_ebops(True)
         layer._ebops.assign(ops.stop_gradient(e))
+        if getattr(layer, "resource", "ebops") != "ebops":
+            e = layer.compute_resource(True)
         layer.add_loss(layer._beta * e)
     return y

@@ -42,8 +42,9 @@ class _QConv(_WeightedQLayer):
             y = y + self.bq(self.bias, training=training)
         return self._act(y)
 
-    def ebops_op(self, bx, training):
-        e = ops.sum(ops.conv(bx[None], self.kq.bits(training), strides=self.strides, padding=self.padding))
+    def ebops_op(self, bx, training, bw=None):
+        bw = self.kq.bits(training) if bw is None else bw
+        e = ops.sum(ops.conv(bx[None], bw, strides=self.strides, padding=self.padding))
         if self.use_bias:
             out = self.compute_output_shape(self._in_shape)
             e = e + ops.mean(self.bq.bits(training)) * math.prod(out[1:])

@@ -67,6 +67,28 @@ class _WeightedQLayer(QLayer):
     def eff_bias(self, training):
         return self.bias
 
+    def kernel_digit_bits(self, training: bool):
+        """Kernel widths scaled so that their sum is the kernel's CSD digit count (``b_w · sg(digits / b_w)``).
+
+        In distributed arithmetic a weight costs one adder per non-zero signed digit, not per bit; the gradient
+        still reaches ``b_w`` (scaled by digits per bit). A live weight that rounds to 0 is charged one digit, so
+        the resource term still prunes it.
+        """
+        bw = self.kq.bits(training)
+        src = ops.stop_gradient(self.eff_kernel(False))
+        _, _, f, _ = self.kq._widths(False, src if self.kq.wrap else None)
+        m = ops.round(ops.abs(self.kq(src, training=False)) * ops.power(2.0, f))
+        from hgq.ebops import csd_weight
+
+        live = ops.cast(ops.stop_gradient(bw) > 0, bw.dtype)
+        d = ops.maximum(csd_weight(m), live)
+        return bw * ops.stop_gradient(d / ops.maximum(ops.round(ops.stop_gradient(bw)), 1.0))
+
+    def compute_da_cost(self, training: bool):
+        """DA cost: this layer's EBOPs with each kernel width replaced by its CSD digit count."""
+        bx = self.input_bits(training, self._in_shape[1:])
+        return self.ebops_op(bx, training, bw=self.kernel_digit_bits(training))
+
     @property
     def qkernel(self) -> np.ndarray:
         """Exact quantized kernel (float64)."""
@@ -119,8 +141,8 @@ class QDense(_WeightedQLayer):
             y = y + self.bq(self.bias, training=training)
         return self._act(y)
 
-    def ebops_op(self, bx, training):
-        bw = self.kq.bits(training)
+    def ebops_op(self, bx, training, bw=None):
+        bw = self.kq.bits(training) if bw is None else bw
         e = ops.sum(ops.matmul(bx, bw))
         if self.use_bias:
             npos = math.prod(self._in_shape[1:-1])
@@ -226,8 +248,9 @@ class QEinsumDense(_WeightedQLayer):
             y = y + self.bq(self.bias, training=training)
         return self._act(y)
 
-    def ebops_op(self, bx, training):
-        e = ops.sum(ops.einsum(self.equation, bx[None], self.kq.bits(training)))
+    def ebops_op(self, bx, training, bw=None):
+        bw = self.kq.bits(training) if bw is None else bw
+        e = ops.sum(ops.einsum(self.equation, bx[None], bw))
         if self.use_bias:
             e = e + ops.mean(self.bq.bits(training)) * math.prod(self.full_output_shape[1:])
         return e
