@@ -255,7 +255,12 @@ def main(argv=None) -> int:
     ap.add_argument("--no-hgq2", action="store_true", help="skip the HGQ2 baseline")
     ap.add_argument("--abc9", action="store_true", help="yosys ABC9 LUT mapping (slow) instead of classic ABC")
     ap.add_argument("--out", default="out/bench_front")
+    ap.add_argument("--report", metavar="RUNS_JSON", help="only print the report of an earlier run's runs.json")
     args = ap.parse_args(argv)
+    if args.report:
+        res = json.loads(Path(args.report).read_text())
+        report(res, argparse.Namespace(**res["args"]), Path(args.report).parent)
+        return 0
     if args.quick:
         args.seeds, args.epochs, args.points = 1, 40, 3
     args.hold = args.epochs // 10
@@ -280,6 +285,7 @@ def main(argv=None) -> int:
             t0 = time.perf_counter()
             res["runs"]["hgq2"].append(run_hgq2(py, split_file, seed, args, out / f"hgq2_seed{seed}"))
             print(f"[hgq2 seed {seed}: {time.perf_counter() - t0:.0f} s]", file=sys.stderr, flush=True)
+    (out / "runs.json").write_text(json.dumps(res, indent=1, default=float))
     if not py:
         print("HGQ2 baseline not run (set HGQ2_PYTHON to a venv python with hgq2==0.2.0, da4ml==0.6.0 and jax)")
     report(res, args, out)
