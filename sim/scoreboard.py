@@ -14,9 +14,20 @@ from dataclasses import dataclass, field
 
 from sim.vectors import Port, decode_word
 
-__all__ = ["RESET_CYCLES", "Schedule", "describe_mismatch", "expected_stream", "make_schedule", "score"]
+__all__ = [
+    "ERROR_KINDS",
+    "RESET_CYCLES",
+    "Schedule",
+    "describe_mismatch",
+    "expected_stream",
+    "make_schedule",
+    "score",
+]
 
 RESET_CYCLES = 2
+# the kinds of error a run can show: wrong data, X data, an expected valid_out missing, a valid_out high or X
+# where none is expected
+ERROR_KINDS = ("data", "x_output", "missing_valid", "spurious_valid", "x_valid")
 
 
 @dataclass
@@ -102,12 +113,13 @@ def score(
 ) -> dict:
     """Compare sampled ``valid_out`` (-1 for X) and ``y`` (``None`` for X or not sampled) with the expected
     stream. Returns JSON-ready counts: ``compared`` (expected outputs over both passes), ``mismatches`` (of those,
-    wrong or missing), ``valid_errors``
-    (cycles whose ``valid_out`` is wrong), ``first_mismatch`` (decoded through the layout), ``latency_observed``
+    wrong or missing), ``valid_errors`` (cycles whose ``valid_out`` is wrong), ``errors`` (per kind of
+    :data:`ERROR_KINDS`), ``first_mismatch`` (decoded through the layout), ``latency_observed``
     (first ``valid_out`` minus first ``valid_in`` of pass 1)."""
     ev, es = expected_stream(s, latency)
     mask = out.mask
     mismatches = valid_errors = compared = 0
+    errors = dict.fromkeys(ERROR_KINDS, 0)
     first: dict | None = None
     for j in range(1, len(s)):
         gv, e = got_valid[j], ev[j]
@@ -127,6 +139,8 @@ def score(
         elif gv != 0:
             kind = "spurious_valid" if gv == 1 else "x_valid"
             valid_errors += 1
+        if kind is not None:
+            errors[kind] += 1
         if kind is not None and first is None:
             first = {"kind": kind, "pass": s.pass_no[j], "cycle": j, "sample": es[j] if e == 1 else None}
             if e == 1:
@@ -142,6 +156,7 @@ def score(
         "compared": compared,
         "mismatches": mismatches,
         "valid_errors": valid_errors,
+        "errors": errors,
         "first_mismatch": first,
         "latency_expected": latency,
         "latency_observed": lat,
