@@ -165,9 +165,11 @@ class Design:
             wide = [(e["index"], e["width"]) for e in self.layout[side]["elements"] if e["width"] > MAX_VALUE_BITS]
             if wide:
                 e, w = wide[0]
+                op = self.graph.outputs[e] if side == "output" else None
+                where = f" of layer {self.graph.ops[op].layer!r}" if op is not None else " (the input quantizer)"
                 problems.append(
-                    f"{len(wide)} {side} element(s) wider than {MAX_VALUE_BITS} bits (element {e}: {w} bits), "
-                    "beyond the float64 values of predict and of vectors files"
+                    f"{len(wide)} {side} element(s) wider than {MAX_VALUE_BITS} bits (element {e}{where}: {w} "
+                    "bits), beyond the float64 values of predict and of vectors files"
                 )
         try:
             self.predict_mant(np.zeros((0, len(self.graph.inputs)), dtype=np.int64))  # compiles the op checks

@@ -176,7 +176,10 @@ def clean(root: Path | None = None) -> dict:
     root = root or cache_root()
     before = cache_summary(root)
     reap_stale(root)
-    prune_runs(root / "runs", limit=0)
+    runs = root / "runs"
+    for d in runs.iterdir() if runs.is_dir() else ():
+        if d.is_dir() and not is_held(d / RUN_LOCK):
+            shutil.rmtree(d, ignore_errors=True)
     for d in root.iterdir():
         if d.is_dir() and d.name != "runs" and not _TMP.match(d.name) and not is_held(root / f".{d.name}.lock"):
             shutil.rmtree(d, ignore_errors=True)

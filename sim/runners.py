@@ -9,7 +9,6 @@ serves runs with and without waves; a run records waves only when asked.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import shutil
 import signal
@@ -49,19 +48,12 @@ class SimulatorError(RuntimeError):
     """A simulator build or run failed (the message holds the log tail)."""
 
 
-_PR_SET_PDEATHSIG = 1
-try:
-    _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
-except OSError:  # pragma: no cover - no C library to call prctl with
-    _LIBC = None
-
-
-def _die_with_parent(parent: int) -> None:
-    """In the child, before exec: SIGTERM when the parent dies (Linux), so a killed run takes its tools along."""
-    if _LIBC is not None:
-        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() != parent:
-            os._exit(1)
+# exec shim (Linux): ask for SIGTERM when the parent dies (prctl PR_SET_PDEATHSIG), give up if it already has,
+# then become the command; a shim instead of preexec_fn, which is unsafe in a threaded (JAX) process
+_SHIM = (
+    "import ctypes, os, sys; ctypes.CDLL(None).prctl(1, 15); "
+    "os.getppid() == int(sys.argv[1]) or sys.exit(1); os.execvp(sys.argv[2], sys.argv[2:])"
+)
 
 
 def run_owned(cmd: Sequence[str], *, timeout: float | None = None, **kw) -> subprocess.CompletedProcess:
@@ -69,14 +61,16 @@ def run_owned(cmd: Sequence[str], *, timeout: float | None = None, **kw) -> subp
     this run: on any exception here (Ctrl-C, SIGTERM, the timeout) the whole group gets SIGTERM, then SIGKILL;
     when this process is killed outright the child gets SIGTERM (Linux), and ``make`` passes that on to its jobs.
     ``input``/``check`` are not supported; pipes (``stdout=subprocess.PIPE``, ``text=True``) are."""
-    parent = os.getpid()
-    with subprocess.Popen(list(cmd), start_new_session=True, preexec_fn=lambda: _die_with_parent(parent), **kw) as p:
+    argv = list(cmd)
+    if sys.platform.startswith("linux"):
+        argv = [sys.executable, "-I", "-S", "-c", _SHIM, str(os.getpid()), *argv]
+    with subprocess.Popen(argv, start_new_session=True, **kw) as p:
         try:
             out, err = p.communicate(timeout=timeout)
         except BaseException:
             _end_group(p)
             raise
-        return subprocess.CompletedProcess(p.args, p.returncode, out, err)
+        return subprocess.CompletedProcess(list(cmd), p.returncode, out, err)
 
 
 def _end_group(p: subprocess.Popen) -> None:

@@ -55,8 +55,10 @@ class Schedule:
 def make_schedule(n: int, latency: int, seed: int = 0, *, second_pass: bool = True, p_valid: float = 0.7) -> Schedule:
     """Pass 1: reset, then ``n`` samples back to back, then ``latency + 2`` idle cycles. Pass 2 (when
     ``second_pass``): the same samples with ``valid_in`` low on a seeded pseudo-random pattern (the ``x`` of a
-    bubble is a random sample's word) and a 1-3 cycle reset in mid-stream, then idle cycles. On a bubble,
-    ``sample`` holds the garbage sample index and ``vin`` is 0."""
+    bubble is a random sample's word) and a 1-3 cycle reset in mid-stream, then idle cycles. The ``latency``
+    samples before the reset go back to back, so every register of the valid chain holds a 1 when the reset
+    comes (one that ignores the reset shows a spurious ``valid_out``). On a bubble, ``sample`` holds the garbage
+    sample index and ``vin`` is 0."""
     rng = random.Random(seed)
     s = Schedule()
     for _ in range(RESET_CYCLES):
@@ -77,7 +79,7 @@ def make_schedule(n: int, latency: int, seed: int = 0, *, second_pass: bool = Tr
                 i += int(v)
             reset_at = -1
             continue
-        if rng.random() < p_valid:
+        if rng.random() < p_valid or reset_at - latency <= i < reset_at:
             s.add(0, 1, i, 2)
             i += 1
         else:
