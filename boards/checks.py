@@ -25,6 +25,7 @@ __all__ = [
     "check_out_file",
     "exit_code",
     "load_model_file",
+    "non_negative_int",
     "positive_float",
     "positive_int",
 ]
@@ -76,6 +77,13 @@ def positive_int(text: str) -> int:
     if v < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
     return v
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 0")
+    return int(text)
 
 
 def check_out_dir(path: str | Path, what: str = "--out") -> Path:

@@ -26,6 +26,7 @@ from boards.checks import (
     check_out_file,
     exit_code,
     load_model_file,
+    non_negative_int,
     positive_float,
     positive_int,
 )
@@ -108,8 +109,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from hgq.pareto import calibrate_front, train_front
     from hgq.plots import plot_bitwidths, plot_pareto
 
+    out = check_out_dir(args.out)
     keras.utils.set_random_seed(args.seed)  # initialisation, shuffling and dropout are reproducible
-    out = Path(args.out)
     split = _split(args.data)
     model = jet_tagger(hidden=tuple(args.hidden), beta0=args.beta[0], seed=args.seed)
     files = train_front(model, split.x_train, split.y_train, out, epochs=args.epochs, batch_size=args.batch_size,
@@ -134,13 +135,6 @@ def _depth_bound(text: str):
     if t == "min" or (t.startswith("min+") and t[4:].isdigit()):
         return t
     raise argparse.ArgumentTypeError(f"{text!r} is not 'min', 'min+K', an integer >= 0 or 'none'")
-
-
-def _stages(text: str) -> int:
-    """argparse type of ``--stages``: an integer >= 0."""
-    if not text.strip().isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 0")
-    return int(text)
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
@@ -205,6 +199,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     import boards
 
     board = boards.get_board(args.board)
+    check_out_dir(args.out)
     design = _design_for_board(args, board)
     what = "synthesising, placing and routing" if board.is_open and not args.no_run else "writing the build plan for"
     with _step(f"{what} {design.name} on {board.name} ({board.part})", args.json):
@@ -263,9 +258,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import numpy as np
 
     import hdl_gen
-    from sim import verify
+    from sim import check_simulator, verify
 
-    out = Path(args.out)
+    check_simulator(args.simulator)  # before an hour of training, not after
+    out = check_out_dir(args.out)
     t0 = time.perf_counter()
     con = _console()
     con.print(f"[bold]hgq-hil demo[/bold]: shipped physics sample → {out}")
@@ -333,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", default="out/design")
     c.add_argument("--part", default=DEFAULT_PART)
     c.add_argument("--clock-ns", type=positive_float, default=5.0, help="clock period, finite and > 0")
-    c.add_argument("--stages", type=_stages, default=None, help="exact register ranks (0 = combinational)")
+    c.add_argument("--stages", type=non_negative_int, default=None, help="exact register ranks (0 = combinational)")
     c.add_argument("--name", default="top", help="Verilog module name (an identifier, not a keyword)")
     c.add_argument("--depth-bound", type=_depth_bound, default="min",
                    help="DA adder-depth bound: 'min', 'min+K', an int, 'none'")  # fmt: skip
@@ -346,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--vectors", default=None, help=".npz with x (and y); default: corner + random vectors")
     s.add_argument("--simulator", choices=["verilator", "icarus"], default="verilator")
     s.add_argument("--mode", choices=["stream", "bulk"], default="stream")
-    s.add_argument("--n-random", type=_stages, default=1000, help="random vectors besides the corners (>= 0)")
+    s.add_argument("--n-random", type=non_negative_int, default=1000, help="random vectors besides the corners (>= 0)")
     s.add_argument("--seed", type=int, default=0)
 
     b = add("build", cmd_build, "design + board -> vendor project or open-source build")

@@ -187,8 +187,8 @@ class Design:
         rep["options"] = {"stages": self.stages_option, "clock_enable": self.clock_enable}
         return {
             f"{self.name}.v": self.verilog(),
-            f"{self.name}.layout.json": json.dumps(self.layout, indent=1, sort_keys=True) + "\n",
-            f"{self.name}.report.json": json.dumps(rep, indent=1, sort_keys=True) + "\n",
+            f"{self.name}.layout.json": json.dumps(self.layout, indent=1, sort_keys=True, allow_nan=False) + "\n",
+            f"{self.name}.report.json": json.dumps(rep, indent=1, sort_keys=True, allow_nan=False) + "\n",
             f"{self.name}.graph.json": self.graph.to_json() + "\n",
         }
 
