@@ -291,8 +291,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(hdl_gen.report_table(rep))
     print(f"\naccuracy (test, Keras) {pick['accuracy']:.4f} at {pick['ebops']:,.0f} EBOPs")
     print(f"Keras vs interpreter: {n_int} mismatching samples of {len(x)}")
-    print(f"RTL ({r.simulator}) vs interpreter: {r.mismatches} mismatches over {r.compared} outputs compared, "
-          f"latency observed {r.latency_observed} cycles (claimed {design.latency})")  # fmt: skip
+    print(f"RTL vs interpreter: {r.headline()}")
     print(f"plots: {out / 'train' / 'pareto.png'}, {out / 'train' / 'bitwidths.png'}; design: {out / 'design'}")
     ok = r.passed and n_int == 0
     print(f"\n{'BIT-EXACT' if ok else 'MISMATCH'}: demo finished in {time.perf_counter() - t0:.0f} s")
