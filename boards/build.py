@@ -22,19 +22,11 @@ __all__ = ["build", "load_core"]
 def load_core(design_or_dir: Any) -> tuple[str, dict[str, Any], str]:
     """``(name, layout, verilog)`` from a Design object or a directory written by ``design.write(dir)``."""
     if isinstance(design_or_dir, str | os.PathLike):
+        from hdl_gen.design import parse_json, read_design_dir
+
         d = Path(design_or_dir)
-        layouts = sorted(d.glob("*.layout.json")) if d.is_dir() else []
-        if len(layouts) != 1:
-            raise ValueError(
-                f"{str(d)!r} must be a directory with exactly one <name>.layout.json and <name>.v "
-                f"(found {len(layouts)} layout files); write it with design.write(dir)"
-            )
-        layout = json.loads(layouts[0].read_text())
-        name = layout["name"]
-        v = d / f"{name}.v"
-        if not v.exists():
-            raise ValueError(f"{str(v)!r} is missing next to {layouts[0].name}; write it with design.write(dir)")
-        return name, layout, v.read_text()
+        name, texts = read_design_dir(d)  # checked against its manifest: a mixed or truncated dir is refused
+        return name, parse_json(texts[f"{name}.layout.json"], d / f"{name}.layout.json"), texts[f"{name}.v"]
     for attr in ("name", "layout", "verilog"):
         if not hasattr(design_or_dir, attr):
             raise TypeError(f"{design_or_dir!r} is not a Design (no .{attr}) nor a directory written by design.write")
@@ -47,10 +39,11 @@ def load_core(design_or_dir: Any) -> tuple[str, dict[str, Any], str]:
 def _vendor(
     cfg: BoardConfig, name: str, layout: Mapping[str, Any], verilog: str, out: Path, run: bool, io_delay: float
 ) -> BuildResult:
-    out.mkdir(parents=True, exist_ok=True)
+    from hdl_gen.design import write_design_files
+
     src = out / f"{name}.v"
-    src.write_text(verilog, encoding="utf-8")
-    (out / f"{name}.layout.json").write_text(json.dumps(layout, indent=1) + "\n", encoding="utf-8")
+    # the core with its manifest: the build directory is itself a design directory (load_core reads it back)
+    write_design_files(out, name, {src.name: verilog, f"{name}.layout.json": json.dumps(layout, indent=1) + "\n"})
     if cfg.toolchain == "vivado":
         plan = vivado.write_plan(cfg, name, [src.name], out, io_delay=io_delay)
         exe, env_var = "vivado", "VIVADO"

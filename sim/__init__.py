@@ -1,12 +1,13 @@
 """cocotb hardware-in-the-loop verification of generated designs on Verilator and Icarus."""
 
 from sim.api import MODES, VerifyResult, cli_simulate, load_design_dir, verify
-from sim.runners import SIMULATORS, SimulatorMissing, check_simulator
-from sim.vectors import alternating_vectors, corner_vectors, random_vectors
+from sim.runners import SIMULATORS, SimulatorError, SimulatorMissing, check_simulator
+from sim.vectors import alternating_vectors, corner_vectors, load_vectors, random_vectors
 
 __all__ = [
     "MODES",
     "SIMULATORS",
+    "SimulatorError",
     "SimulatorMissing",
     "VerifyResult",
     "alternating_vectors",
@@ -14,6 +15,7 @@ __all__ = [
     "cli_simulate",
     "corner_vectors",
     "load_design_dir",
+    "load_vectors",
     "random_vectors",
     "verify",
 ]

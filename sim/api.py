@@ -6,17 +6,18 @@ import json
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sim.cache import cache_root
+from sim.cache import RUN_LOCK, cache_root, holding, prune_runs
 from sim.harness import HARNESS_TOP, bulk_depth, harness_verilog
-from sim.runners import Build, build, check_simulator, run_test
+from sim.runners import Build, SimulatorError, build, check_simulator, run_test
+from sim.scoreboard import ERROR_KINDS
 from sim.tb_stream import CONFIG_ENV
-from sim.vectors import Port, values_to_mantissas, write_bin, write_hex
+from sim.vectors import Port, load_vectors, values_to_mantissas, write_bin, write_hex
 
 __all__ = ["BULK_CLOCKS", "MODES", "VerifyResult", "cli_simulate", "load_design_dir", "verify"]
 
@@ -32,8 +33,10 @@ VERILATOR_BULK_ARGS: tuple[str, ...] = ()
 class VerifyResult:
     """Outcome of one simulation. ``compared`` counts expected outputs checked (stream mode: both passes, about
     ``2 * n_vectors``), ``mismatches`` those that were wrong or missing,
-    ``valid_errors`` cycles whose ``valid_out`` was wrong; ``passed`` also needs the observed latency to equal
-    the design's. ``first_mismatch`` names pass, cycle, sample, element, expected and got (value and mantissa).
+    ``valid_errors`` cycles whose ``valid_out`` was wrong, ``errors`` the count per kind (``data``, ``x_output``,
+    ``missing_valid``, ``spurious_valid``, ``x_valid``). ``passed`` is the one verdict: no error of any kind, the
+    observed latency equal to the design's, outputs compared and the testbench passed (:meth:`problems` lists
+    what fails it). ``first_mismatch`` names pass, cycle, sample, element, expected and got (value and mantissa).
 
     Throughput: ``vectors_per_s`` is ``n_vectors`` over the testbench's own clock time (stream: pass 1; bulk:
     from the cocotb test's start to ``done``, *including* the harness loading both vector files, ``load_s``);
@@ -60,10 +63,39 @@ class VerifyResult:
     load_s: float = 0.0
     write_s: float = 0.0
     bulk_clock: str | None = None
+    errors: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ERROR_KINDS, 0))
+    tb_failed: int = 0
+
+    def problems(self) -> list[str]:
+        """Why the run fails its verdict, one phrase per problem (empty when it passed)."""
+        out = [f"{n} {k}" for k, n in self.errors.items() if n]
+        if not out and self.mismatches:  # counts from an older testbench without kinds
+            out.append(f"{self.mismatches} mismatches")
+        if not out and self.valid_errors:
+            out.append(f"{self.valid_errors} valid errors")
+        if self.latency_observed != self.latency_expected:
+            out.append(f"latency {self.latency_observed} != {self.latency_expected} cycles")
+        if self.compared == 0:
+            out.append("no outputs compared")
+        if self.tb_failed and not out:
+            out.append(f"{self.tb_failed} testbench test(s) failed")
+        return out
+
+    def headline(self) -> str:
+        """One line: the verdict, outputs compared, every kind of error counted, latency and speed."""
+        verdict = "BIT-EXACT" if self.passed else "MISMATCH"
+        errs = ", ".join(f"{n} {k}" for k, n in self.errors.items()) if any(self.errors.values()) else "0 errors"
+        line = (
+            f"{verdict}: {self.compared} outputs compared, {errs}, latency {self.latency_observed} "
+            f"(expected {self.latency_expected}) cycles, {self.vectors_per_s:,.0f} vectors/s on {self.simulator}"
+        )
+        if not self.passed:
+            line += f"\nfails on: {'; '.join(self.problems())}"
+        return line
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return asdict(self)
+        """JSON-ready dict (with ``problems``)."""
+        return {**asdict(self), "problems": self.problems()}
 
 
 @dataclass
@@ -83,25 +115,17 @@ class _DirDesign:
 
 
 def load_design_dir(path: str | Path) -> Any:
-    """A design from a directory written by ``design.write``: ``hdl_gen.load_design`` when it is available (it
-    has ``predict``), else the Verilog and layout only."""
+    """A design from a directory written by ``design.write``, its files checked against ``manifest.json``
+    (``hdl_gen.design.read_design_dir``: a mixed, truncated or modified directory is refused naming the file):
+    ``hdl_gen.load_design`` when it holds the graph (it has ``predict``), else the Verilog and layout only."""
+    from hdl_gen.design import load_design, parse_json, read_design_dir  # noqa: PLC0415
+
     d = Path(path)
-    layouts = sorted(d.glob("*.layout.json"))
-    if len(layouts) != 1:
-        raise ValueError(f"{d}: expected exactly one <name>.layout.json, found {len(layouts)}")
-    name = layouts[0].name[: -len(".layout.json")]
-    if (d / f"{name}.graph.json").exists():
-        try:
-            import hdl_gen  # noqa: PLC0415
-            import hdl_gen.design  # noqa: PLC0415
-        except ImportError:
-            pass
-        else:
-            return (getattr(hdl_gen, "load_design", None) or hdl_gen.design.load_design)(d)
-    v = d / f"{name}.v"
-    if not v.exists():
-        raise ValueError(f"{d}: {name}.v is missing next to {layouts[0].name}")
-    return _DirDesign(name=name, layout=json.loads(layouts[0].read_text()), text=v.read_text())
+    name, texts = read_design_dir(d)
+    if f"{name}.graph.json" in texts:
+        return load_design(d)
+    lay = parse_json(texts[f"{name}.layout.json"], d / f"{name}.layout.json")
+    return _DirDesign(name=name, layout=lay, text=texts[f"{name}.v"])
 
 
 def _bulk_build(design: Any, layout: dict, simulator: str, n: int, clock: str) -> Build:
@@ -157,6 +181,8 @@ def verify(
     inp, out = Port.from_layout(layout, "input"), Port.from_layout(layout, "output")
     x = np.asarray(x, dtype=np.float64)
     mx = values_to_mantissas(x, inp, "x")
+    if len(mx) == 0:
+        raise ValueError("x holds no vectors (0 rows); pass at least one")
     if expected is None:
         if not hasattr(design, "predict"):
             raise ValueError("this design has no predict(): pass expected= (or a vectors file with 'y')")
@@ -172,39 +198,44 @@ def verify(
     else:
         b = _bulk_build(design, layout, simulator, n, bulk_clock)
 
-    run_dir = Path(tempfile.mkdtemp(prefix=f"{design.name}-{simulator}-{mode}-", dir=_runs_root()))
+    runs = _runs_root()
+    run_dir = Path(tempfile.mkdtemp(prefix=f"{design.name}-{simulator}-{mode}-", dir=runs))
+    cfg = {"layout": layout, "latency": latency, "seed": int(seed), "second_pass": bool(second_pass), "n": n,
+           "clock": bulk_clock, "result": str(run_dir / "result.json")}  # fmt: skip
+    try:
+        with holding(run_dir / RUN_LOCK):
+            result = _verify_in(b, mode, cfg, (inp, out), (mx, my), run_dir, waves)
+    except SimulatorError:  # keep the logs the message points at
+        prune_runs(runs, keep=run_dir)
+        raise
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    if result.passed and not waves:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        result.run_dir = None
+    else:
+        prune_runs(runs, keep=run_dir)  # kept runs (failures, waveforms) up to runs_limit_bytes()
+    return result
+
+
+def _verify_in(b: Build, mode: str, cfg: dict, ports: tuple, mants: tuple, run_dir: Path, waves) -> VerifyResult:
+    """The simulation part of :func:`verify`, inside its run directory (``cfg``: the testbench config so far)."""
+    (inp, out), (mx, my) = ports, mants
+    n, latency, seed, bulk_clock = cfg["n"], cfg["latency"], cfg["seed"], cfg["clock"]
     t0 = time.perf_counter()
     if mode == "bulk":
         xh, yh = write_bin(run_dir / "x.bin", mx, inp), write_bin(run_dir / "y.bin", my, out)
     else:
         xh, yh = write_hex(run_dir / "x.hex", mx, inp), write_hex(run_dir / "y.hex", my, out)
     write_s = time.perf_counter() - t0
-    cfg = {
-        "layout": layout,
-        "latency": latency,
-        "x_file": str(xh),
-        "y_file": str(yh),
-        "seed": int(seed),
-        "second_pass": bool(second_pass),
-        "n": n,
-        "clock": bulk_clock,
-        "result": str(run_dir / "result.json"),
-    }
+    cfg = {**cfg, "x_file": str(xh), "y_file": str(yh)}
     (run_dir / "config.json").write_text(json.dumps(cfg))
     env = {CONFIG_ENV: str(run_dir / "config.json")}
     plus = [f"+HGQ_N={n}", f"+HGQ_X={xh}", f"+HGQ_Y={yh}"] if mode == "bulk" else []
     res, n_failed, sim_s = _run(b, mode, run_dir, env, plus, bool(waves), seed)
-    wave_path = None
-    if n_failed and waves is None:  # repeat the (deterministic) failing run with waves
-        _run(b, mode, run_dir / "waves", env, plus, True, seed)
-        wave_path = _wave_file(b, run_dir / "waves")
-    elif waves:
-        wave_path = _wave_file(b, run_dir)
-    passed = (
-        n_failed == 0 and res["mismatches"] == 0 and res["valid_errors"] == 0 and res["latency_observed"] == latency
-    )
     result = VerifyResult(
-        simulator=simulator,
+        simulator=b.simulator,
         mode=mode,
         n_vectors=n,
         mismatches=int(res["mismatches"]),
@@ -213,21 +244,27 @@ def verify(
         latency_observed=res["latency_observed"],
         vectors_per_s=float(res["vectors_per_s"]),
         build_s=b.build_s,
-        passed=passed,
+        passed=False,
         valid_errors=int(res["valid_errors"]),
         compared=int(res["compared"]),
         sim_s=sim_s,
         build_reused=b.reused,
-        waves=None if wave_path is None else str(wave_path),
         run_dir=str(run_dir),
         run_vectors_per_s=float(res.get("run_vectors_per_s", res["vectors_per_s"])),
         load_s=float(res.get("load_s", 0.0)),
         write_s=write_s,
         bulk_clock=bulk_clock if mode == "bulk" else None,
+        errors={k: int(res.get("errors", {}).get(k, 0)) for k in ERROR_KINDS},
+        tb_failed=int(n_failed),
     )
-    if passed and not waves:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        result.run_dir = None
+    result.passed = not result.problems() and n_failed == 0
+    wave_path = None
+    if not result.passed and waves is None:  # repeat the (deterministic) failing run with waves
+        _run(b, mode, run_dir / "waves", env, plus, True, seed)
+        wave_path = _wave_file(b, run_dir / "waves")
+    elif waves:
+        wave_path = _wave_file(b, run_dir)
+    result.waves = None if wave_path is None else str(wave_path)
     return result
 
 
@@ -271,14 +308,15 @@ def cli_simulate(
     ``0 if result.passed else 1``."""
     from sim.vectors import corner_vectors, random_vectors  # noqa: PLC0415
 
+    check_simulator(simulator)
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     design = load_design_dir(design_dir)
     if vectors is None:
+        if n_random < 0:
+            raise ValueError(f"n_random must be >= 0, got {n_random}")
         x = np.concatenate([corner_vectors(design.layout), random_vectors(design.layout, n_random, seed)])
         y = None
     else:
-        with np.load(vectors) as z:
-            if "x" not in z:
-                raise ValueError(f"{vectors}: no 'x' array; see docs/interfaces.md 'Vectors file'")
-            x = z["x"]
-            y = z.get("y", None)
+        x, y = load_vectors(vectors, design.layout)
     return verify(design, x, simulator, mode, expected=y, waves=waves, seed=seed)

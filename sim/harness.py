@@ -6,7 +6,8 @@ errors and raises ``done``.
 Run-time plusargs: ``+HGQ_N=<vectors> +HGQ_X=<x.bin> +HGQ_Y=<y.bin>``. Readable afterwards (marked
 ``public_flat_rw`` for Verilator builds without ``--public-flat-rw``): ``done``, ``errors``, ``first_error``
 (sample index; ``>= n`` for a ``valid_out`` with no input left or an X), ``first_got`` (that cycle's masked
-``y``), ``n_out`` (outputs seen), ``lat_seen``/``lat_obs`` (first ``valid_out`` minus first ``valid_in``, in
+``y``), ``spurious``/``x_valid`` (of the errors: ``valid_out`` high with no input left, ``valid_out`` X),
+``n_out`` (outputs seen), ``lat_seen``/``lat_obs`` (first ``valid_out`` minus first ``valid_in``, in
 cycles), ``cycle`` and ``running`` (rises at the first clock edge, after the files are loaded). A core that stops
 producing outputs ends by a timeout (``n + latency + 32`` cycles), leaving ``n_out < n``.
 """
@@ -61,6 +62,8 @@ module {HARNESS_TOP}({ports});
   reg [31:0] n_in = 0;
   reg [31:0] n_out{PUB} = 0;
   reg [31:0] errors{PUB} = 0;
+  reg [31:0] spurious{PUB} = 0;
+  reg [31:0] x_valid{PUB} = 0;
   reg [31:0] first_error{PUB} = 0;
   reg [31:0] cycle{PUB} = 0;
   reg [31:0] first_in = 0;
@@ -129,12 +132,14 @@ module {HARNESS_TOP}({ports});
             first_got <= y & YMASK;
           end
           errors <= errors + 1;
+          if (n_out >= n) spurious <= spurious + 1;
         end
         n_out <= n_out + 1;
         if (n_out + 1 >= n) done <= 1'b1;
       end else if (valid_out !== 1'b0) begin
         if (errors == 0) first_error <= n;
         errors <= errors + 1;
+        x_valid <= x_valid + 1;
       end
       if (cycle > n + {lat} + {r} + 32) done <= 1'b1;
     end

@@ -11,17 +11,29 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
 import time
+import types
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from sim.cache import build_key, cache_root, cached_build
 
-__all__ = ["SIMULATORS", "Build", "SimulatorMissing", "build", "check_simulator", "run_test", "verilator_bin"]
+__all__ = [
+    "SIMULATORS",
+    "Build",
+    "SimulatorError",
+    "SimulatorMissing",
+    "build",
+    "check_simulator",
+    "run_owned",
+    "run_test",
+    "verilator_bin",
+]
 
 SIMULATORS = ("verilator", "icarus")
 TIMESCALE = ("1ns", "1ps")
@@ -30,6 +42,55 @@ _ENV_LOCK = threading.Lock()
 
 class SimulatorMissing(RuntimeError):
     """The requested simulator is not installed."""
+
+
+class SimulatorError(RuntimeError):
+    """A simulator build or run failed (the message holds the log tail)."""
+
+
+# exec shim (Linux): ask for SIGTERM when the parent dies (prctl PR_SET_PDEATHSIG), give up if it already has,
+# then become the command; a shim instead of preexec_fn, which is unsafe in a threaded (JAX) process
+_SHIM = (
+    "import ctypes, os, sys; ctypes.CDLL(None).prctl(1, 15); "
+    "os.getppid() == int(sys.argv[1]) or sys.exit(1); os.execvp(sys.argv[2], sys.argv[2:])"
+)
+
+
+def run_owned(cmd: Sequence[str], *, timeout: float | None = None, **kw) -> subprocess.CompletedProcess:
+    """``subprocess.run(cmd, timeout=timeout, **kw)`` with the child in a process group of its own that ends with
+    this run: on any exception here (Ctrl-C, SIGTERM, the timeout) the whole group gets SIGTERM, then SIGKILL;
+    when this process is killed outright the child gets SIGTERM (Linux), and ``make`` passes that on to its jobs.
+    ``input``/``check`` are not supported; pipes (``stdout=subprocess.PIPE``, ``text=True``) are."""
+    argv = list(cmd)
+    if sys.platform.startswith("linux"):
+        argv = [sys.executable, "-I", "-S", "-c", _SHIM, str(os.getpid()), *argv]
+    with subprocess.Popen(argv, start_new_session=True, **kw) as p:
+        try:
+            out, err = p.communicate(timeout=timeout)
+        except BaseException:
+            _end_group(p)
+            raise
+        return subprocess.CompletedProcess(list(cmd), p.returncode, out, err)
+
+
+def _end_group(p: subprocess.Popen) -> None:
+    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, sig)
+        try:
+            p.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _execute_owned(self, cmds, cwd, stdout=None) -> None:
+    """cocotb runner ``_execute_cmds`` with :func:`run_owned` (the simulator ends with this run)."""
+    for cmd in cmds:
+        stderr = None if stdout is None else subprocess.STDOUT
+        rc = run_owned(cmd, cwd=cwd, env=self.env, stdout=stdout, stderr=stderr).returncode
+        if rc != 0:
+            raise RuntimeError(f"Command failed with return code: {rc}")
 
 
 def verilator_bin() -> Path | None:
@@ -79,7 +140,9 @@ def _sim_env(simulator: str) -> Iterator[None]:
 def _runner(simulator: str):
     from cocotb_tools.runner import get_runner  # noqa: PLC0415
 
-    return get_runner(simulator)
+    r = get_runner(simulator)
+    r._execute_cmds = types.MethodType(_execute_owned, r)
+    return r
 
 
 @dataclass(frozen=True)
@@ -146,7 +209,7 @@ def build(
                     )
             except (Exception, SystemExit) as err:
                 log = (d / "build.log").read_text(errors="replace")[-3000:] if (d / "build.log").exists() else ""
-                raise RuntimeError(f"{simulator} build of {toplevel!r} failed ({err!r}); log tail:\n{log}") from None
+                raise SimulatorError(f"{simulator} build of {toplevel!r} failed ({err}); log tail:\n{log}") from None
 
     bdir, reused = cached_build(key, f"{simulator}-{toplevel}", do_build)
     return Build(simulator, toplevel, bdir, time.perf_counter() - t0, reused)
@@ -181,9 +244,9 @@ def _verilator_build(
                     shutil.copy(f, d / f.name)
             fh.write(" ".join(cmd) + "\n")
             fh.flush()
-            r = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, check=False)
-            if r.returncode:
-                raise RuntimeError(f"{cmd[0]} exited with {r.returncode}")
+            rc = run_owned(cmd, stdout=fh, stderr=subprocess.STDOUT).returncode
+            if rc:
+                raise RuntimeError(f"{cmd[0]} exited with {rc}")
     if not runtime.is_dir():
         objs = sorted(d.glob("verilated*.[od]"))
         cached_build(rkey, "verilator-runtime", lambda t: [shutil.copy(f, t / f.name) for f in objs])
@@ -208,7 +271,7 @@ def run_test(
     seed: int = 0,
 ) -> tuple[Path, int, int]:
     """Run one cocotb test of ``test_module`` on a cached build; return ``(results_xml, n_tests, n_failed)``.
-    Never raises on a failed test; raises ``RuntimeError`` with the log tail when the simulation crashed."""
+    Never raises on a failed test; raises :class:`SimulatorError` with the log tail when the simulation crashed."""
     from cocotb_tools.check_results import get_results  # noqa: PLC0415
 
     test_dir.mkdir(parents=True, exist_ok=True)
@@ -236,10 +299,10 @@ def run_test(
             )
         except (RuntimeError, SystemExit) as err:
             tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
-            raise RuntimeError(f"{b.simulator} simulation failed ({err!r}); log {log}, tail:\n{tail}") from None
+            raise SimulatorError(f"{b.simulator} simulation failed ({err}); log {log}, tail:\n{tail}") from None
     try:
         n_tests, n_failed = get_results(xml)
     except RuntimeError:
         tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
-        raise RuntimeError(f"{b.simulator} simulation left no results ({xml}); log tail:\n{tail}") from None
+        raise SimulatorError(f"{b.simulator} simulation left no results ({xml}); log tail:\n{tail}") from None
     return xml, n_tests, n_failed

@@ -14,9 +14,20 @@ from dataclasses import dataclass, field
 
 from sim.vectors import Port, decode_word
 
-__all__ = ["RESET_CYCLES", "Schedule", "describe_mismatch", "expected_stream", "make_schedule", "score"]
+__all__ = [
+    "ERROR_KINDS",
+    "RESET_CYCLES",
+    "Schedule",
+    "describe_mismatch",
+    "expected_stream",
+    "make_schedule",
+    "score",
+]
 
 RESET_CYCLES = 2
+# the kinds of error a run can show: wrong data, X data, an expected valid_out missing, a valid_out high or X
+# where none is expected
+ERROR_KINDS = ("data", "x_output", "missing_valid", "spurious_valid", "x_valid")
 
 
 @dataclass
@@ -44,8 +55,10 @@ class Schedule:
 def make_schedule(n: int, latency: int, seed: int = 0, *, second_pass: bool = True, p_valid: float = 0.7) -> Schedule:
     """Pass 1: reset, then ``n`` samples back to back, then ``latency + 2`` idle cycles. Pass 2 (when
     ``second_pass``): the same samples with ``valid_in`` low on a seeded pseudo-random pattern (the ``x`` of a
-    bubble is a random sample's word) and a 1-3 cycle reset in mid-stream, then idle cycles. On a bubble,
-    ``sample`` holds the garbage sample index and ``vin`` is 0."""
+    bubble is a random sample's word) and a 1-3 cycle reset in mid-stream, then idle cycles. The ``latency``
+    samples before the reset go back to back, so every register of the valid chain holds a 1 when the reset
+    comes (one that ignores the reset shows a spurious ``valid_out``). On a bubble, ``sample`` holds the garbage
+    sample index and ``vin`` is 0."""
     rng = random.Random(seed)
     s = Schedule()
     for _ in range(RESET_CYCLES):
@@ -66,7 +79,7 @@ def make_schedule(n: int, latency: int, seed: int = 0, *, second_pass: bool = Tr
                 i += int(v)
             reset_at = -1
             continue
-        if rng.random() < p_valid:
+        if rng.random() < p_valid or reset_at - latency <= i < reset_at:
             s.add(0, 1, i, 2)
             i += 1
         else:
@@ -102,12 +115,13 @@ def score(
 ) -> dict:
     """Compare sampled ``valid_out`` (-1 for X) and ``y`` (``None`` for X or not sampled) with the expected
     stream. Returns JSON-ready counts: ``compared`` (expected outputs over both passes), ``mismatches`` (of those,
-    wrong or missing), ``valid_errors``
-    (cycles whose ``valid_out`` is wrong), ``first_mismatch`` (decoded through the layout), ``latency_observed``
+    wrong or missing), ``valid_errors`` (cycles whose ``valid_out`` is wrong), ``errors`` (per kind of
+    :data:`ERROR_KINDS`), ``first_mismatch`` (decoded through the layout), ``latency_observed``
     (first ``valid_out`` minus first ``valid_in`` of pass 1)."""
     ev, es = expected_stream(s, latency)
     mask = out.mask
     mismatches = valid_errors = compared = 0
+    errors = dict.fromkeys(ERROR_KINDS, 0)
     first: dict | None = None
     for j in range(1, len(s)):
         gv, e = got_valid[j], ev[j]
@@ -127,6 +141,8 @@ def score(
         elif gv != 0:
             kind = "spurious_valid" if gv == 1 else "x_valid"
             valid_errors += 1
+        if kind is not None:
+            errors[kind] += 1
         if kind is not None and first is None:
             first = {"kind": kind, "pass": s.pass_no[j], "cycle": j, "sample": es[j] if e == 1 else None}
             if e == 1:
@@ -142,6 +158,7 @@ def score(
         "compared": compared,
         "mismatches": mismatches,
         "valid_errors": valid_errors,
+        "errors": errors,
         "first_mismatch": first,
         "latency_expected": latency,
         "latency_observed": lat,

@@ -100,10 +100,14 @@ async def bulk(dut) -> None:
     t2 = time.perf_counter()
     dt = t2 - t0
     errors, n_out = int(dut.errors.value), int(dut.n_out.value)
+    spurious, x_valid = int(dut.spurious.value), int(dut.x_valid.value)
     first_err = int(dut.first_error.value)
     lat_obs = int(dut.lat_obs.value) if int(dut.lat_seen.value) else None
+    missing = max(n - (n_out - spurious), 0)
+    kinds = {"data": errors - spurious - x_valid, "x_output": 0, "missing_valid": missing,
+             "spurious_valid": spurious, "x_valid": x_valid}  # fmt: skip
     first = None
-    mismatches = errors + max(n - n_out, 0)
+    mismatches = kinds["data"] + missing
     if errors:
         yw = read_bin(cfg["y_file"], out)
         got = _int_or(dut.first_got, None)
@@ -112,13 +116,14 @@ async def bulk(dut) -> None:
             first = {"kind": "data", "pass": 1, "cycle": None, "sample": first_err}
             first.update(describe_mismatch(exp, got, out))
         else:
-            first = {"kind": "spurious_valid", "pass": 1, "cycle": None, "sample": None}
-    elif n_out < n:
+            first = {"kind": "spurious_valid" if spurious else "x_valid", "pass": 1, "cycle": None, "sample": None}
+    elif missing:
         first = {"kind": "missing_valid", "pass": 1, "cycle": None, "sample": n_out}
     res = {
         "compared": n,
         "mismatches": mismatches,
-        "valid_errors": max(n - n_out, 0) + (errors if first_err >= n else 0),
+        "valid_errors": missing + spurious + x_valid,
+        "errors": kinds,
         "first_mismatch": first,
         "latency_expected": lat,
         "latency_observed": lat_obs,
@@ -130,7 +135,7 @@ async def bulk(dut) -> None:
         "run_vectors_per_s": n / max(t2 - t1, 1e-9),
     }
     Path(cfg["result"]).write_text(json.dumps(res, indent=1))
-    assert mismatches == 0, f"{mismatches} mismatches; first: {first}"
+    assert mismatches == 0 and errors == 0, f"{mismatches} mismatches, {errors} errors; first: {first}"
     assert lat_obs == lat, f"latency {lat_obs} != {lat}"
 
 

@@ -5,7 +5,8 @@ Inputs cycle through the formats signed 6 bit f=3, signed 5 bit f=1, unsigned 4 
 signed 7 bit f=3. Stage 1 registers ``h_j = sum_e ±(v_e << s)`` over the inputs aligned to f=3; stage 2 registers
 ``y_o = sum_j ±(h_j << s) + c_o``; the last output is ``h_0`` wrapped to an unsigned 4-bit field and one output is
 pruned. ``extra_stages`` adds delay ranks (latency ``2 + extra_stages``). Planted bugs: ``bug="const"`` flips a
-bit of ``c_0`` in the hardware only; ``bug="latency"`` adds a register rank the layout does not report.
+bit of ``c_0`` in the hardware only; ``bug="latency"`` adds a register rank the layout does not report;
+``bug="valid_reset"`` lets the last register of the valid chain ignore the reset (data and latency stay right).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from amaranth.lib.wiring import In, Out
 
 from hgq.fixed import from_mantissa, quantize, to_mantissa
 
-__all__ = ["ToyDesign", "toy_design"]
+__all__ = ["BUGS", "ToyDesign", "toy_design"]
+
+BUGS = (None, "const", "latency", "valid_reset")
 
 _FORMATS = [(1, 6, 3), (1, 5, 1), (0, 4, 2), (0, 0, 0), (1, 7, 3)]  # (signed, width, f)
 F = 3  # every internal value is a mantissa at f = 3
@@ -127,7 +130,7 @@ class _Core(wiring.Component):
         valid = self.valid_in
         v1 = Signal(name="v1")
         m.d.sync += v1.eq(valid)
-        v2 = Signal(name="v2")
+        v2 = Signal(name="v2", reset_less=self.bug == "valid_reset" and s.extra == 0)
         m.d.sync += v2.eq(v1)
         valid = v2
         ranks = s.extra + (1 if self.bug == "latency" else 0)
@@ -138,7 +141,7 @@ class _Core(wiring.Component):
                 m.d.sync += r.eq(o)
                 nxt.append(r)
             outs = nxt
-            vv = Signal(name=f"dv{i}")
+            vv = Signal(name=f"dv{i}", reset_less=self.bug == "valid_reset" and i == ranks - 1)
             m.d.sync += vv.eq(valid)
             valid = vv
         els = lay["output"]["elements"]
@@ -197,8 +200,8 @@ class ToyDesign:
         name: str | None = None,
         seed: int = 1,
     ):
-        if bug not in (None, "const", "latency"):
-            raise ValueError(f"bug must be None, 'const' or 'latency', got {bug!r}")
+        if bug not in BUGS:
+            raise ValueError(f"bug must be one of {BUGS}, got {bug!r}")
         self.bug = bug
         self.name = name or f"toy{n_in}x{n_out}" + (f"_{bug}" if bug else "")
         self.s = _spec(n_in, n_out, extra_stages, seed)

@@ -19,6 +19,7 @@ __all__ = [
     "alternating_vectors",
     "corner_vectors",
     "decode_word",
+    "load_vectors",
     "mantissas_to_values",
     "pack",
     "random_vectors",
@@ -102,9 +103,16 @@ class Port:
 def values_to_mantissas(values, port: Port, what: str = "x") -> np.ndarray:
     """Float values ``[N, *shape]`` → int64 mantissas ``[N, n]``; refuses off-grid or out-of-range values."""
     v = np.asarray(values, dtype=np.float64)
-    if v.shape[1:] != port.shape:
+    if v.ndim < 1 or v.shape[1:] != port.shape:
         raise ValueError(f"{what} has shape {v.shape}; expected [N, *{list(port.shape)}] from the layout")
     v = v.reshape(len(v), port.n)
+    finite = np.isfinite(v)
+    if not finite.all():
+        r, e = np.argwhere(~finite)[0]
+        raise ValueError(
+            f"{what}[{r}] element {e} is {v[r, e]}: {int(np.sum(~finite))} value(s) are NaN or infinite; "
+            "vectors must be finite values on the port's grid"
+        )
     try:
         m = to_mantissa(v, port.f[None, :])
     except ValueError as err:
@@ -118,6 +126,56 @@ def values_to_mantissas(values, port: Port, what: str = "x") -> np.ndarray:
             f"mantissa {m[r, e]} outside [{port.lo[e]}, {port.hi[e]}]"
         )
     return m
+
+
+def load_vectors(path: str | Path, layout: dict) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(x, y)`` of a vectors file (``.npz``, docs/interfaces.md): ``x`` ``[N, *input_shape]`` (N >= 1) and
+    ``y`` ``[N, *output_shape]`` or ``None``; raises ``ValueError`` naming the file and the problem (not an
+    ``.npz``, no ``x``, not numbers, wrong shape, NaN or infinite values, no vectors)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"vectors file {str(path)!r} does not exist")
+    fix = "write it with np.savez(f, x=x, y=y)"
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise ValueError(f"vectors file {path}: not a readable .npz ({err}); {fix}") from None
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise ValueError(f"vectors file {path}: one array, not an .npz of named arrays x (and y); {fix}")
+    try:
+        with z:
+            arrays = {k: z[k] for k in ("x", "y") if k in z.files}
+    except (OSError, ValueError, EOFError) as err:
+        raise ValueError(f"vectors file {path}: an array cannot be read ({err}); {fix}") from None
+    if "x" not in arrays:
+        raise ValueError(f"vectors file {path}: no 'x' array; see docs/interfaces.md 'Vectors file'")
+    out = []
+    for key, side in (("x", "input"), ("y", "output")):
+        a = arrays.get(key)
+        if a is None:
+            out.append(None)
+            continue
+        if a.dtype.kind not in "biuf":
+            raise ValueError(f"vectors file {path}: {key!r} has dtype {a.dtype}; expected numbers (float64)")
+        shape = tuple(int(n) for n in layout[side]["shape"])
+        if a.ndim < 1 or a.shape[1:] != shape:
+            raise ValueError(
+                f"vectors file {path}: {key!r} has shape {list(a.shape)}; the design's {side} needs [N, *{list(shape)}]"
+            )
+        a = a.astype(np.float64)
+        bad = ~np.isfinite(a)
+        if bad.any():
+            r = int(np.argwhere(bad)[0][0])
+            raise ValueError(
+                f"vectors file {path}: {key!r} has {int(bad.sum())} NaN or infinite value(s), first in row {r}"
+            )
+        out.append(a)
+    x, y = out
+    if len(x) == 0:
+        raise ValueError(f"vectors file {path}: 'x' holds no vectors (0 rows)")
+    if y is not None and len(y) != len(x):
+        raise ValueError(f"vectors file {path}: 'y' has {len(y)} rows but 'x' has {len(x)}")
+    return x, y
 
 
 def mantissas_to_values(m, port: Port) -> np.ndarray:

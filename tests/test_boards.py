@@ -201,10 +201,11 @@ def test_driver_roundtrip_with_model_transport():
     assert unpack_words(LAYOUT, words, "input").tolist() == x.tolist()
     drv = HarnessDriver(ModelTransport(LAYOUT, _model, fifo_depth=3), LAYOUT, fifo_depth=3)
     res = drv.compare(x, (x[:, 0] + x[:, 2])[:, None])
-    assert res == {"vectors": 40, "mismatches": 0, "first_mismatch": None}
+    assert res == {"vectors": 40, "mismatches": 0, "first_mismatch": None, "passed": True}
     wrong = (x[:, 0] + x[:, 2])[:, None].copy()
     wrong[7] += 0.125
-    assert drv.compare(x, wrong)["first_mismatch"] == 7
+    bad = drv.compare(x, wrong)
+    assert (bad["first_mismatch"], bad["passed"]) == (7, False)
     with pytest.raises(RuntimeError, match="FIFO overflow"):
         HarnessDriver(ModelTransport(LAYOUT, _model, fifo_depth=2), LAYOUT, fifo_depth=3).run(x)
 

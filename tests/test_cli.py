@@ -16,9 +16,9 @@ def test_boards_json(capsys):
     assert {"vu13p", "vu9p", "ulx3s", "icebreaker"} <= names
 
 
-def test_missing_model_is_a_clear_error(tmp_path):
-    with pytest.raises(SystemExit, match="does not exist"):
-        main(["convert", str(tmp_path / "nope.keras"), "--out", str(tmp_path / "d")])
+def test_missing_model_is_a_clear_error(tmp_path, capsys):
+    assert main(["convert", str(tmp_path / "nope.keras"), "--out", str(tmp_path / "d")]) == 2
+    assert "does not exist" in capsys.readouterr().err
 
 
 def test_tight_gate_fails_with_table_and_junit(tmp_path, capsys):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from test_emit import check, random_mant
 
-from hdl_gen.design import Design, convert, load_design, report_table
+from hdl_gen.design import Design, DesignDirError, convert, load_design, report_table
 from hdl_gen.examples import mlp_graph
 from hdl_gen.interp import interp, interp_mant
 from hdl_gen.resources import synth_script, yosys_estimate
@@ -70,7 +70,7 @@ def test_write_and_load_roundtrip(small, tmp_path):
     d = convert(small, clock_ns=2.5, name="jet", clock_enable=True)
     out = d.write(tmp_path / "jet")
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["jet.graph.json", "jet.layout.json", "jet.report.json", "jet.v"]
+    assert names == ["jet.graph.json", "jet.layout.json", "jet.report.json", "jet.v", "manifest.json"]
     d2 = load_design(out)
     assert d2.name == "jet" and d2.latency == d.latency and d2.layout == d.layout
     assert d2.verilog() == d.verilog()
@@ -79,7 +79,7 @@ def test_write_and_load_roundtrip(small, tmp_path):
     # the reloaded graph gives the same circuit again (fresh emission, byte-identical)
     fresh = Design(d2.graph, part=d2.part, clock_ns=2.5, name="jet", clock_enable=True)
     assert fresh.verilog() == d.verilog()
-    with pytest.raises(FileNotFoundError, match="expected exactly one"):
+    with pytest.raises(DesignDirError, match="manifest.json is missing"):
         load_design(tmp_path)
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import sim
+from hdl_gen.design import write_design_files
 from sim import cache, runners
 from sim.scoreboard import expected_stream, make_schedule, score
 from sim.toy import toy_design
@@ -265,10 +266,11 @@ def test_extra_register_stage_fails(vectors, mode):
 @pytest.mark.sim
 @ICARUS_ONLY
 def test_design_dir_and_cli_hook(toy, vectors, tmp_path):
-    d = tmp_path / "design"
-    d.mkdir()
-    (d / f"{toy.name}.v").write_text(toy.verilog())
-    (d / f"{toy.name}.layout.json").write_text(json.dumps(toy.layout))
+    d = write_design_files(
+        tmp_path / "design",
+        toy.name,
+        {f"{toy.name}.v": toy.verilog(), f"{toy.name}.layout.json": json.dumps(toy.layout)},
+    )
     with pytest.raises(ValueError, match="pass expected="):
         sim.verify(d, vectors, "icarus")
     y = toy.predict(vectors)
