@@ -1,0 +1,46 @@
+"""The front benchmark's own code path (train → calibrate → select on validation → lower → report), kept alive in
+CI on a tiny run; the real figures come from ``nox -s bench -- front``."""
+# ruff: noqa: I001
+
+from __future__ import annotations
+
+import hgq  # noqa: F401  (first: sets KERAS_BACKEND=jax before Keras is imported)
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import bench_front  # noqa: E402
+
+from hgq.data import jsc_split, load_jsc  # noqa: E402
+
+
+def test_front_benchmark_smoke(tmp_path, monkeypatch, capsys):
+    data = load_jsc("sample")
+    keep = np.random.default_rng(0).permutation(len(data.y))[:3000]
+    small = type(data)(data.name, data.X[keep], data.y[keep])
+    split = jsc_split(small, test_size=0.2, val_size=0.1, random_state=0)
+    # no yosys in this test: a count from the Verilog text stands in for the synthesised LUTs
+    monkeypatch.setattr(bench_front, "synth", lambda verilog, top, abc9: {"lut": len(verilog) // 50, "ff": 1})
+    args = argparse.Namespace(epochs=3, batch=256, lr=3e-3, beta=[1e-7, 1e-3], hold=1, points=2, clock=5.0,
+                              abc9=False)  # fmt: skip
+    runs = {t: [bench_front.run_ours(split, 0, args, tmp_path / t, r)] for t, r in (("hgq-hil", "ebops"),
+                                                                                    ("hgq-hil (DA term)", "da"))}
+    for (run,) in runs.values():
+        assert 1 <= len(run["points"]) <= 2 and run["samples_per_s"] > 0
+        for p in run["points"]:
+            assert p["mismatches"] == 0 and p["checked"] == len(split.x_test)  # interpreter == Keras on test jets
+            assert {"val_accuracy", "accuracy", "ebops", "da_cost", "adder_bits", "ranks"} <= set(p)
+    res = {"data": split.name, "n": [len(split.y_train), len(split.y_val), len(split.y_test)],
+           "tools": list(runs), "runs": runs}  # fmt: skip
+    args.seeds = 1
+    bench_front.report(res, args, tmp_path)
+    out = capsys.readouterr().out
+    assert "the test split selects nothing" in out and "test accuracy vs yosys LUT" in out
+    saved = json.loads((tmp_path / "front.json").read_text())
+    assert set(saved["curve_lut"]) == {"grid", *runs}
+    assert (tmp_path / "front.png").stat().st_size > 0
