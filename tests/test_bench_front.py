@@ -28,8 +28,10 @@ def test_front_benchmark_smoke(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(bench_front, "synth", lambda verilog, top, abc9: {"lut": len(verilog) // 50, "ff": 1})
     args = argparse.Namespace(epochs=3, batch=256, lr=3e-3, beta=[1e-7, 1e-3], hold=1, points=2, clock=5.0,
                               abc9=False)  # fmt: skip
-    runs = {t: [bench_front.run_ours(split, 0, args, tmp_path / t, r)] for t, r in (("hgq-hil", "ebops"),
-                                                                                    ("hgq-hil (DA term)", "da"))}
+    runs = {
+        t: [bench_front.run_ours(split, 0, args, tmp_path / t, r)]
+        for t, r in (("hgq-hil", "ebops"), ("hgq-hil (DA term)", "da"))
+    }
     for (run,) in runs.values():
         assert 1 <= len(run["points"]) <= 2 and run["samples_per_s"] > 0
         for p in run["points"]:
