@@ -264,7 +264,7 @@ def main(argv=None) -> int:
     if args.quick:
         args.seeds, args.epochs, args.points = 1, 40, 3
     args.hold = args.epochs // 10
-    out = Path(args.out)
+    out = Path(args.out).resolve()  # absolute: the HGQ2 steps run in a directory of their own
     out.mkdir(parents=True, exist_ok=True)
     data = load_jsc(args.data)
     split = jsc_split(data, test_size=0.2, val_size=0.1, random_state=0)
@@ -276,15 +276,17 @@ def main(argv=None) -> int:
     tools = [names[r] for r in args.resource] + (["hgq2"] if py else [])
     res = {"data": split.name, "n": [len(split.y_train), len(split.y_val), len(split.y_test)], "tools": tools,
            "runs": {t: [] for t in tools}, "args": vars(args)}  # fmt: skip
-    for seed in range(args.seeds):
-        for r in args.resource:
+    jobs = [(names[r], f"{r}_seed{s}", lambda d, s=s, r=r: run_ours(split, s, args, d, r)) for s in range(args.seeds)
+            for r in args.resource] + [("hgq2", f"hgq2_seed{s}", lambda d, s=s: run_hgq2(py, split_file, s, args, d))
+                                       for s in range(args.seeds) if py]  # fmt: skip
+    for tool, name, job in sorted(jobs, key=lambda j: j[1].rsplit("seed", 1)[1]):  # seed by seed
+        done = out / name / "result.json"  # a finished run is kept: an interrupted benchmark resumes
+        if not done.is_file():
             t0 = time.perf_counter()
-            res["runs"][names[r]].append(run_ours(split, seed, args, out / f"{r}_seed{seed}", r))
-            print(f"[{names[r]} seed {seed}: {time.perf_counter() - t0:.0f} s]", file=sys.stderr, flush=True)
-        if py:
-            t0 = time.perf_counter()
-            res["runs"]["hgq2"].append(run_hgq2(py, split_file, seed, args, out / f"hgq2_seed{seed}"))
-            print(f"[hgq2 seed {seed}: {time.perf_counter() - t0:.0f} s]", file=sys.stderr, flush=True)
+            done.parent.mkdir(parents=True, exist_ok=True)
+            done.write_text(json.dumps(job(out / name), default=float))
+            print(f"[{name}: {time.perf_counter() - t0:.0f} s]", file=sys.stderr, flush=True)
+        res["runs"][tool].append(json.loads(done.read_text()))
     (out / "runs.json").write_text(json.dumps(res, indent=1, default=float))
     if not py:
         print("HGQ2 baseline not run (set HGQ2_PYTHON to a venv python with hgq2==0.2.0, da4ml==0.6.0 and jax)")
