@@ -145,7 +145,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     design the interpreter and simulators cannot verify (exit 2)."""
     import hdl_gen
     from hdl_gen.design import check_name
-    from hdl_gen.trace import FloatPrecisionWarning
+    from hdl_gen.tracer import FloatPrecisionWarning
 
     check_name(args.name)
     out = check_out_dir(args.out)

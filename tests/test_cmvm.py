@@ -209,7 +209,7 @@ def test_every_variant_exact(monkeypatch, route, tie, depth_bound, forms):
     """Each route (direct, transposed) x CSE tie-break x digit forms x jitter gives an exact graph within the bound."""
     import sys
 
-    sv = sys.modules["hdl_gen.cmvm.solve"]
+    sv = sys.modules["hdl_gen.cmvm.solver"]
     vs = sv._vs(
         (route, None, 100, False, tie, None, forms),
         (route, 1, -1000, True, tie, 1, forms, 100, 3),
@@ -248,7 +248,7 @@ def test_msd_forms():
 def test_transposed_network(n_in, n_out):
     """Reversing a solution of Kᵀ gives an exact network for K with A + n_in - n_out adders (Tellegen)."""
     from hdl_gen.cmvm.csd import center
-    from hdl_gen.cmvm.solve import _U_INTERVAL, _finish, _variant, _variant_t
+    from hdl_gen.cmvm.solver import _U_INTERVAL, _finish, _variant, _variant_t
 
     rng = np.random.default_rng(n_in * 100 + n_out)
     w = rng.integers(-40, 40, (n_in, n_out))
@@ -267,7 +267,7 @@ def test_transposed_network(n_in, n_out):
 @pytest.mark.parametrize("depth_bound", [None, "min", "min+2"])
 def test_bits_objective(depth_bound):
     """objective="bits" is exact, meets the bound and never ranks worse on bits than the adder-count choice."""
-    from hdl_gen.cmvm.solve import DEPTH_COST
+    from hdl_gen.cmvm.solver import DEPTH_COST
 
     rng = np.random.default_rng(21)
     w = rng.integers(-8, 8, (24, 12))
@@ -301,7 +301,7 @@ def test_pair_table_growth(monkeypatch):
     from hdl_gen.cmvm._kernel import _key
     from hdl_gen.cmvm.csd import center
 
-    sv = sys.modules["hdl_gen.cmvm.solve"]
+    sv = sys.modules["hdl_gen.cmvm.solver"]
     rng = np.random.default_rng(64)
     w = rng.integers(-128, 128, (64, 64))
     c, r, _ = center(w)
@@ -350,7 +350,7 @@ def test_digit_forms_save_adders(monkeypatch):
     """Letting the CSE pick among minimal signed-digit forms gives fewer adders than CSD alone (same strategy)."""
     import sys
 
-    sv = sys.modules["hdl_gen.cmvm.solve"]
+    sv = sys.modules["hdl_gen.cmvm.solver"]
     ivs = [Interval(-128, 127, 0)] * 6
     total = {}
     for forms in (1, 4):

@@ -15,7 +15,7 @@ from keras import ops
 
 from hdl_gen.interp import interp
 from hdl_gen.ir import Graph
-from hdl_gen.trace import TraceError, quantize_input, trace
+from hdl_gen.tracer import TraceError, quantize_input, trace
 from hgq.calibrate import trace_minmax
 from hgq.data.jsc import load_jsc
 from hgq.fixed import quantize

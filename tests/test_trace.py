@@ -14,7 +14,8 @@ import pytest
 
 from hdl_gen.interp import interp
 from hdl_gen.ir import Graph
-from hdl_gen.trace import FloatPrecisionWarning, TraceError, graph_cost, quantize_input, trace
+from hdl_gen.cost import graph_cost
+from hdl_gen.tracer import FloatPrecisionWarning, TraceError, quantize_input, trace
 from hgq import layers as hl
 from hgq.calibrate import trace_minmax
 from hgq.data.jsc import load_jsc
