@@ -9,7 +9,8 @@ without it.
 """
 
 from hdl_gen.cost import graph_cost, graph_report, report_table
-from hdl_gen.design import Design, DesignDirError, UnverifiableDesign, convert, load_design, read_design_dir
+from hdl_gen.design import Design, UnverifiableDesign, convert, load_design
+from hdl_gen.design_dir import DesignDirError, DesignLike, read_design_dir
 from hdl_gen.interp import InterpError, interp, interp_mant, interp_trace
 from hdl_gen.ir import Graph, GraphBuilder
 from hdl_gen.resources import yosys_estimate
@@ -19,6 +20,7 @@ _TRACE_NAMES = ("FloatPrecisionWarning", "TraceError", "quantize_input", "trace"
 __all__ = [
     "Design",
     "DesignDirError",
+    "DesignLike",
     "FloatPrecisionWarning",
     "InterpError",
     "TraceError",

@@ -7,41 +7,39 @@ SHA-256 of every file), written last: a directory without it, or with a file tha
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
 import re
-from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
-from hdl_gen.cost import graph_report, report_table
+from hdl_gen.cost import graph_report
+from hdl_gen.delay import DEFAULT_PART
+from hdl_gen.design_dir import (
+    MANIFEST,
+    DesignDirError,
+    layout_text,
+    parse_json,
+    read_core,
+    write_design_files,
+)
 from hdl_gen.emit import Core, layout, to_verilog
 from hdl_gen.ir import Graph
 from hdl_gen.schedule import Schedule, schedule
 
 __all__ = [
-    "MANIFEST",
     "MAX_VALUE_BITS",
     "Design",
-    "DesignDirError",
     "UnverifiableDesign",
     "check_clock",
     "check_name",
     "convert",
-    "graph_report",
     "load_design",
-    "read_design_dir",
-    "report_table",
-    "write_design_files",
 ]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-MANIFEST = "manifest.json"
-MANIFEST_FORMAT = 1
 # widest port element whose values float64 holds exactly (vectors files, predict); the simulators stop at 62
 MAX_VALUE_BITS = 53
 # Verilog-2005 and SystemVerilog-2017 reserved words (Icarus and Verilator refuse them as module names)
@@ -65,10 +63,6 @@ _KEYWORDS = """accept_on alias always always_comb always_ff always_latch and ass
     use uwire var vectored virtual void wait wait_order wand weak weak0 weak1 while wildcard wire with within wor
     xnor xor"""
 VERILOG_KEYWORDS = frozenset(_KEYWORDS.split())
-
-
-class DesignDirError(ValueError):
-    """A design directory is incomplete, mixed or modified (the message names the file)."""
 
 
 class UnverifiableDesign(ValueError):
@@ -102,7 +96,7 @@ class Design:
         self,
         graph: Graph,
         *,
-        part: str = "xcvu13p-flga2577-2-e",
+        part: str = DEFAULT_PART,
         clock_ns: float | None = 5.0,
         stages: int | None = None,
         name: str = "top",
@@ -188,7 +182,7 @@ class Design:
         rep["options"] = {"stages": self.stages_option, "clock_enable": self.clock_enable}
         return {
             f"{self.name}.v": self.verilog(),
-            f"{self.name}.layout.json": json.dumps(self.layout, indent=1, sort_keys=True, allow_nan=False) + "\n",
+            f"{self.name}.layout.json": layout_text(self.layout),
             f"{self.name}.report.json": json.dumps(rep, indent=1, sort_keys=True, allow_nan=False) + "\n",
             f"{self.name}.graph.json": self.graph.to_json() + "\n",
         }
@@ -208,7 +202,7 @@ class Design:
 def convert(
     model_or_graph,
     *,
-    part: str = "xcvu13p-flga2577-2-e",
+    part: str = DEFAULT_PART,
     clock_ns: float | None = 5.0,
     stages: int | None = None,
     name: str = "top",
@@ -248,114 +242,15 @@ def convert(
     return design
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _replace(path: Path, data: bytes) -> None:
-    """Write ``path`` whole or not at all (a temporary file beside it, flushed, then renamed over it)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def write_design_files(directory, name: str, files: Mapping[str, str]) -> Path:
-    """Write a design directory: drop the old ``manifest.json`` first, write every file (each whole, by rename),
-    remove the files of the design it replaces, then write the manifest (name, SHA-256 and size of each file)
-    last. An interrupted write leaves no manifest, so :func:`read_design_dir` refuses the directory."""
-    d = Path(directory)
-    if d.exists() and not d.is_dir():
-        raise NotADirectoryError(f"{d} is a file, not a directory; pass a directory for the design")
-    d.mkdir(parents=True, exist_ok=True)
-    old: dict = {}
-    mpath = d / MANIFEST
-    if mpath.exists():
-        try:
-            old = json.loads(mpath.read_text()).get("files", {})
-        except (ValueError, AttributeError, OSError):
-            old = {}
-        mpath.unlink()
-    data = {f: t.encode() for f, t in files.items()}
-    for f, b in data.items():
-        _replace(d / f, b)
-    for f in old:
-        if f not in data and "/" not in f and f != MANIFEST:
-            (d / f).unlink(missing_ok=True)
-    manifest = {
-        "format": MANIFEST_FORMAT,
-        "name": name,
-        "files": {f: {"sha256": _sha256(b), "bytes": len(b)} for f, b in sorted(data.items())},
-    }
-    _replace(mpath, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
-    return d
-
-
-def read_design_dir(directory) -> tuple[str, dict[str, str]]:
-    """``(name, {file: text})`` of a design directory, every file checked against ``manifest.json``; raises
-    :class:`DesignDirError` naming the file that is missing, unreadable or does not match."""
-    d = Path(directory)
-    if not d.is_dir():
-        raise FileNotFoundError(f"design directory {str(d)!r} does not exist (write one with `hgq-hil convert`)")
-    again = f"write the design again (hgq-hil convert ... --out {d})"
-    mpath = d / MANIFEST
-    if not mpath.is_file():
-        raise DesignDirError(
-            f"{mpath} is missing: {d} is incomplete (an interrupted write) or was not written by Design.write; {again}"
-        )
-    try:
-        man = json.loads(mpath.read_text())
-        name, listed = man["name"], man["files"]
-        if man.get("format") != MANIFEST_FORMAT or not isinstance(listed, dict) or not isinstance(name, str):
-            raise ValueError(f"unknown format {man.get('format')!r}")
-        sums = {f: (v["sha256"], v["bytes"]) for f, v in listed.items()}
-    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as err:
-        raise DesignDirError(f"{mpath} is not a valid design manifest ({err}); {again}") from None
-    texts = {}
-    for f, (digest, size) in sums.items():
-        p = d / f
-        if not p.is_file():
-            raise DesignDirError(f"{p} is missing (listed in {MANIFEST}); {again}")
-        b = p.read_bytes()
-        if len(b) != size or _sha256(b) != digest:
-            raise DesignDirError(
-                f"{p} does not match {MANIFEST} ({len(b)} bytes, manifest says {size}): modified or half-written "
-                f"(a write interrupted over an older design?); {again}"
-            )
-        try:
-            texts[f] = b.decode()
-        except UnicodeDecodeError as err:
-            raise DesignDirError(f"{p} is not text ({err}); {again}") from None
-    for suffix in (".v", ".layout.json"):
-        if f"{name}{suffix}" not in texts:
-            raise DesignDirError(f"{mpath} lists no {name}{suffix}; {again}")
-    return name, texts
-
-
-def parse_json(text: str, path) -> dict:
-    """``json.loads(text)``; a decode error becomes ``ValueError`` naming ``path``."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from None
-
-
 def load_design(directory) -> Design:
     """A :class:`Design` rebuilt from a directory written by :meth:`Design.write` (no Keras needed); the files
     are checked against ``manifest.json`` first (:func:`read_design_dir`)."""
     d = Path(directory)
-    name, texts = read_design_dir(d)
+    name, lay, texts = read_core(d)
     for f in (f"{name}.graph.json", f"{name}.report.json"):
         if f not in texts:
             raise DesignDirError(f"{d / MANIFEST} lists no {f}; write the design again with Design.write")
     lpath = d / f"{name}.layout.json"
-    lay = parse_json(texts[lpath.name], lpath)
     rep = parse_json(texts[f"{name}.report.json"], d / f"{name}.report.json")
     opts = rep.get("options", {})
     try:

@@ -1,6 +1,6 @@
 """The bit-exact golden model: evaluate a :class:`~hdl_gen.ir.Graph` on integer mantissas (int64).
 
-Every op is evaluated exactly as the table in :mod:`hdl_gen.ir` says, on the mantissa of its own interval
+Every op is evaluated by its kind's rule in :mod:`hdl_gen.ops`, on the mantissa of its own interval
 (value ``m * 2**-interval.f``). Quantize ops follow :func:`hgq.fixed.requantize`: the rounding decisions are
 a table read off ``requantize`` itself and the overflow bounds come from the same function, so there is one
 arithmetic. No wire (nor an aligned operand) may exceed 62 bits; a graph that needs more is refused with an

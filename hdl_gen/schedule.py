@@ -39,7 +39,7 @@ import heapq
 import math
 from dataclasses import dataclass
 
-from hdl_gen.delay import Family, family_of
+from hdl_gen.delay import DEFAULT_PART, Family, family_of
 from hdl_gen.ir import Graph, Op
 
 __all__ = ["Schedule", "op_delay", "schedule"]
@@ -359,7 +359,7 @@ class _Flow:
 def schedule(
     graph: Graph,
     *,
-    part: str = "xcvu13p-flga2577-2-e",
+    part: str = DEFAULT_PART,
     clock_ns: float | None = 5.0,
     stages: int | None = None,
     minimise_registers: bool = True,

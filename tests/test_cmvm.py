@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -247,8 +248,9 @@ def test_msd_forms():
 @pytest.mark.parametrize(("n_in", "n_out"), [(32, 5), (5, 32), (13, 7), (1, 6), (6, 1)])
 def test_transposed_network(n_in, n_out):
     """Reversing a solution of Kᵀ gives an exact network for K with A + n_in - n_out adders (Tellegen)."""
+    from hdl_gen.cmvm._kernel import TIE_RECENT
     from hdl_gen.cmvm.csd import center
-    from hdl_gen.cmvm.solver import _U_INTERVAL, _finish, _variant, _variant_t
+    from hdl_gen.cmvm.solver import _U_INTERVAL, Variant, _finish, _variant, _variant_t
 
     rng = np.random.default_rng(n_in * 100 + n_out)
     w = rng.integers(-40, 40, (n_in, n_out))
@@ -256,8 +258,9 @@ def test_transposed_network(n_in, n_out):
     ivs = tuple(FixedType(1, int(rng.integers(2, 8)), int(rng.integers(-1, 3))).interval for _ in range(n_in))
     c, r, cs = center(w)
     ct, rt, cst = center((c << r[:, None]).T)
-    n_t, _, _, _ = _variant(ct, rt, cst, 0, (_U_INTERVAL,) * n_out, (0,) * n_out, None, 1, 0, 100, -1)
-    n_add, depth, ops, res = _variant_t(c, r, ivs, (0,) * n_in, None, 1, 100, -1)
+    v = Variant(transpose=False, max_len=1, weight_bias=100, shift_free=False, tie=TIE_RECENT, offset=None)
+    n_t, _, _, _ = _variant(ct, rt, (_U_INTERVAL,) * n_out, (0,) * n_out, None, v)
+    n_add, depth, ops, res = _variant_t(c, r, ivs, (0,) * n_in, replace(v, transpose=True))
     assert n_add == n_t + n_in - n_out
     g = _finish(ops, res, cs, 0, ivs, (0,) * n_in, None)
     assert g.n_adders == n_add and g.depth == depth
