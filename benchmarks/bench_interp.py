@@ -24,7 +24,8 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from hdl_gen.interp import interp  # noqa: E402
-from hdl_gen.trace import graph_cost, quantize_input, trace  # noqa: E402
+from hdl_gen.cost import graph_cost  # noqa: E402
+from hdl_gen.tracer import quantize_input, trace  # noqa: E402
 from hgq.calibrate import trace_minmax  # noqa: E402
 from hgq.data.jsc import load_jsc  # noqa: E402
 from hgq.models import jet_tagger  # noqa: E402

@@ -1,7 +1,7 @@
 """sim throughput: vectors/s of the streaming testbench and the HDL bulk harness on Verilator and Icarus, and
 build times, for the shipped trained jet tagger (hgq/data/jet_tagger_ci.keras, 16-64-32-32-5, VU13P @ 200 MHz)
 on physics vectors (``--quick``: a random 16-16-5 MLP graph on random vectors). Baseline: bulk mode clocked by
-cocotb's Clock (REFERENCE §5.4: ~236k vectors/s).
+cocotb's Clock (~236k vectors/s in an earlier measurement on the development machine).
 
 Columns: ``vectors/s`` = vectors over the cocotb test's time from its start to ``done``, *including* the harness
 loading both vector files (``$fread``); ``run v/s`` = the same without the loading (first clock edge to ``done``);

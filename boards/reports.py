@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hdl_gen.resources import stat_cells
+
 __all__ = [
     "UTIL_KEYS",
     "BuildResult",
@@ -240,8 +242,7 @@ def parse_yosys_stat(stat: Mapping[str, Any] | str, family: str) -> dict[str, An
 
     ECP5: ``LUT`` = LUT4 + 2 per CCU2C (the slots nextpnr's TRELLIS_COMB counts); iCE40: ``LUT`` = SB_LUT4.
     """
-    st = json.loads(stat) if isinstance(stat, str) else stat
-    cells: dict[str, int] = dict(st.get("design", {}).get("num_cells_by_type", {}))
+    cells = stat_cells(stat)
     if not cells:
         raise ReportError("yosys stat JSON has no design.num_cells_by_type")
     used = _empty()

@@ -1,6 +1,7 @@
 """Out-of-context Vivado build plan: project TCL, XDC and a run script (generated here, run where Vivado is).
 
-The flow follows da4ml's (REFERENCE §4.1): ``synth_design -mode out_of_context -global_retiming on
+The flow follows da4ml's (Sun et al., arXiv:2507.04535, and its Vivado scripts):
+``synth_design -mode out_of_context -global_retiming on
 -flatten_hierarchy full -directive AreaOptimized_High``, ``opt_design -directive ExploreWithRemap``,
 ``place_design -directive SSI_HighUtilSLRs -fanout_opt``, ``phys_opt_design -directive AggressiveExplore``,
 ``route_design -directive NoTimingRelaxation``; the clock comes from the board config, input/output delays are

@@ -1,15 +1,15 @@
 """Per-family delay model: nanoseconds for each IR op, from its widths.
 
 All figures are **estimates** for scheduling (where to put pipeline registers), not sign-off timing. They are
-rounded from public vendor datasheet/characterisation figures for mid speed grades and from the project
-reference (REFERENCE.md §3.7: "≈ 1 adder level per ns on VU13P"; §3.10: unit-level cutoffs reach only 60-75 %
-of the requested clock, hence per-family ns delays):
+rounded from public vendor datasheet/characterisation figures for mid speed grades and from da4ml's results
+(Sun et al., arXiv:2507.04535: "≈ 1 adder level per ns on VU13P"; unit-level cutoffs reach only 60-75 % of the
+requested clock, hence per-family ns delays):
 
 - AMD UltraScale+ (-2): a LUT6 ≈ 0.05-0.1 ns plus its input net ≈ 0.25-0.35 ns (``lut_ns`` 0.40); CARRY8
   S → CO7/O ≈ 0.2 ns, CI → CO7 ≈ 0.03-0.05 ns per further 8-bit block (``carry_entry_ns`` 0.20,
   ``carry_block_ns`` 0.05, from Vivado timing reports); clock-to-Q + setup + clock uncertainty ≈ 0.30 ns. A
   12-bit adder level is 0.70 ns (0.3-0.5 ns LUT+route plus ~0.02-0.03 ns/bit of carry is the usual ballpark).
-  These are uncongested figures: REFERENCE.md §3.10 reports that big da4ml designs cut at ≈ 1 adder level per
+  These are uncongested figures: da4ml reports that big da4ml designs cut at ≈ 1 adder level per
   ns reach only 60-75 % of the requested clock once placed and routed, so treat the estimate as optimistic
   for large, dense designs.
 - AMD 7-series (-2): LUT6 ≈ 0.12 ns, net ≈ 0.4-0.6 ns, CARRY4 entry ≈ 0.35 ns, ≈ 0.11 ns per 4-bit block (DS181).
@@ -31,7 +31,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["FAMILIES", "Family", "family_of"]
+__all__ = ["DEFAULT_PART", "FAMILIES", "Family", "family_of"]
+
+#: the part every flow targets unless told otherwise (convert, schedule, the CLI, gates, the demo)
+DEFAULT_PART = "xcvu13p-flga2577-2-e"
 
 
 @dataclass(frozen=True)

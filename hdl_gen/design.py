@@ -7,40 +7,39 @@ SHA-256 of every file), written last: a directory without it, or with a file tha
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
 import re
-from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
+from hdl_gen.cost import graph_report
+from hdl_gen.delay import DEFAULT_PART
+from hdl_gen.design_dir import (
+    MANIFEST,
+    DesignDirError,
+    layout_text,
+    parse_json,
+    read_core,
+    write_design_files,
+)
 from hdl_gen.emit import Core, layout, to_verilog
 from hdl_gen.ir import Graph
 from hdl_gen.schedule import Schedule, schedule
 
 __all__ = [
-    "MANIFEST",
     "MAX_VALUE_BITS",
     "Design",
-    "DesignDirError",
     "UnverifiableDesign",
     "check_clock",
     "check_name",
     "convert",
-    "graph_report",
     "load_design",
-    "read_design_dir",
-    "report_table",
-    "write_design_files",
 ]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-MANIFEST = "manifest.json"
-MANIFEST_FORMAT = 1
 # widest port element whose values float64 holds exactly (vectors files, predict); the simulators stop at 62
 MAX_VALUE_BITS = 53
 # Verilog-2005 and SystemVerilog-2017 reserved words (Icarus and Verilator refuse them as module names)
@@ -64,10 +63,6 @@ _KEYWORDS = """accept_on alias always always_comb always_ff always_latch and ass
     use uwire var vectored virtual void wait wait_order wand weak weak0 weak1 while wildcard wire with within wor
     xnor xor"""
 VERILOG_KEYWORDS = frozenset(_KEYWORDS.split())
-
-
-class DesignDirError(ValueError):
-    """A design directory is incomplete, mixed or modified (the message names the file)."""
 
 
 class UnverifiableDesign(ValueError):
@@ -101,7 +96,7 @@ class Design:
         self,
         graph: Graph,
         *,
-        part: str = "xcvu13p-flga2577-2-e",
+        part: str = DEFAULT_PART,
         clock_ns: float | None = 5.0,
         stages: int | None = None,
         name: str = "top",
@@ -187,7 +182,7 @@ class Design:
         rep["options"] = {"stages": self.stages_option, "clock_enable": self.clock_enable}
         return {
             f"{self.name}.v": self.verilog(),
-            f"{self.name}.layout.json": json.dumps(self.layout, indent=1, sort_keys=True, allow_nan=False) + "\n",
+            f"{self.name}.layout.json": layout_text(self.layout),
             f"{self.name}.report.json": json.dumps(rep, indent=1, sort_keys=True, allow_nan=False) + "\n",
             f"{self.name}.graph.json": self.graph.to_json() + "\n",
         }
@@ -207,14 +202,14 @@ class Design:
 def convert(
     model_or_graph,
     *,
-    part: str = "xcvu13p-flga2577-2-e",
+    part: str = DEFAULT_PART,
     clock_ns: float | None = 5.0,
     stages: int | None = None,
     name: str = "top",
     depth_bound: int | str | None = "min",
     clock_enable: bool = False,
 ) -> Design:
-    """Lower a calibrated Keras model (via :func:`hdl_gen.trace.trace`) or a :class:`Graph` to a :class:`Design`.
+    """Lower a calibrated Keras model (via :func:`hdl_gen.tracer.trace`) or a :class:`Graph` to a :class:`Design`.
 
     Args:
         model_or_graph: a Keras model or an :class:`hdl_gen.ir.Graph`.
@@ -238,123 +233,24 @@ def convert(
         graph = model_or_graph
     else:
         try:
-            from hdl_gen.trace import trace
+            from hdl_gen.tracer import trace
         except ImportError as e:  # pragma: no cover - depends on the tracer being installed
-            raise ImportError(f"converting a model needs hdl_gen.trace ({e}); pass a Graph instead") from e
+            raise ImportError(f"converting a model needs hdl_gen.tracer ({e}); pass a Graph instead") from e
         graph = trace(model_or_graph, depth_bound=depth_bound)
     design = Design(graph, part=part, clock_ns=clock_ns, stages=stages, name=name, clock_enable=clock_enable)
     design.check_verifiable()
     return design
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _replace(path: Path, data: bytes) -> None:
-    """Write ``path`` whole or not at all (a temporary file beside it, flushed, then renamed over it)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def write_design_files(directory, name: str, files: Mapping[str, str]) -> Path:
-    """Write a design directory: drop the old ``manifest.json`` first, write every file (each whole, by rename),
-    remove the files of the design it replaces, then write the manifest (name, SHA-256 and size of each file)
-    last. An interrupted write leaves no manifest, so :func:`read_design_dir` refuses the directory."""
-    d = Path(directory)
-    if d.exists() and not d.is_dir():
-        raise NotADirectoryError(f"{d} is a file, not a directory; pass a directory for the design")
-    d.mkdir(parents=True, exist_ok=True)
-    old: dict = {}
-    mpath = d / MANIFEST
-    if mpath.exists():
-        try:
-            old = json.loads(mpath.read_text()).get("files", {})
-        except (ValueError, AttributeError, OSError):
-            old = {}
-        mpath.unlink()
-    data = {f: t.encode() for f, t in files.items()}
-    for f, b in data.items():
-        _replace(d / f, b)
-    for f in old:
-        if f not in data and "/" not in f and f != MANIFEST:
-            (d / f).unlink(missing_ok=True)
-    manifest = {
-        "format": MANIFEST_FORMAT,
-        "name": name,
-        "files": {f: {"sha256": _sha256(b), "bytes": len(b)} for f, b in sorted(data.items())},
-    }
-    _replace(mpath, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
-    return d
-
-
-def read_design_dir(directory) -> tuple[str, dict[str, str]]:
-    """``(name, {file: text})`` of a design directory, every file checked against ``manifest.json``; raises
-    :class:`DesignDirError` naming the file that is missing, unreadable or does not match."""
-    d = Path(directory)
-    if not d.is_dir():
-        raise FileNotFoundError(f"design directory {str(d)!r} does not exist (write one with `hgq-hil convert`)")
-    again = f"write the design again (hgq-hil convert ... --out {d})"
-    mpath = d / MANIFEST
-    if not mpath.is_file():
-        raise DesignDirError(
-            f"{mpath} is missing: {d} is incomplete (an interrupted write) or was not written by Design.write; {again}"
-        )
-    try:
-        man = json.loads(mpath.read_text())
-        name, listed = man["name"], man["files"]
-        if man.get("format") != MANIFEST_FORMAT or not isinstance(listed, dict) or not isinstance(name, str):
-            raise ValueError(f"unknown format {man.get('format')!r}")
-        sums = {f: (v["sha256"], v["bytes"]) for f, v in listed.items()}
-    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as err:
-        raise DesignDirError(f"{mpath} is not a valid design manifest ({err}); {again}") from None
-    texts = {}
-    for f, (digest, size) in sums.items():
-        p = d / f
-        if not p.is_file():
-            raise DesignDirError(f"{p} is missing (listed in {MANIFEST}); {again}")
-        b = p.read_bytes()
-        if len(b) != size or _sha256(b) != digest:
-            raise DesignDirError(
-                f"{p} does not match {MANIFEST} ({len(b)} bytes, manifest says {size}): modified or half-written "
-                f"(a write interrupted over an older design?); {again}"
-            )
-        try:
-            texts[f] = b.decode()
-        except UnicodeDecodeError as err:
-            raise DesignDirError(f"{p} is not text ({err}); {again}") from None
-    for suffix in (".v", ".layout.json"):
-        if f"{name}{suffix}" not in texts:
-            raise DesignDirError(f"{mpath} lists no {name}{suffix}; {again}")
-    return name, texts
-
-
-def parse_json(text: str, path) -> dict:
-    """``json.loads(text)``; a decode error becomes ``ValueError`` naming ``path``."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from None
-
-
 def load_design(directory) -> Design:
     """A :class:`Design` rebuilt from a directory written by :meth:`Design.write` (no Keras needed); the files
     are checked against ``manifest.json`` first (:func:`read_design_dir`)."""
     d = Path(directory)
-    name, texts = read_design_dir(d)
+    name, lay, texts = read_core(d)
     for f in (f"{name}.graph.json", f"{name}.report.json"):
         if f not in texts:
             raise DesignDirError(f"{d / MANIFEST} lists no {f}; write the design again with Design.write")
     lpath = d / f"{name}.layout.json"
-    lay = parse_json(texts[lpath.name], lpath)
     rep = parse_json(texts[f"{name}.report.json"], d / f"{name}.report.json")
     opts = rep.get("options", {})
     try:
@@ -373,125 +269,3 @@ def load_design(directory) -> Design:
         raise ValueError(f"{lpath}: latency {lay['latency']} but the graph schedules to {design.latency}")
     design.__dict__["_verilog"] = texts[f"{name}.v"]
     return design
-
-
-# -- reports --------------------------------------------------------------------------------------------------
-def graph_report(graph: Graph, sched: Schedule) -> dict:
-    """Per-layer and total cost figures of a scheduled graph.
-
-    ``adder_bits`` = Σ result widths of add/sub/neg ops (≈ LUTs of their carry chains); ``mux_bits`` = bits of
-    relu/max/min/select and saturation muxes, ``mux_luts`` those that need LUTs of their own (a mux merges into
-    the LUT of an adder, comparator or mux reading it in the same segment, as in the delay model);
-    ``lookup_bits`` = Σ table entries × output width, ``lookup_luts`` the LUT6 estimate
-    ``2**max(b_in-5, 0) * ceil(b_out/2)``; ``lut_estimate`` = adder bits + mux LUTs + lookup LUTs;
-    ``register_bits`` = datapath registers + valid chain (FFs).
-    """
-    layers: dict[str, dict] = {}
-    tot = dict.fromkeys(("adders", "adder_bits", "mux_bits", "mux_luts", "lookup_bits", "lookup_luts", "muls"), 0)
-    merged = _merged_muxes(graph, sched)
-    for j, op in enumerate(graph.ops):
-        L = layers.setdefault(op.layer, dict.fromkeys(tot, 0) | {"register_bits": 0})
-        k, w = op.kind, op.width
-        inc: dict[str, int] = {}
-        own = 0 if merged[j] else w
-        if k in ("add", "neg"):
-            inc = {"adders": 1, "adder_bits": w}
-        elif k in ("relu", "select"):
-            inc = {"mux_bits": w, "mux_luts": own}
-        elif k in ("max", "min"):
-            inc = {"mux_bits": w, "mux_luts": own, "adder_bits": w + 1}
-        elif k == "quantize":
-            src = graph.ops[op.args[0]].interval
-            _, _, f, rnd, ovf = op.attrs
-            if src.f > f and rnd != "TRN":
-                inc["adder_bits"] = w + 1
-            if ovf != "WRAP":
-                inc["mux_bits"] = w
-                inc["mux_luts"] = own
-        elif k == "lookup":
-            b_in = graph.ops[op.args[0]].width
-            inc = {"lookup_bits": len(op.attrs[0]) * w, "lookup_luts": 2 ** max(b_in - 5, 0) * math.ceil(w / 2)}
-        elif k == "mul":
-            a, b = (graph.ops[x].width for x in op.args)
-            inc = {"muls": 1, "adder_bits": a * b}
-        for key, v in inc.items():
-            L[key] += v
-            tot[key] += v
-    for j, op in enumerate(graph.ops):
-        n = len(sched.registers(j))
-        if n:
-            layers[op.layer]["register_bits"] += n * op.width
-    fam = sched.family
-    lut_est = tot["adder_bits"] + tot["mux_luts"] + tot["lookup_luts"]
-    return {
-        "family": fam.name,
-        "family_title": fam.title,
-        "clock_ns": sched.clock_ns,
-        "latency_cycles": sched.latency,
-        "latency_ns": sched.latency_ns,
-        "critical_path_ns": round(sched.critical_path_ns, 4),
-        "meets_clock": sched.meets_clock,
-        "segment_ns": [round(t, 4) for t in sched.segment_ns],
-        "register_bits": sched.register_bits,
-        "n_ops": len(graph.ops),
-        "n_inputs": len(graph.inputs),
-        "n_outputs": len(graph.outputs),
-        "input_bits": sum(t.width for t in graph.input_types),
-        "output_bits": sum(graph.output_interval(o).width for o in range(len(graph.outputs))),
-        **{f"total_{k}" if k in ("adders", "muls") else k: v for k, v in tot.items()},
-        "lut_estimate": lut_est,
-        "layers": [{"name": n, **v} for n, v in layers.items()],
-    }
-
-
-_LUT_READERS = ("add", "neg", "relu", "max", "min", "select", "quantize")
-
-
-def _merged_muxes(graph: Graph, sched: Schedule) -> list[bool]:
-    """Per op: True when it is read only by ops with a LUT stage of their own, in its segment, never registered
-    and not an output (then a mux is logic inside its readers' LUTs). Shifts and TRN/WRAP quantizers are wiring."""
-    users = graph.users()
-    outs = {o for o in graph.outputs if o is not None}
-
-    def wiring(u: int) -> bool:
-        op = graph.ops[u]
-        if op.kind == "shift":
-            return True
-        if op.kind != "quantize":
-            return False
-        _, _, f, rnd, ovf = op.attrs
-        return ovf == "WRAP" and (rnd == "TRN" or graph.ops[op.args[0]].interval.f <= f)
-
-    res = []
-    for j in range(len(graph.ops)):
-        ok = bool(users[j]) and j not in outs and not sched.registers(j)
-        stack = list(users[j])
-        while ok and stack:
-            u = stack.pop()
-            if wiring(u):
-                ok = u not in outs and not sched.registers(u) and sched.stage[u] == sched.stage[j]
-                stack.extend(users[u])
-            else:
-                ok = graph.ops[u].kind in _LUT_READERS and sched.stage[u] == sched.stage[j]
-        res.append(ok)
-    return res
-
-
-def report_table(report: Mapping) -> str:
-    """A human-readable table of a :meth:`Design.report` dict."""
-    cols = ("adders", "adder_bits", "mux_bits", "lookup_luts", "register_bits")
-    head = f"{'layer':<24}" + "".join(f"{c:>14}" for c in cols)
-    lines = [head, "-" * len(head)]
-    for layer in report["layers"]:
-        lines.append(f"{(layer['name'] or '(inputs)')[:24]:<24}" + "".join(f"{layer[c]:>14}" for c in cols))
-    lines.append("-" * len(head))
-    lat_ns = report["latency_ns"]
-    lines += [
-        f"part {report.get('part', '?')} ({report['family_title']}), clock {report['clock_ns']} ns",
-        f"latency {report['latency_cycles']} cycles" + (f" = {lat_ns:g} ns" if lat_ns is not None else ""),
-        f"critical path (est.) {report['critical_path_ns']:.3f} ns, meets clock: {report['meets_clock']}",
-        f"adders {report['total_adders']}, adder bits {report['adder_bits']}, mux bits {report['mux_bits']}, "
-        f"lookup LUTs {report['lookup_luts']}, LUT estimate {report['lut_estimate']}, "
-        f"register bits {report['register_bits']}",
-    ]
-    return "\n".join(lines)

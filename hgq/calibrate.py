@@ -1,4 +1,4 @@
-"""Calibration before export: set WRAP activation integer bits and signs from data (REFERENCE §2.3)."""
+"""Calibration before export: set WRAP activation integer bits and signs from data (HGQ: arXiv:2405.00645)."""
 
 from __future__ import annotations
 

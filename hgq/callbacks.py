@@ -1,4 +1,4 @@
-"""Training callbacks: EBOPs logging, β schedule, β PID control, Pareto-front checkpointing (REFERENCE §2.8)."""
+"""Training callbacks: EBOPs logging, β schedule, β PID control, Pareto-front checkpointing (HGQ: arXiv:2405.00645)."""
 
 from __future__ import annotations
 

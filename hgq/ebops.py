@@ -1,4 +1,4 @@
-"""EBOPs (effective bit operations, REFERENCE §2.7): per-layer values and model totals."""
+"""EBOPs (effective bit operations, HGQ, Sun et al., arXiv:2405.00645): per-layer values and model totals."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """One training run → one accuracy-vs-EBOPs Pareto front of calibrated checkpoints.
 
-β ramps log-linearly over the run (REFERENCE §2.8), :class:`~hgq.callbacks.ParetoFront` keeps the non-dominated
+β ramps log-linearly over the run (arXiv:2405.00645), :class:`~hgq.callbacks.ParetoFront` keeps the non-dominated
 checkpoints on (validation accuracy, EBOPs), and :func:`calibrate_front` calibrates each one on the training data
 (``trace_minmax``: exact EBOPs), keeps the points still non-dominated on (validation accuracy, exact EBOPs), and
 scores those on the test split. The test split never selects anything: it only reports.

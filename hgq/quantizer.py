@@ -7,7 +7,7 @@ not applied (activation integer bits track the data instead), rounding is a stra
 widths are float variables rounded with an STE, so ``dq/df = ln2 * (x - q)`` and, for SAT/SAT_SYM,
 ``dq/di = ln2 * 2**i`` on clipped elements.
 
-Two parameterisations (REFERENCE §2.1):
+Two parameterisations (HGQ, Sun et al., arXiv:2405.00645):
 
 - ``kif``: trainable ``i`` (not under WRAP) and ``f``; ``bits = relu(i + f)``.
 - ``kbi``: trainable ``b`` (magnitude bits, excluding sign) and ``i`` (not under WRAP); ``f = b - i``.
@@ -282,7 +282,7 @@ class Quantizer(keras.layers.Layer):
 
     # -- widths --------------------------------------------------------------------------------------------
     def _data_i(self, x, f, b):
-        """Smallest integer bits holding ``x`` (max over shared axes), from the formulas of REFERENCE §2.3."""
+        """Smallest integer bits holding ``x`` (max over shared axes), from HGQ's formulas (arXiv:2405.00645)."""
         ax = self._hom_axes
         if self.q_type == "kif":
             q0 = round_mantissa(x * ops.power(2.0, f), self.round_mode) * ops.power(2.0, -f)

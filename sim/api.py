@@ -8,7 +8,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from sim.runners import Build, SimulatorError, build, check_simulator, run_test
 from sim.scoreboard import ERROR_KINDS
 from sim.tb_stream import CONFIG_ENV
 from sim.vectors import Port, load_vectors, values_to_mantissas, write_bin, write_hex
+
+if TYPE_CHECKING:
+    from hdl_gen.design_dir import DesignLike
 
 __all__ = ["BULK_CLOCKS", "MODES", "VerifyResult", "cli_simulate", "load_design_dir", "verify"]
 
@@ -98,34 +101,17 @@ class VerifyResult:
         return {**asdict(self), "problems": self.problems()}
 
 
-@dataclass
-class _DirDesign:
-    """A design read back from a written directory (``<name>.v`` + ``<name>.layout.json``)."""
-
-    name: str
-    layout: dict
-    text: str
-
-    @property
-    def latency(self) -> int:
-        return int(self.layout["latency"])
-
-    def verilog(self) -> str:
-        return self.text
-
-
-def load_design_dir(path: str | Path) -> Any:
+def load_design_dir(path: str | Path) -> DesignLike:
     """A design from a directory written by ``design.write``, its files checked against ``manifest.json``
-    (``hdl_gen.design.read_design_dir``: a mixed, truncated or modified directory is refused naming the file):
+    (:mod:`hdl_gen.design_dir`: a mixed, truncated or modified directory is refused naming the file):
     ``hdl_gen.load_design`` when it holds the graph (it has ``predict``), else the Verilog and layout only."""
-    from hdl_gen.design import load_design, parse_json, read_design_dir  # noqa: PLC0415
+    from hdl_gen.design import load_design  # noqa: PLC0415
+    from hdl_gen.design_dir import load_dir_design, read_core  # noqa: PLC0415
 
-    d = Path(path)
-    name, texts = read_design_dir(d)
+    name, _, texts = read_core(path)
     if f"{name}.graph.json" in texts:
-        return load_design(d)
-    lay = parse_json(texts[f"{name}.layout.json"], d / f"{name}.layout.json")
-    return _DirDesign(name=name, layout=lay, text=texts[f"{name}.v"])
+        return load_design(path)
+    return load_dir_design(path)
 
 
 def _bulk_build(design: Any, layout: dict, simulator: str, n: int, clock: str) -> Build:

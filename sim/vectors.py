@@ -130,52 +130,22 @@ def values_to_mantissas(values, port: Port, what: str = "x") -> np.ndarray:
 
 def load_vectors(path: str | Path, layout: dict) -> tuple[np.ndarray, np.ndarray | None]:
     """``(x, y)`` of a vectors file (``.npz``, docs/interfaces.md): ``x`` ``[N, *input_shape]`` (N >= 1) and
-    ``y`` ``[N, *output_shape]`` or ``None``; raises ``ValueError`` naming the file and the problem (not an
-    ``.npz``, no ``x``, not numbers, wrong shape, NaN or infinite values, no vectors)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"vectors file {str(path)!r} does not exist")
-    fix = "write it with np.savez(f, x=x, y=y)"
-    try:
-        z = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as err:
-        raise ValueError(f"vectors file {path}: not a readable .npz ({err}); {fix}") from None
-    if not isinstance(z, np.lib.npyio.NpzFile):
-        raise ValueError(f"vectors file {path}: one array, not an .npz of named arrays x (and y); {fix}")
-    try:
-        with z:
-            arrays = {k: z[k] for k in ("x", "y") if k in z.files}
-    except (OSError, ValueError, EOFError) as err:
-        raise ValueError(f"vectors file {path}: an array cannot be read ({err}); {fix}") from None
-    if "x" not in arrays:
-        raise ValueError(f"vectors file {path}: no 'x' array; see docs/interfaces.md 'Vectors file'")
-    out = []
-    for key, side in (("x", "input"), ("y", "output")):
-        a = arrays.get(key)
+    ``y`` ``[N, *output_shape]`` or ``None``. The file is read by :func:`hgq.data.vectors.read_vectors_file` (the
+    one reader); here the shapes are checked against the design's layout. Raises ``ValueError`` naming the file
+    and the problem (not an ``.npz``, no ``x``, not numbers, wrong shape, NaN or infinite values, no vectors)."""
+    from hgq.data.vectors import check_vector_rows, read_vectors_file  # noqa: PLC0415
+
+    where = f"vectors file {path}"
+    x, y = read_vectors_file(path, strict=False)
+    for key, side, a in (("x", "input", x), ("y", "output", y)):
         if a is None:
-            out.append(None)
             continue
-        if a.dtype.kind not in "biuf":
-            raise ValueError(f"vectors file {path}: {key!r} has dtype {a.dtype}; expected numbers (float64)")
         shape = tuple(int(n) for n in layout[side]["shape"])
         if a.ndim < 1 or a.shape[1:] != shape:
             raise ValueError(
-                f"vectors file {path}: {key!r} has shape {list(a.shape)}; the design's {side} needs [N, *{list(shape)}]"
+                f"{where}: {key!r} has shape {list(a.shape)}; the design's {side} needs [N, *{list(shape)}]"
             )
-        a = a.astype(np.float64)
-        bad = ~np.isfinite(a)
-        if bad.any():
-            r = int(np.argwhere(bad)[0][0])
-            raise ValueError(
-                f"vectors file {path}: {key!r} has {int(bad.sum())} NaN or infinite value(s), first in row {r}"
-            )
-        out.append(a)
-    x, y = out
-    if len(x) == 0:
-        raise ValueError(f"vectors file {path}: 'x' holds no vectors (0 rows)")
-    if y is not None and len(y) != len(x):
-        raise ValueError(f"vectors file {path}: 'y' has {len(y)} rows but 'x' has {len(x)}")
-    return x, y
+    return check_vector_rows(x, y, where)
 
 
 def mantissas_to_values(m, port: Port) -> np.ndarray:

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures.boards_toy import toy_design
 
 import boards
 from boards import reports, vivado
 from boards.config import ENV_VAR, ConfigError, get_board, list_boards, load_config
 from boards.platforms import platform_for
-from boards.toy import toy_design
 from boards.uart import HarnessDriver, ModelTransport, SerialTransport, pack_words, unpack_words
 
 DATA = Path(__file__).parent / "data" / "boards"

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures.boards_toy import toy_design
 
 import boards
 from boards.config import ENV_VAR
-from boards.toy import toy_design
 from boards.uart import simulate_harness
 
 
@@ -83,7 +83,7 @@ def test_uart_harness_bit_exact(tmp_path):
     assert r["passed"] is True
 
     class OffByOne:  # same core, expected outputs off by one LSB on vector 5: the harness test must fail
-        name, layout, verilog = d.name, d.layout, d.verilog
+        name, layout, latency, verilog = d.name, d.layout, d.latency, d.verilog
 
         def predict(self, xx):
             y = d.predict(xx)

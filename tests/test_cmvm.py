@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -209,7 +210,7 @@ def test_every_variant_exact(monkeypatch, route, tie, depth_bound, forms):
     """Each route (direct, transposed) x CSE tie-break x digit forms x jitter gives an exact graph within the bound."""
     import sys
 
-    sv = sys.modules["hdl_gen.cmvm.solve"]
+    sv = sys.modules["hdl_gen.cmvm.solver"]
     vs = sv._vs(
         (route, None, 100, False, tie, None, forms),
         (route, 1, -1000, True, tie, 1, forms, 100, 3),
@@ -247,8 +248,9 @@ def test_msd_forms():
 @pytest.mark.parametrize(("n_in", "n_out"), [(32, 5), (5, 32), (13, 7), (1, 6), (6, 1)])
 def test_transposed_network(n_in, n_out):
     """Reversing a solution of Kᵀ gives an exact network for K with A + n_in - n_out adders (Tellegen)."""
+    from hdl_gen.cmvm._kernel import TIE_RECENT
     from hdl_gen.cmvm.csd import center
-    from hdl_gen.cmvm.solve import _U_INTERVAL, _finish, _variant, _variant_t
+    from hdl_gen.cmvm.solver import _U_INTERVAL, Variant, _finish, _variant, _variant_t
 
     rng = np.random.default_rng(n_in * 100 + n_out)
     w = rng.integers(-40, 40, (n_in, n_out))
@@ -256,8 +258,9 @@ def test_transposed_network(n_in, n_out):
     ivs = tuple(FixedType(1, int(rng.integers(2, 8)), int(rng.integers(-1, 3))).interval for _ in range(n_in))
     c, r, cs = center(w)
     ct, rt, cst = center((c << r[:, None]).T)
-    n_t, _, _, _ = _variant(ct, rt, cst, 0, (_U_INTERVAL,) * n_out, (0,) * n_out, None, 1, 0, 100, -1)
-    n_add, depth, ops, res = _variant_t(c, r, ivs, (0,) * n_in, None, 1, 100, -1)
+    v = Variant(transpose=False, max_len=1, weight_bias=100, shift_free=False, tie=TIE_RECENT, offset=None)
+    n_t, _, _, _ = _variant(ct, rt, (_U_INTERVAL,) * n_out, (0,) * n_out, None, v)
+    n_add, depth, ops, res = _variant_t(c, r, ivs, (0,) * n_in, replace(v, transpose=True))
     assert n_add == n_t + n_in - n_out
     g = _finish(ops, res, cs, 0, ivs, (0,) * n_in, None)
     assert g.n_adders == n_add and g.depth == depth
@@ -267,7 +270,7 @@ def test_transposed_network(n_in, n_out):
 @pytest.mark.parametrize("depth_bound", [None, "min", "min+2"])
 def test_bits_objective(depth_bound):
     """objective="bits" is exact, meets the bound and never ranks worse on bits than the adder-count choice."""
-    from hdl_gen.cmvm.solve import DEPTH_COST
+    from hdl_gen.cmvm.solver import DEPTH_COST
 
     rng = np.random.default_rng(21)
     w = rng.integers(-8, 8, (24, 12))
@@ -301,7 +304,7 @@ def test_pair_table_growth(monkeypatch):
     from hdl_gen.cmvm._kernel import _key
     from hdl_gen.cmvm.csd import center
 
-    sv = sys.modules["hdl_gen.cmvm.solve"]
+    sv = sys.modules["hdl_gen.cmvm.solver"]
     rng = np.random.default_rng(64)
     w = rng.integers(-128, 128, (64, 64))
     c, r, _ = center(w)
@@ -350,7 +353,7 @@ def test_digit_forms_save_adders(monkeypatch):
     """Letting the CSE pick among minimal signed-digit forms gives fewer adders than CSD alone (same strategy)."""
     import sys
 
-    sv = sys.modules["hdl_gen.cmvm.solve"]
+    sv = sys.modules["hdl_gen.cmvm.solver"]
     ivs = [Interval(-128, 127, 0)] * 6
     total = {}
     for forms in (1, 4):

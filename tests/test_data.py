@@ -226,3 +226,22 @@ def test_generator_tiny_run(tmp_path):
     same = generate.generate_chunk("w", generate.chunk_seed(5, "w", 0), 2)
     w = np.load(tmp_path / "chunk_w_0000.npz")
     assert np.array_equal(same["x"], w["x"])
+
+
+def test_one_vectors_reader_strict_and_lenient(tmp_path):
+    """hgq.data.load_vectors (strict: float64, x/y only) and sim.load_vectors (lenient, shapes from a layout) share
+    one reader: the same file problems get the same messages; only the strict format checks differ."""
+    from hgq.data.vectors import read_vectors_file
+    from sim.vectors import load_vectors as sim_load
+
+    p = tmp_path / "f32.npz"
+    np.savez(p, x=np.ones((2, 3), dtype=np.float32), extra=np.zeros(1))
+    with pytest.raises(ValueError, match="unexpected arrays"):
+        read_vectors_file(p, strict=True)
+    x, y = sim_load(p, {"input": {"shape": [3]}, "output": {"shape": [1]}})
+    assert x.dtype == np.float64 and y is None
+    empty = tmp_path / "empty.npz"
+    np.savez(empty, x=np.zeros((0, 3)))
+    for load in (load_vectors, lambda q: sim_load(q, {"input": {"shape": [3]}, "output": {"shape": [1]}})):
+        with pytest.raises(ValueError, match=r"vectors file .*empty\.npz: 'x' (holds no vectors|must have shape)"):
+            load(empty)

@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 from test_emit import check, random_mant
 
-from hdl_gen.design import Design, DesignDirError, convert, load_design, report_table
+from hdl_gen import ops as K
+from hdl_gen.cost import report_table
+from hdl_gen.design import Design, convert, load_design
+from hdl_gen.design_dir import DesignDirError
 from hdl_gen.examples import mlp_graph
 from hdl_gen.interp import interp, interp_mant
 from hdl_gen.resources import synth_script, yosys_estimate
@@ -48,8 +51,8 @@ def test_report_figures(small):
     json.dumps(r)  # plain JSON types
     assert r["latency_cycles"] == d.latency and r["latency_ns"] == d.latency * 2.0
     assert r["family"] == "xcup" and r["part"] == "xcvu13p-flga2577-2-e"
-    assert r["total_adders"] == sum(op.kind in ("add", "neg") for op in small.ops)
-    assert r["adder_bits"] >= sum(op.width for op in small.ops if op.kind in ("add", "neg"))
+    assert r["total_adders"] == sum(op.kind.adder for op in small.ops)
+    assert r["adder_bits"] >= sum(op.width for op in small.ops if op.kind.adder)
     assert sum(layer["adders"] for layer in r["layers"]) == r["total_adders"]
     assert r["register_bits"] == d.schedule.register_bits > 0
     assert r["critical_path_ns"] <= 2.0 and r["meets_clock"] is True
@@ -59,7 +62,7 @@ def test_report_figures(small):
     registered_mux = sum(
         op.width
         for j, op in enumerate(small.ops)
-        if op.kind in ("relu", "quantize") and (len(d.schedule.registers(j)) or j in small.outputs)
+        if op.kind in (K.RELU, K.QUANTIZE) and (len(d.schedule.registers(j)) or j in small.outputs)
     )
     assert 0 < registered_mux <= r["mux_luts"] < r["mux_bits"]
     table = report_table(r)

@@ -29,12 +29,14 @@ from boards.cli import main
 from boards.config import ConfigError, get_board
 from boards.gate import Gate, load_gates
 from hdl_gen import design as hd
-from hdl_gen.design import DesignDirError, UnverifiableDesign, convert, load_design, write_design_files
+from hdl_gen import design_dir as hdd
+from hdl_gen.design import UnverifiableDesign, convert, load_design
+from hdl_gen.design_dir import DesignDirError, write_design_files
 from hdl_gen.examples import mlp_graph
 from hgq import layers as hl
 from hgq.calibrate import trace_minmax
 from sim import cache, runners
-from sim.toy import toy_design
+from fixtures.sim_toy import toy_design
 from sim.vectors import Port, values_to_mantissas
 
 IQ = {"q_type": "kif", "k0": 1, "i0": 2, "f0": 3, "round_mode": "RND", "overflow_mode": "SAT"}
@@ -132,7 +134,7 @@ def test_interrupted_write_over_an_older_design_is_refused(small, tmp_path, caps
         written.append(path.name)
         path.write_bytes(data)
 
-    monkeypatch.setattr(hd, "_replace", crash_after_two)
+    monkeypatch.setattr(hdd, "_replace", crash_after_two)
     with pytest.raises(OSError, match="No space left"):
         newer.write(d)
     monkeypatch.undo()

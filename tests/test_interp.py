@@ -1,4 +1,6 @@
-"""hdl_gen.interp: every op kind against an independent exact reference (Fractions + hgq.fixed.quantize)."""
+"""hdl_gen.interp: every op kind against an independent exact reference (Fractions + hgq.fixed.quantize).
+
+The reference names kinds by their text on purpose: it must not share any rule with the op table (hdl_gen.ops)."""
 
 from __future__ import annotations
 

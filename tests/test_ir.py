@@ -8,6 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from hdl_gen import ops as K
 from hdl_gen.ir import Graph, GraphBuilder, quantize_interval
 from hgq.fixed import OVERFLOW_MODES, FixedType, Interval, from_mantissa, quantize
 
@@ -45,7 +46,7 @@ def test_builder_types_and_folds():
     r = b.relu(s)
     g = b.build([q, r, None], (3,), (3,))
     assert g.inputs[2] is None and g.outputs[2] is None
-    assert [op.kind for op in g.ops] == ["input", "input", "add", "quantize", "relu"]
+    assert [op.kind for op in g.ops] == [K.INPUT, K.INPUT, K.ADD, K.QUANTIZE, K.RELU]
     assert Graph.from_json(g.to_json()) == g
 
 
@@ -72,12 +73,12 @@ def test_negations_fold_into_adders():
     x = b.input(FixedType(1, 3, 0))
     y = b.input(FixedType(1, 3, 0))
     s = b.add(x, b.neg(y))  # x + (-y) = x - y
-    assert b.ops[s].kind == "add" and b.ops[s].attrs == (0, True) and b.ops[s].args == (x, y)
+    assert b.ops[s].kind is K.ADD and b.ops[s].attrs == K.AddAttrs(shift=0, sub=True) and b.ops[s].args == (x, y)
     t = b.add(b.neg(x), y, shift=1)  # -x + 2y = 2y - x
-    assert b.ops[t].kind == "add" and b.ops[t].attrs[1] is True
-    assert b.ops[b.shift(b.neg(x), 2)].kind == "neg"  # shifts go inside negations
+    assert b.ops[t].kind is K.ADD and b.ops[t].attrs.sub is True
+    assert b.ops[b.shift(b.neg(x), 2)].kind is K.NEG  # shifts go inside negations
     g = b.build([s, t, b.add(b.neg(x), y, 0, True)], (2,), (3,))
-    assert sum(op.kind == "neg" for op in g.ops) == 1  # only -(x + y) keeps its negator
+    assert sum(op.kind is K.NEG for op in g.ops) == 1  # only -(x + y) keeps its negator
 
 
 def test_rnd_half_lsb_folds_into_the_bias_exactly():
@@ -88,7 +89,7 @@ def test_rnd_half_lsb_folds_into_the_bias_exactly():
     z = b.add(x, b.const(Fraction(3, 8)))  # x + bias
     outs = [b.quantize(b.relu(z), 1, 3, 1, "RND", "SAT"), b.quantize(z, 1, 2, 0, "RND", "WRAP")]
     g = b.build(outs, (1,), (2,))
-    assert not any(op.kind == "quantize" and op.attrs[3] == "RND" for op in g.ops)  # no rounding adder left
+    assert not any(op.kind is K.QUANTIZE and op.attrs.rnd == "RND" for op in g.ops)  # no rounding adder left
     xs = np.arange(-64, 64)[:, None] / 8.0  # every input value
     want = np.stack([quantize(np.maximum(xs[:, 0] + 0.375, 0), 1, 3, 1, "RND", "SAT"),
                      quantize(xs[:, 0] + 0.375, 1, 2, 0, "RND", "WRAP")], axis=1)  # fmt: skip

@@ -10,12 +10,12 @@ import time
 
 import numpy as np
 import pytest
+from fixtures.sim_toy import toy_design
 
 import sim
-from hdl_gen.design import write_design_files
+from hdl_gen.design_dir import write_design_files
 from sim import cache, runners
 from sim.scoreboard import expected_stream, make_schedule, score
-from sim.toy import toy_design
 from sim.vectors import Port, pack, read_bin, read_hex, unpack, values_to_mantissas, write_bin, write_hex
 
 HAVE_ICARUS = shutil.which("iverilog") is not None

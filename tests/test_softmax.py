@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from keras import ops
 
+from hdl_gen import ops as K
 from hdl_gen.interp import interp
 from hdl_gen.ir import Graph
-from hdl_gen.trace import TraceError, quantize_input, trace
+from hdl_gen.tracer import TraceError, quantize_input, trace
 from hgq.calibrate import trace_minmax
 from hgq.data.jsc import load_jsc
 from hgq.fixed import quantize
@@ -127,7 +128,7 @@ def test_model_equals_interpreter(build, physics):
     trace_minmax(model, x_cal, batch_size=len(x_cal))
     g = trace(model)
     kinds = [op.kind for op in g.ops]
-    assert {"lookup", "mul", "max"} <= set(kinds)
+    assert {K.LOOKUP, K.MUL, K.MAX} <= set(kinds)
     want = np.asarray(model.predict(x_test, batch_size=N_TEST, verbose=0), dtype=np.float64)
     xq = quantize_input(model, x_test)
     got = interp(g, xq)

@@ -4,6 +4,6 @@
 """
 
 from .graph import AdderGraph, AddOp
-from .solve import minimal_depth, solve
+from .solver import minimal_depth, solve
 
 __all__ = ["AddOp", "AdderGraph", "minimal_depth", "solve"]

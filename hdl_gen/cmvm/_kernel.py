@@ -11,6 +11,16 @@ _SH_BITS = 8
 _SRC_BITS = 22
 
 
+#: CSE tie-break modes among pairs of equal score (the ``tie`` of :class:`hdl_gen.cmvm.solver.Variant`; a value
+#: > 0 is a seed for a pseudo-random order)
+TIE_SMALLEST_KEY = 0  # the smaller pair key
+TIE_RECENT = -1  # the most recently (re)counted pair: its own creation or the last change of one of its operands
+TIE_LEAST_RECENT = -2  # the least recently counted pair
+TIE_NEWEST_PAIR = -3  # the newest pair by its own first count
+TIE_OLDEST_PAIR = -4  # the oldest pair by its own first count
+TIE_LARGER_FIRST = -5  # larger subexpressions first (digits represented by both operands), then the newest
+
+
 @njit(cache=True, inline="always")
 def _key(s0, p0, g0, s1, p1, g1):
     if p0 < p1 or (p0 == p1 and s0 < s1):
@@ -43,23 +53,19 @@ def _hash24(k, seed):
 
 @njit(cache=True, inline="always")
 def _tie(k, seed, born, mod, size):
-    """Tie-break rank of pair ``k`` among equal scores (smaller wins).
-
-    ``seed > 0``: pseudo-random; ``0``: the smaller key; ``-1``: the most recently (re)counted pair (its own
-    creation or the last change of one of its operands); ``-2``: the least recently counted; ``-3``/``-4``: the
-    newest/oldest pair by its own first count; ``-5``: larger subexpressions first, then the newest.
-    """
-    if seed == 0:
+    """Tie-break rank of pair ``k`` among equal scores (smaller wins); ``seed`` is one of the ``TIE_*`` modes, or
+    ``> 0`` for a pseudo-random order seeded by it."""
+    if seed == TIE_SMALLEST_KEY:
         return np.int64(0)
-    if seed <= -5:  # larger subexpressions first (digits represented by both operands), then newest
+    if seed <= TIE_LARGER_FIRST:  # larger subexpressions first (digits represented by both operands), then newest
         a, b, _, _ = _unkey(k)
         return -(size[a] + size[b]) * (np.int64(1) << 40) - born
-    if seed <= -3:  # first-count order of the pair alone: -3 newest first, -4 oldest first
-        return -born if seed == -3 else born
+    if seed <= TIE_NEWEST_PAIR:  # first-count order of the pair alone: newest or oldest first
+        return -born if seed == TIE_NEWEST_PAIR else born
     if seed < 0:
         a, b, _, _ = _unkey(k)
         st = max(born, mod[a], mod[b])
-        return -st if seed == -1 else st
+        return -st if seed == TIE_RECENT else st
     return _hash24(k, seed)
 
 

@@ -6,6 +6,7 @@ import heapq
 
 import numpy as np
 
+from hdl_gen.cost import solver_adder_bits
 from hgq.fixed import Interval
 
 from .graph import AddOp
@@ -79,7 +80,7 @@ class Builder:
         d = self.big_f - f  # >= 0: every source step is a multiple of the finest input step
         iv = Interval(lo_s >> d, hi_s >> d, f)
         width = iv.width
-        cost = float(max(width - (f - min(fa, fb)), 1))
+        cost = solver_adder_bits(width, f, fa, fb)
         dep = max(self.depth[a], self.depth[b]) + 1
         self.ops.append(AddOp(a, b, shift, sub, iv, cost, dep))
         self.ivals.append(iv)

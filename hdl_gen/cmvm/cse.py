@@ -11,6 +11,12 @@ Hard depth bound: a column whose terms arrive at depths ``d_t`` can be summed wi
 ``sum(2**d_t) <= 2**B`` (Kraft); a substitution is only made where it keeps that inequality, so the final
 Huffman-style summation always meets the bound.
 
+Two implementations, on purpose: :func:`cse_fast` (the numba kernel, :mod:`._kernel`) is the one the solver
+uses; it packs a pair into one int64 key and depths into int64 Kraft sums, so it has fixed limits (shifts < 200,
+depths <= 60, < 4M sources). :func:`cse` is the same greedy in plain Python with unbounded integers, used only
+beyond those limits; it keeps each weight's CSD form and breaks ties by the smaller key (``TIE_SMALLEST_KEY``), so
+on such problems the tie-break, digit-form and jitter options have no effect.
+
 Digit forms (numba kernel only): a weight may enter with all its minimal signed-digit forms; the first substitution
 that uses one of its digits fixes the form and drops the others. Counts can then overstate what is substitutable, so
 the kernel verifies a pair's real occurrence count before taking it and re-ranks it if it was lower.

@@ -53,7 +53,7 @@ PROCESSES: dict[str, tuple[str, ...]] = {
         "24:onIfAny = 1 2 3 4 5",
     ),
 }
-"""Pythia settings per process (REFERENCE.md section 7.1)."""
+"""Pythia settings per process (those of the hls4ml jet-substructure data set, Duarte et al., arXiv:1804.06913)."""
 
 PROCESS_CLASSES: dict[str, tuple[int, ...]] = {"qcd": (0, 1), "w": (2,), "z": (3,), "t": (4,)}
 """Class indices (into CLASSES) each process yields."""

@@ -18,6 +18,7 @@ _KEYS = {"x", "y"}
 
 
 def _check(name: str, a: np.ndarray, where: str) -> None:
+    """The strict format: float64, ``[N >= 1, ...]``, finite."""
     if a.dtype != np.float64:
         raise ValueError(f"{where}: '{name}' must be float64, got {a.dtype} (convert with .astype(np.float64))")
     if a.ndim < 2 or a.shape[0] < 1:
@@ -50,31 +51,68 @@ def export_vectors(path: str | os.PathLike, x: np.ndarray, y: np.ndarray | None 
     return path
 
 
-def load_vectors(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read and validate a vectors file; returns ``(x, y)`` with ``y`` None when the file has no outputs."""
-    where = f"vectors file {str(path)!r}"
+def read_vectors_file(path: str | os.PathLike, *, strict: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """The one reader of vectors files (:func:`load_vectors` here, ``sim.load_vectors`` against a layout).
+
+    Checks what every reader needs, each failure a ``ValueError`` (``FileNotFoundError`` for a missing file)
+    beginning ``vectors file <path>:``: a readable ``.npz`` of named arrays, an ``x``, numeric arrays, no NaN or
+    infinite values, at least one row, and as many ``y`` rows as ``x`` rows. ``strict`` (the file format this
+    module writes) also wants float64 arrays of at least two dimensions and nothing but ``x`` and ``y``; without it
+    the arrays come back converted to float64 (``sim`` checks the shapes against the design's layout first).
+    """
+    where = f"vectors file {path}"
+    fix = "write it with hgq.data.export_vectors (or np.savez(f, x=x, y=y))"
     try:
         f = np.load(path, allow_pickle=False)
     except FileNotFoundError:
-        raise FileNotFoundError(f"{where} does not exist (write it with hgq.data.export_vectors)") from None
-    except Exception as e:
-        raise ValueError(f"{where} is not a readable .npz ({type(e).__name__}: {e})") from e
+        raise FileNotFoundError(f"{where} does not exist; {fix}") from None
+    except (OSError, ValueError, EOFError) as e:
+        raise ValueError(f"{where}: not a readable .npz ({type(e).__name__}: {e}); {fix}") from None
     if not hasattr(f, "files"):
-        raise ValueError(f"{where} is a bare .npy array, not an .npz with 'x' (write it with export_vectors)")
-    with f:
-        keys = set(f.files)
-        if "x" not in keys:
-            raise ValueError(f"{where} has no 'x' array (keys: {sorted(keys)}); write it with export_vectors")
-        if keys - _KEYS:
-            raise ValueError(f"{where} has unexpected arrays {sorted(keys - _KEYS)}; only 'x' and 'y' are allowed")
-        x = f["x"]
-        y = f["y"] if "y" in keys else None
-    _check("x", x, where)
-    if y is not None:
-        _check("y", y, where)
-        if y.shape[0] != x.shape[0]:
-            raise ValueError(f"{where}: x has {x.shape[0]} rows but y has {y.shape[0]}")
+        raise ValueError(f"{where}: one array, not an .npz of named arrays x (and y) (a bare .npy); {fix}")
+    try:
+        with f:
+            keys = set(f.files)
+            if "x" not in keys:
+                raise ValueError(f"{where}: no 'x' array (keys: {sorted(keys)}); see docs/interfaces.md 'Vectors file'")
+            if strict and keys - _KEYS:
+                raise ValueError(f"{where}: unexpected arrays {sorted(keys - _KEYS)}; only 'x' and 'y' are allowed")
+            arrays = {k: f[k] for k in ("x", "y") if k in keys}
+    except (OSError, EOFError) as err:
+        raise ValueError(f"{where}: an array cannot be read ({err}); {fix}") from None
+    for k, a in arrays.items():
+        if a.dtype.kind not in "biuf":
+            raise ValueError(f"{where}: {k!r} has dtype {a.dtype}; expected numbers (float64)")
+        if strict:
+            _check(k, a, where)
+    return arrays["x"], arrays.get("y")
+
+
+def check_vector_rows(x: np.ndarray, y: np.ndarray | None, where: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """``x`` and ``y`` as float64 with no NaN or infinite values, at least one row, and matching row counts."""
+    out = []
+    for k, a in (("x", x), ("y", y)):
+        if a is None:
+            out.append(None)
+            continue
+        a = a.astype(np.float64)
+        bad = ~np.isfinite(a)
+        if bad.any():
+            r = int(np.argwhere(bad)[0][0])
+            raise ValueError(f"{where}: {k!r} has {int(bad.sum())} NaN or infinite value(s), first in row {r}")
+        out.append(a)
+    x, y = out
+    if len(x) == 0:
+        raise ValueError(f"{where}: 'x' holds no vectors (0 rows)")
+    if y is not None and len(y) != len(x):
+        raise ValueError(f"{where}: 'y' has {len(y)} rows but 'x' has {len(x)}")
     return x, y
+
+
+def load_vectors(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read and validate a vectors file; returns ``(x, y)`` with ``y`` None when the file has no outputs."""
+    x, y = read_vectors_file(path, strict=True)
+    return check_vector_rows(x, y, f"vectors file {path}")
 
 
 @lru_cache(maxsize=2)

@@ -1,4 +1,4 @@
-"""Table-based, bit-exact softmax over the last axis (REFERENCE §2.5: max → exp table → sum → inverse table → ×)."""
+"""Table-based, bit-exact softmax over the last axis (as in hls4ml/HGQ2: max → exp table → sum → inverse table → ×)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hgq.quantizer import make_quantizer, quantizer_config
 
 __all__ = ["QSoftmax", "exp_f32"]
 
-# tables: unsigned, saturating, round half to even (REFERENCE §2.5); per tensor, trainable widths
+# tables: unsigned, saturating, round half to even; per tensor, trainable widths
 TABLE_OQ = dict(
     q_type="kbi", k0=0, b0=8, i0=1, round_mode="RND_CONV", overflow_mode="SAT", granularity="tensor", place="activation"
 )
@@ -65,7 +65,7 @@ class QSoftmax(QLayer):
     ``hdl_gen.trace`` runs on every representable ``d`` and ``s`` to build its tables. Training uses the
     same values with the gradient of ``exp`` and STE quantizers.
 
-    EBOPs (REFERENCE §2.7): ``Σ b_in + (Σ b_exp − Σ_rows min b_exp) + Σ b_exp·b_inv`` plus the table terms
+    EBOPs (arXiv:2405.00645): ``Σ b_in + (Σ b_exp − Σ_rows min b_exp) + Σ b_exp·b_inv`` plus the table terms
     ``1e-4·(Σ 2**b_in·b_exp + Σ_rows 2**(max b_exp + log2 n)·b_inv)`` (placeholder, as the unary LUT).
 
     Args:

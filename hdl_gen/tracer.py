@@ -27,7 +27,7 @@ from hgq.quantizer import Quantizer
 
 from .ir import Graph, GraphBuilder
 
-__all__ = ["TraceError", "graph_cost", "quantize_input", "trace"]
+__all__ = ["TraceError", "quantize_input", "trace"]
 
 FLOAT32_BITS = 24
 MAX_TABLE_VALUES = 1 << 20
@@ -234,7 +234,7 @@ class _Tracer:
             return self.pool(layer, x)
         if isinstance(layer, hl.QGlobalMaxPooling1D | hl.QGlobalAveragePooling1D):
             return self.reduce(list(x), layer.kind)
-        self.fail(f"{type(layer).__name__} has no lowering in hdl_gen.trace")
+        self.fail(f"{type(layer).__name__} has no lowering in hdl_gen.tracer")
 
     def merge(self, layer, ins: list[np.ndarray]) -> np.ndarray:
         from hgq import layers as hl
@@ -303,15 +303,15 @@ class _Tracer:
             y[pos] = self.reduce(vals, layer.kind, n=math.prod(ks))
         return y
 
-    def reduce(self, vals: list[np.ndarray], kind: str, n: int | None = None) -> np.ndarray:
+    def reduce(self, vals: list[np.ndarray], pool: str, n: int | None = None) -> np.ndarray:
         """Element-wise max, or exact mean (sum then power-of-two shift), over a list of channel vectors."""
         n = len(vals) if n is None else n
         out = _obj(vals[0].shape)
         for c in np.ndindex(vals[0].shape):
             v = vals[0][c]
             for w in vals[1:]:
-                v = self.b.max(v, w[c]) if kind == "max" else self.b.add(v, w[c])
-            if kind != "max":
+                v = self.b.max(v, w[c]) if pool == "max" else self.b.add(v, w[c])
+            if pool != "max":
                 if n & (n - 1):
                     self.fail(f"average over {n} values is not exact; use a power-of-two pool")
                 self.check_width(v, "a pooled sum")
@@ -545,7 +545,8 @@ def _reorder_inputs(g: Graph, order: list[int]) -> Graph:
     from .ir import Op
 
     ops = tuple(
-        Op(op.kind, op.args, (order[op.attrs[0]],), op.interval, op.layer) if op.kind == "input" else op for op in g.ops
+        Op(op.kind, op.args, op.kind.attrs([order[op.attrs.index]]), op.interval, op.layer) if op.kind.port else op
+        for op in g.ops
     )
     inputs: list = [None] * len(order)
     types: list = [None] * len(order)
@@ -569,36 +570,3 @@ def quantize_input(model: keras.Model, x) -> np.ndarray:
         sel = np.array([s[3:5] == (rnd, ovf) for s in specs])
         out[:, sel] = quantize(flat[:, sel], k[sel], i[sel], f[sel], rnd, ovf)
     return out.reshape(x.shape)
-
-
-# -- cost ------------------------------------------------------------------------------------------------------
-
-_LEVEL_KINDS = ("add", "neg", "max", "min")
-
-
-def graph_cost(graph: Graph) -> dict:
-    """Per-layer and total cost: adder bits (Σ add/neg widths), adders, lookup-table bits, depth in adder levels.
-
-    Returns ``{"layers": {name: {...}}, "total": {...}}``. Depth counts add/neg/max/min ops and rounding
-    (non-TRN) quantizers along a path; a layer's depth is its longest path inside the layer, the total depth the
-    longest path from the inputs to an output.
-    """
-    depth = np.zeros(len(graph.ops), dtype=np.int64)
-    local = np.zeros(len(graph.ops), dtype=np.int64)
-    layers: dict[str, dict] = {}
-    for j, op in enumerate(graph.ops):
-        lvl = int(op.kind in _LEVEL_KINDS or (op.kind == "quantize" and op.attrs[3] != "TRN"))
-        depth[j] = max((int(depth[a]) for a in op.args), default=0) + lvl
-        same = [int(local[a]) for a in op.args if graph.ops[a].layer == op.layer]
-        local[j] = max(same, default=0) + lvl
-        c = layers.setdefault(op.layer, {"adder_bits": 0, "adders": 0, "lut_bits": 0, "ops": 0, "depth": 0})
-        c["ops"] += 1
-        c["depth"] = max(c["depth"], int(local[j]))
-        if op.kind in ("add", "neg"):
-            c["adder_bits"] += op.width
-            c["adders"] += 1
-        elif op.kind == "lookup":
-            c["lut_bits"] += len(op.attrs[0]) * op.width
-    total = {k: sum(v[k] for v in layers.values()) for k in ("adder_bits", "adders", "lut_bits", "ops")}
-    total["depth"] = int(max((depth[o] for o in graph.outputs if o is not None), default=0))
-    return {"layers": layers, "total": total}

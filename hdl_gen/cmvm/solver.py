@@ -12,13 +12,18 @@ with exact intervals.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, replace
 from functools import lru_cache, partial
-from typing import NamedTuple
 
 import numpy as np
 
 from hgq.fixed import Interval
 
+from ._kernel import TIE_LARGER_FIRST as LARGER
+from ._kernel import TIE_LEAST_RECENT as OLDEST
+from ._kernel import TIE_NEWEST_PAIR as NEWEST
+from ._kernel import TIE_RECENT as RECENT
+from ._kernel import TIE_SMALLEST_KEY as KEY
 from .builder import Builder
 from .csd import center, csd_digits, merge_terms, msd_forms, to_int_matrix
 from .cse import cse_fast as cse
@@ -145,36 +150,22 @@ def _solve_cached(mb: bytes, shape, e, ivs, depths, depth_bound, lat_penalty, ob
     return _solve(m, e, ivs, depths, depth_bound, lat_penalty, objective)
 
 
-def _variant(
-    c,
-    r,
-    cs,
-    e,
-    ivs,
-    depths,
-    bound,
-    max_len,
-    lat_penalty,
-    weight_bias,
-    seed=0,
-    shift_free=False,
-    jitter=0,
-    jseed=0,
-    forms=1,
-):
-    """One candidate: ``(n_adders, depth, ops, final terms)`` from a light (width-estimating) build."""
+def _variant(c, r, ivs, depths, bound, v: Variant, lat_penalty: int = 0):
+    """One direct candidate ``v`` under ``bound``: ``(n_adders, depth, ops, final terms)`` from a light
+    (width-estimating) build."""
     n_out = c.shape[1]
+    max_len, forms = v.max_len, v.forms
     row_w = np.array([1 << d for d in depths], dtype=np.int64)
     b = Builder(ivs, depths, exact=False)
     run = partial(
         cse,
         b,
         lat_penalty=lat_penalty,
-        weight_bias=weight_bias,
-        shift_free=shift_free,
-        seed=seed,
-        jitter=jitter,
-        jseed=jseed,
+        weight_bias=v.weight_bias,
+        shift_free=v.shift_free,
+        seed=v.tie,
+        jitter=v.jitter,
+        jseed=v.jseed,
     )
     if max_len == 1:
         res = run(_columns(c, r, forms), [bound] * n_out)
@@ -199,34 +190,19 @@ def _variant(
     return len(b.ops), depth, b.ops, res
 
 
-def _variant_t(c, r, ivs, depths, t_bound, max_len, weight_bias, seed, shift_free=False, jitter=0, jseed=0, forms=1):
-    """A candidate through the transpose: solve ``Kᵀ`` (``K = 2**r * C``), then reverse that network."""
+def _variant_t(c, r, ivs, depths, v: Variant):
+    """A candidate through the transpose: solve ``Kᵀ`` (``K = 2**r * C``) under its own minimal depth +
+    ``v.offset`` (None: unbounded), then reverse that network."""
     n_in, n_out = c.shape
     kt = (c << r[:, None]).T
     ct, rt, cst = center(kt)
     u_ivs = (_U_INTERVAL,) * n_out
     u_dep = (0,) * n_out
     bound = None
-    if t_bound is not None:
+    if v.offset is not None:
         cols = _columns(ct, rt)
-        bound = max((_kraft_depth([0] * len(col)) for col in cols), default=0) + t_bound
-    _, _, t_ops, t_res = _variant(
-        ct,
-        rt,
-        cst,
-        0,
-        u_ivs,
-        u_dep,
-        bound,
-        max_len,
-        0,
-        weight_bias,
-        seed,
-        shift_free,
-        jitter,
-        jseed,
-        forms,
-    )
+        bound = max((_kraft_depth([0] * len(col)) for col in cols), default=0) + v.offset
+    _, _, t_ops, t_res = _variant(ct, rt, u_ivs, u_dep, bound, v)
     taps = [None if t is None else (t[0], t[1] + int(cst[i]), t[2]) for i, t in enumerate(t_res)]
     b = Builder(ivs, depths, exact=False)
     res = transpose(b, n_out, t_ops, taps)
@@ -269,36 +245,18 @@ def _solve(m: np.ndarray, e: int, ivs, depths, depth_bound, lat_penalty, objecti
     restarts = 0 if regime == "min" else min(MAX_RESTARTS, EFFORT // max(entries, 1))
     if objective == "bits":
         variants = variants + BITS_EXTRA
-    runs = list(variants) + [v._replace(jitter=JITTER, jseed=i + 1) for i in range(restarts) for v in variants[:1]]
+    runs = list(variants) + [replace(v, jitter=JITTER, jseed=i + 1) for i in range(restarts) for v in variants[:1]]
     if regime == "bounded":  # the direct variants once more one level below the bound (often as cheap, shallower)
-        runs += [v._replace(offset=bound - 1 - min_depth) for v in variants if not v.transpose and v.offset is None]
+        runs += [replace(v, offset=bound - 1 - min_depth) for v in variants if not v.transpose and v.offset is None]
     best = None
     for v in dict.fromkeys(runs):  # an extra run can repeat a listed one
         if v.transpose:
-            n_add, depth, ops, res = _variant_t(
-                c, r, ivs, depths, v.offset, v.max_len, v.weight_bias, v.tie, v.shift_free, v.jitter, v.jseed, v.forms
-            )
+            n_add, depth, ops, res = _variant_t(c, r, ivs, depths, v)
         else:
             vb = bound if v.offset is None else min_depth + v.offset
             if bound is not None and vb > bound:
                 continue
-            n_add, depth, ops, res = _variant(
-                c,
-                r,
-                cs,
-                e,
-                ivs,
-                depths,
-                vb,
-                v.max_len,
-                lat_penalty,
-                v.weight_bias,
-                v.tie,
-                v.shift_free,
-                v.jitter,
-                v.jseed,
-                v.forms,
-            )
+            n_add, depth, ops, res = _variant(c, r, ivs, depths, vb, v, lat_penalty)
         if bound is not None and depth > bound:
             continue  # a transposed network can miss the bound: the direct variants always meet it
         # unbounded: fewest adders, but never pay more than DEPTH_GUARD extra levels for it
@@ -316,16 +274,17 @@ def _solve(m: np.ndarray, e: int, ivs, depths, depth_bound, lat_penalty, objecti
     return best[3] or _finish(best[1], best[2], cs, e, ivs, depths, bound)
 
 
-class Variant(NamedTuple):
-    """One candidate solution strategy (the solver keeps the cheapest that meets the bound).
+@dataclass(frozen=True)
+class Variant:
+    """One candidate strategy: the solver's options for one run (it keeps the cheapest that meets the bound).
 
     ``transpose``: solve ``Kᵀ`` and reverse the network; ``max_len``: column-tree path cap (1: no decomposition,
     None: unlimited); ``weight_bias``/``shift_free``: the CSE pair weight (see :func:`.cse.cse`); ``tie``: the CSE
-    tie-break (-1 recently touched sources first, -2 the oldest, -3 newest pair first, -5 larger subexpressions
-    first, 0 smallest key, > 0 seeded); ``offset``: direct: solve under ``min_depth + offset`` instead of the
-    requested bound (None: the requested bound), transposed: bound the transposed problem at its own minimal depth
-    + ``offset`` (None: unbounded); ``forms``: up to this many minimal signed-digit forms per entry, chosen by the
-    CSE (1: CSD only); ``jitter``/``jseed``: a fixed pseudo-random score jitter (per mille).
+    tie-break, one of the ``TIE_*`` modes of :mod:`._kernel` (> 0: a seeded pseudo-random order); ``offset``:
+    direct: solve under ``min_depth + offset`` instead of the requested bound (None: the requested bound),
+    transposed: bound the transposed problem at its own minimal depth + ``offset`` (None: unbounded); ``forms``:
+    up to this many minimal signed-digit forms per entry, chosen by the CSE (1: CSD only); ``jitter``/``jseed``: a
+    fixed pseudo-random score jitter (per mille).
     """
 
     transpose: bool
@@ -340,6 +299,7 @@ class Variant(NamedTuple):
 
 
 def _vs(*specs) -> tuple[Variant, ...]:
+    """Variants from compact rows ``(route "d"/"t", max_len, weight_bias, shift_free, tie, offset[, forms, ...])``."""
     return tuple(Variant(route == "t", *rest) for route, *rest in specs)
 
 
@@ -357,62 +317,62 @@ JITTER = 100
 VARIANTS: dict[str, tuple[tuple[Variant, ...], tuple[Variant, ...]]] = {
     "none": (
         _vs(
-            ("t", 3, 0, True, -3, None, 4),
-            ("d", 3, 0, True, -3, None, 4),
-            ("t", None, 0, True, -3, None, 4),
-            ("d", 3, 100, False, -2, None, 4),
-            ("t", None, 100, False, -2, None, 4),
-            ("d", None, 0, True, -3, None, 4),
-            ("t", 3, 0, True, -3, 2, 1),
+            ("t", 3, 0, True, NEWEST, None, 4),
+            ("d", 3, 0, True, NEWEST, None, 4),
+            ("t", None, 0, True, NEWEST, None, 4),
+            ("d", 3, 100, False, OLDEST, None, 4),
+            ("t", None, 100, False, OLDEST, None, 4),
+            ("d", None, 0, True, NEWEST, None, 4),
+            ("t", 3, 0, True, NEWEST, 2, 1),
             # the same with at most two digit forms per weight: a different greedy path, often cheaper
-            ("t", 3, 0, True, -3, None, 2),
-            ("d", 3, 0, True, -3, None, 2),
-            ("t", None, 0, True, -3, None, 2),
-            ("d", 3, 100, False, -2, None, 2),
-            ("t", None, 100, False, -2, None, 2),
-            ("d", None, 0, True, -3, None, 2),
+            ("t", 3, 0, True, NEWEST, None, 2),
+            ("d", 3, 0, True, NEWEST, None, 2),
+            ("t", None, 0, True, NEWEST, None, 2),
+            ("d", 3, 100, False, OLDEST, None, 2),
+            ("t", None, 100, False, OLDEST, None, 2),
+            ("d", None, 0, True, NEWEST, None, 2),
         ),
         _vs(
-            ("t", 3, 0, True, -3, None, 8),
-            ("d", 3, 0, True, -3, None, 2),
-            ("d", 1, 0, True, -3, None, 4),
-            ("d", 3, 0, True, -3, None, 4),
+            ("t", 3, 0, True, NEWEST, None, 8),
+            ("d", 3, 0, True, NEWEST, None, 2),
+            ("d", 1, 0, True, NEWEST, None, 4),
+            ("d", 3, 0, True, NEWEST, None, 4),
         ),
     ),
     "min": (
         _vs(
-            ("d", 1, 0, True, -3, None, 4),
-            ("t", 1, 100, False, 0, 0, 1),
-            ("d", 1, 100, False, -2, None, 4),
-            ("d", 1, -1000, False, -1, None, 4),
+            ("d", 1, 0, True, NEWEST, None, 4),
+            ("t", 1, 100, False, KEY, 0, 1),
+            ("d", 1, 100, False, OLDEST, None, 4),
+            ("d", 1, -1000, False, RECENT, None, 4),
         ),
         _vs(
-            ("d", 1, 0, True, -3, None, 4),
-            ("d", 1, -1000, False, 0, None, 4),
+            ("d", 1, 0, True, NEWEST, None, 4),
+            ("d", 1, -1000, False, KEY, None, 4),
         ),
     ),
     "bounded": (
         _vs(
-            ("d", 3, 0, True, -3, None, 4),
-            ("t", 3, 100, False, -1, 2, 4),
-            ("t", 1, 0, True, -3, 2, 4),
-            ("d", 3, 100, False, -2, None, 4),
-            ("t", None, 0, True, -3, None, 4),
-            ("t", 3, 0, True, -3, 2, 4),
-            ("t", 3, 0, True, -3, 2, 1),
+            ("d", 3, 0, True, NEWEST, None, 4),
+            ("t", 3, 100, False, RECENT, 2, 4),
+            ("t", 1, 0, True, NEWEST, 2, 4),
+            ("d", 3, 100, False, OLDEST, None, 4),
+            ("t", None, 0, True, NEWEST, None, 4),
+            ("t", 3, 0, True, NEWEST, 2, 4),
+            ("t", 3, 0, True, NEWEST, 2, 1),
         ),
         _vs(
-            ("d", 1, 0, True, -3, None, 4),
-            ("d", 3, 0, True, -3, None, 4),
-            ("d", 1, 0, True, -5, None, 4),
+            ("d", 1, 0, True, NEWEST, None, 4),
+            ("d", 3, 0, True, NEWEST, None, 4),
+            ("d", 1, 0, True, LARGER, None, 4),
         ),
     ),
 }
 #: added for objective="bits": pure-frequency and key-order CSE variants that often give narrower adders
 BITS_EXTRA = _vs(
-    ("d", 1, 100, False, 0, None),
-    ("d", 1, -1000, False, 0, None),
-    ("d", None, 100, False, 0, None),
+    ("d", 1, 100, False, KEY, None),
+    ("d", 1, -1000, False, KEY, None),
+    ("d", None, 100, False, KEY, None),
 )
 #: with depth_bound=None, variants deeper than the minimal depth + this are only used if nothing else exists
 DEPTH_GUARD = 4

@@ -1,0 +1,142 @@
+"""The flow written once: train → pick a Pareto point → lower → check Keras == interpreter → verify the RTL → report.
+
+The ``hgq-hil`` subcommands (:mod:`boards.cli`), the demo and the gates (:mod:`boards.gate`) are thin layers over
+these steps; none prints (progress goes through an optional ``log``). It lives in ``boards`` because that is the
+last layer, the only one allowed to import every other package (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hdl_gen.delay import DEFAULT_PART
+
+__all__ = ["KerasCheck", "check_keras", "lower", "pick_point", "report", "train", "verify_rtl"]
+
+
+def train(
+    data: str,
+    out: Path,
+    *,
+    hidden: Sequence[int] = (64, 32, 32),
+    epochs: int,
+    batch_size: int = 1024,
+    beta: tuple[float, float],
+    lr: float = 5e-3,
+    seed: int = 0,
+    callbacks: Sequence[Any] = (),
+    step: Callable[[str], AbstractContextManager] = lambda msg: nullcontext(),
+) -> tuple[list[dict], Any]:
+    """Train the jet tagger on ``data`` with a log-ramped β and write calibrated Pareto checkpoints,
+    ``pareto.json`` and plots into ``out``; returns ``(front, split)`` (the front chosen on a validation
+    hold-out of the training split, never on the test split). ``step(msg)`` wraps each slow step after training
+    (the CLI shows a spinner)."""
+    import keras
+
+    from hgq.data import jsc_split, load_jsc
+    from hgq.models import jet_tagger
+    from hgq.pareto import calibrate_front, holdout, train_front
+    from hgq.plots import plot_bitwidths, plot_pareto
+
+    keras.utils.set_random_seed(seed)  # initialisation, shuffling and dropout are reproducible
+    split = jsc_split(load_jsc(data))
+    model = jet_tagger(hidden=tuple(hidden), beta0=beta[0], seed=seed)
+    xt, yt, xv, yv = holdout(split.x_train, split.y_train)
+    files = train_front(model, xt, yt, out, epochs=epochs, batch_size=batch_size, beta=tuple(beta), lr=lr,
+                        validation_data=(xv, yv), callbacks=list(callbacks))  # fmt: skip
+    with step(f"calibrating {len(files)} Pareto checkpoints"):
+        front = calibrate_front(files, split.x_train, xv, yv, split.x_test, split.y_test, out)
+    plot_pareto(front, out / "pareto.png", title=f"jet tagger on {split.name}")
+    from boards.checks import load_model_file
+
+    plot_bitwidths(load_model_file(front[-1]["file"]), out / "bitwidths.png")
+    return front, split
+
+
+def pick_point(front: Sequence[dict], tolerance: float) -> dict:
+    """The cheapest point (EBOPs) within ``tolerance`` of the best validation accuracy (the test split selects
+    nothing)."""
+    best = max(p["val_accuracy"] for p in front)
+    return min((p for p in front if p["val_accuracy"] >= best - tolerance), key=lambda p: p["ebops"])
+
+
+def lower(
+    model,
+    *,
+    part: str = DEFAULT_PART,
+    clock_ns: float | None = 5.0,
+    stages: int | None = None,
+    name: str = "top",
+    depth_bound: int | str | None = "min",
+    allow_float32_rounding: bool = True,
+    model_label: str = "the model",
+):
+    """``hdl_gen.convert`` of a calibrated model. Unless ``allow_float32_rounding``, a design whose values Keras'
+    float32 forward may round (``FloatPrecisionWarning``) is refused with :class:`hdl_gen.UnverifiableDesign`:
+    Keras == RTL could not be verified. Other warnings are shown."""
+    import hdl_gen
+    from hdl_gen.tracer import FloatPrecisionWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FloatPrecisionWarning)
+        design = hdl_gen.convert(model, part=part, clock_ns=clock_ns, stages=stages, name=name,
+                                 depth_bound=depth_bound)  # fmt: skip
+    rounding = sorted({str(w.message) for w in caught if issubclass(w.category, FloatPrecisionWarning)})
+    if rounding and not allow_float32_rounding:
+        raise hdl_gen.UnverifiableDesign(
+            f"{model_label}: Keras' float32 forward cannot reproduce this design exactly, so Keras == RTL "
+            f"cannot be verified: {rounding[0]}"
+            + (f" (and {len(rounding) - 1} more)" if len(rounding) > 1 else "")
+            + "; or pass --allow-float32-rounding to verify the RTL against the interpreter only"
+        )
+    for w in caught:
+        if not issubclass(w.category, FloatPrecisionWarning):
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    return design
+
+
+@dataclass
+class KerasCheck:
+    """Keras against the interpreter on the same inputs."""
+
+    keras_out: np.ndarray  # Keras' outputs on the raw inputs
+    x_port: np.ndarray  # the input port values (the model's input quantizer applied)
+    mismatches: int  # samples whose outputs differ anywhere
+
+
+def check_keras(model, design, x_raw: np.ndarray, keras_out: np.ndarray | None = None) -> KerasCheck:
+    """Run Keras on ``x_raw`` (unless its outputs ``keras_out`` are given) and the interpreter on its input-port
+    values; count the samples that differ."""
+    import hdl_gen
+
+    if keras_out is None:
+        keras_out = np.asarray(model.predict(x_raw, batch_size=4096, verbose=0))
+    xq = hdl_gen.quantize_input(model, x_raw)
+    hw = design.predict(xq)
+    bad = int(np.sum(np.any(hw != keras_out.reshape(hw.shape), axis=tuple(range(1, hw.ndim)))))
+    return KerasCheck(keras_out, xq, bad)
+
+
+def verify_rtl(design, x: np.ndarray, simulators: Sequence[str]) -> dict[str, Any]:
+    """``sim.verify`` (stream mode) of ``x`` on each simulator: ``{simulator: VerifyResult}``."""
+    from sim import verify
+
+    return {s: verify(design, x, simulator=s, mode="stream") for s in simulators}
+
+
+def report(design, *, yosys: bool = False) -> dict:
+    """``design.report()``, with yosys cell counts for the family of the design's own part when ``yosys``."""
+    rep = design.report()
+    if yosys:
+        from hdl_gen.resources import yosys_estimate, yosys_family
+
+        family = yosys_family(design.part)
+        rep["yosys"] = yosys_estimate(design.verilog(), design.name, family=family)
+    return rep
