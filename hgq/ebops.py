@@ -45,7 +45,7 @@ def model_da_cost(model: keras.Model) -> float:
 
 def trained_ebops(model: keras.Model) -> float:
     """Total EBOPs recorded by the last training step (the value β multiplies in the loss)."""
-    return float(sum(float(ops.convert_to_numpy(lay._ebops)) for lay in ebops_layers(model)))
+    return float(sum(float(ops.convert_to_numpy(lay._ebops.value)) for lay in ebops_layers(model)))
 
 
 def set_beta(model: keras.Model, beta: float) -> None:

@@ -335,7 +335,7 @@ class Quantizer(keras.layers.Layer):
         """True when the inference formats are trustworthy: always, except WRAP activations before trace_minmax."""
         if not (self.wrap and self.is_activation):
             return True
-        return bool(ops.convert_to_numpy(self._calibrated) > 0.5)
+        return bool(ops.convert_to_numpy(self._calibrated.value) > 0.5)
 
     # -- forward -------------------------------------------------------------------------------------------
     def call(self, x, training=None):
@@ -393,7 +393,7 @@ class Quantizer(keras.layers.Layer):
         """Set ``i`` (and ``k``) from the recorded statistics; mark calibrated."""
         amax, neg = self._cal
         self._cal = None
-        bv = np.round(np.asarray(ops.convert_to_numpy(self.bvar), dtype=np.float64))
+        bv = np.round(np.asarray(ops.convert_to_numpy(self.bvar.value), dtype=np.float64))
         with np.errstate(divide="ignore"):
             if self.q_type == "kif":
                 inew = np.ceil(np.log2(amax + 2.0**-bv))

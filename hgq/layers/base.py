@@ -78,7 +78,7 @@ class QLayer(keras.layers.Layer):
 
     @property
     def beta(self) -> float:
-        return float(ops.convert_to_numpy(self._beta))
+        return float(ops.convert_to_numpy(self._beta.value))
 
     @property
     def ebops(self) -> float:

@@ -56,7 +56,7 @@ class _WeightedQLayer(QLayer):
             self.bias = self.add_weight(name="bias", shape=bshape, initializer=self.bias_initializer)
             self.bq.build(bshape)
             self.bq._source = lambda: self.eff_bias(False)
-        check_kernel_nonzero(self, self._np(self.kq, self.kernel), np.asarray(ops.convert_to_numpy(self.kernel)))
+        check_kernel_nonzero(self, self._np(self.kq, self.kernel), np.asarray(ops.convert_to_numpy(self.kernel.value)))
 
     def _act(self, y):
         return ops.relu(y) if self.activation_name == "relu" else y
