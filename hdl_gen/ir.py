@@ -163,7 +163,9 @@ class Graph:
                 tuple(remap[j] for j in b.ops if j in remap),
             )
             for b in self.blocks
-            if any(o is not None and o in remap for o in b.outputs)
+            # a block stays a linear map only while all its inputs do: an input that was folded into constants
+            # (a constant activation) leaves its contribution inside the block's ops, which are then run one by one
+            if any(o is not None and o in remap for o in b.outputs) and all(j is None or j in remap for j in b.inputs)
         )
         return Graph(
             ops,

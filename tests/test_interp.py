@@ -154,3 +154,17 @@ def test_bad_inputs_and_wide_wires():
     y = b.mul(x, x)
     with pytest.raises(InterpError, match="layer 'wide'.*over the interpreter's 62-bit limit"):
         interp(b.build([y], (1,), (1,)), np.zeros((1, 1)))
+
+
+def test_cmvm_block_with_a_constant_input_is_exact():
+    """A constant activation feeding a CMVM is folded into the block's ops; the fast block path must not drop it
+    (found on a heavily pruned jet tagger, where a bias-only channel fed the next layer)."""
+    g = GraphBuilder(name="t")
+    x = g.input(FixedType(0, 2, 0))
+    c = g.const(4.0)
+    ys = g.cmvm([x, c], np.array([[1.0, 0.0, 3.0], [0.0, 2.0, 0.0]]))  # the constant feeds output 1 alone
+    gr = g.build(ys, (1,), (3,))
+    xi = np.array([[0.0], [1.0], [3.0]])
+    want = xi @ np.array([[1.0, 0.0, 3.0]]) + np.array([0.0, 8.0, 0.0])
+    assert np.array_equal(interp(gr, xi), want)
+    assert np.array_equal(interp(gr, xi, expand=True), want)
