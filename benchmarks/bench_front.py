@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import keras
@@ -126,7 +127,8 @@ def run_hgq2(py: str, split_file: Path, seed: int, args, out: Path) -> dict:
 # -- report -----------------------------------------------------------------------------------------------------
 def _stats(curves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     a = np.array(curves)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN budgets: no point there yet
         ok = ~np.isnan(a).any(axis=0)  # a budget counts only where every seed has a point
         mean = np.where(ok, np.nanmean(a, axis=0), np.nan)
         return mean, np.where(ok, np.nanmin(a, axis=0), np.nan), np.where(ok, np.nanmax(a, axis=0), np.nan)
@@ -167,7 +169,8 @@ def report(res: dict, args, out: Path) -> None:
                               f"best {np.nanmax(d):+.4f} over the budgets both reach")  # fmt: skip
     # LUTs and latency needed for an accuracy, mean over seeds
     accs = [p["accuracy"] for t in tools for r in runs[t] for p in r["points"]]
-    targets = np.round(np.arange(np.floor(min(accs) * 200) / 200, max(accs), 0.0025), 4)
+    top = max(accs)  # the useful range: the last 5 points of accuracy below the best any tool reached
+    targets = np.round(np.arange(np.floor((top - 0.05) * 400) / 400, top, 0.0025), 4)
     print("\nyosys LUT (and register ranks) to reach a test accuracy, mean over seeds (all seeds must reach it):")
     print(
         f"{'accuracy':>9}"
@@ -189,12 +192,13 @@ def report(res: dict, args, out: Path) -> None:
         cells = [f"{need[t][0]:,.0f} ({need[t][1]:.1f})" if t in need else "-" for t in tools]
         ratios = [f"{need[t][0] / need['hgq2'][0]:.2f}" if t in need and "hgq2" in need else "-"
                   for t in tools if t != "hgq2" and "hgq2" in tools]  # fmt: skip
-        print(f"{a:>9.4f}" + "".join(f"{c:>22}" for c in cells) + "".join(f"{r:>14}" for r in ratios))
-    ours = [p for t in tools if t != "hgq2" for r in runs[t] for p in r["points"]]
+        print(f"{a:>9.4f}" + "".join(f"{c:>22}" for c in cells) + "".join(f"{r:>26}" for r in ratios))
+    ours = [p for t in tools if t != "hgq2" for r in runs[t] for p in r["points"] if p["lut"] > 0 and p["ebops"] > 0
+            and p["da_cost"] > 0 and p["adder_bits"] > 0]  # fmt: skip
     if len(ours) >= 3:
         lut = np.log([p["lut"] for p in ours])
-        print(f"\nhow well each estimate predicts yosys LUT over {len(ours)} hgq-hil points (log-log Pearson r; "
-              "spread of LUT/estimate as std/mean):")  # fmt: skip
+        print(f"\nhow well each estimate predicts yosys LUT over {len(ours)} non-empty hgq-hil circuits (log-log "
+              "Pearson r; spread of LUT/estimate as std/mean):")  # fmt: skip
         res["predictors"] = {}
         estimates = (("ebops", "EBOPs"), ("da_cost", "DA cost (resource='da')"), ("adder_bits", "hdl_gen adder bits"))
         for key, label in estimates:
