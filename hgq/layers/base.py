@@ -8,6 +8,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from hgq.ebops import RESOURCES
 from hgq.quantizer import Quantizer, make_quantizer, quantizer_config
 
 __all__ = ["QLayer", "check_kernel_nonzero"]
@@ -40,8 +41,6 @@ class QLayer(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        from hgq.ebops import RESOURCES
-
         if resource not in RESOURCES:
             raise ValueError(f"resource {resource!r} is not valid; use one of {', '.join(map(repr, RESOURCES))}")
         self.resource = resource

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from hgq.ebops import csd_weight
 from hgq.layers.base import QLayer, check_kernel_nonzero
 from hgq.quantizer import make_quantizer, quantizer_config
 
@@ -78,8 +79,6 @@ class _WeightedQLayer(QLayer):
         src = ops.stop_gradient(self.eff_kernel(False))
         _, _, f, _ = self.kq._widths(False, src if self.kq.wrap else None)
         m = ops.round(ops.abs(self.kq(src, training=False)) * ops.power(2.0, f))
-        from hgq.ebops import csd_weight
-
         live = ops.cast(ops.stop_gradient(bw) > 0, bw.dtype)
         d = ops.maximum(csd_weight(m), live)
         return bw * ops.stop_gradient(d / ops.maximum(ops.round(ops.stop_gradient(bw)), 1.0))
