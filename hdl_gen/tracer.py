@@ -228,6 +228,8 @@ class _Tracer:
             return self.add_bias(y, t)
         if isinstance(layer, hl.QUnaryFunctionLUT):
             return self.lut(layer, x)
+        if isinstance(layer, hl.QLUTDense | hl.QLUTConv1D | hl.QLUTConv2D):
+            return self.lut_dense(layer, x)
         if isinstance(layer, hl.QSoftmax):
             return self.softmax(layer, x)
         if isinstance(layer, hl.QMaxPooling1D | hl.QMaxPooling2D | hl.QAveragePooling1D | hl.QAveragePooling2D):
@@ -321,15 +323,7 @@ class _Tracer:
 
     def lut(self, layer, x: np.ndarray) -> np.ndarray:
         """Tables from the layer's own forward on every value its input op can take."""
-        ivs = {idx: self.b.iv(x[idx]) for idx in np.ndindex(x.shape) if x[idx] is not None}
-        size = max((iv.hi - iv.lo + 1 for iv in ivs.values()), default=1)
-        if size > MAX_TABLE_VALUES:
-            self.fail(f"an input takes {size} values; a lookup table allows {MAX_TABLE_VALUES}; narrow its iq")
-        # one batch: column e enumerates element e's values (padded by repetition), zeros where pruned
-        batch = np.zeros((size, *x.shape), dtype=np.float64)
-        for idx, iv in ivs.items():
-            m = np.minimum(np.arange(iv.lo, iv.lo + size), iv.hi)
-            batch[(slice(None), *idx)] = from_mantissa(m, iv.f)
+        batch, ivs = self.enumerate(x, MAX_TABLE_VALUES, "an input", "narrow its iq")
         yv = np.asarray(ops.convert_to_numpy(layer(batch.astype(np.float32), training=False)), dtype=np.float64)
         ko, io, fo = layer.oq.kif()
         out = _obj(x.shape)
@@ -379,22 +373,66 @@ class _Tracer:
 
     def tables(self, x: np.ndarray, fn, f_out: np.ndarray, what: str) -> np.ndarray:
         """Element-wise lookup ``fn`` (batched like ``x``, float64 out) over every value each wire can take."""
-        ivs = {idx: self.b.iv(x[idx]) for idx in np.ndindex(x.shape)}
-        size = max(iv.hi - iv.lo + 1 for iv in ivs.values())
-        if size > MAX_SOFTMAX_TABLE:
-            self.fail(
-                f"{what} takes {size} values; a softmax table allows {MAX_SOFTMAX_TABLE}; "
-                "narrow the input quantizer (fewer integer or fractional bits) or the exp quantizer"
-            )
-        batch = np.zeros((size, *x.shape), dtype=np.float64)  # column idx: idx's values, padded by repetition
-        for idx, iv in ivs.items():
-            batch[(slice(None), *idx)] = from_mantissa(np.minimum(np.arange(iv.lo, iv.lo + size), iv.hi), iv.f)
+        hint = "narrow the input quantizer (fewer integer or fractional bits) or the exp quantizer"
+        batch, ivs = self.enumerate(x, MAX_SOFTMAX_TABLE, what, hint, kind="a softmax table")
         yv = fn(batch)
         out = _obj(x.shape)
-        for idx, iv in ivs.items():
-            col, fe = yv[(slice(None), *idx)][: iv.hi - iv.lo + 1], int(f_out[idx])
-            out[idx] = self.const(col[0]) if x[idx] is None else self.b.lookup(x[idx], to_mantissa(col, fe), fe)
+        for idx in np.ndindex(x.shape):
+            col, fe = yv[(slice(None), *idx)], int(f_out[idx])
+            if idx not in ivs:
+                out[idx] = self.const(col[0])
+                continue
+            out[idx] = self.b.lookup(x[idx], to_mantissa(col[: ivs[idx].hi - ivs[idx].lo + 1], fe), fe)
         return out
+
+    def enumerate(
+        self, x: np.ndarray, limit: int, what: str, hint: str, kind: str = "a lookup table"
+    ) -> tuple[np.ndarray, dict]:
+        """A float64 batch ``(size, *x.shape)`` whose column ``idx`` runs over every value wire ``x[idx]`` can take
+        (padded by repetition; 0 where the wire is pruned), and the live wires' intervals."""
+        ivs = {idx: self.b.iv(x[idx]) for idx in np.ndindex(x.shape) if x[idx] is not None}
+        size = max((iv.hi - iv.lo + 1 for iv in ivs.values()), default=1)
+        if size > limit:
+            self.fail(f"{what} takes {size} values; {kind} allows {limit}; {hint}")
+        batch = np.zeros((size, *x.shape), dtype=np.float64)
+        for idx, iv in ivs.items():
+            batch[(slice(None), *idx)] = from_mantissa(np.minimum(np.arange(iv.lo, iv.lo + size), iv.hi), iv.f)
+        return batch, ivs
+
+    def lut_dense(self, layer, x: np.ndarray) -> np.ndarray:
+        """LUT-dense / LUT-conv: per position, a table per live edge (the layer's ``edge_tables`` on every value
+        its input can take), each output the adder tree (a CMVM of ones) of its tables plus the constant edges."""
+        from hgq import layers as hl
+
+        if isinstance(layer, hl.QLUTDense):
+            out_sp = x.shape[:-1]
+            rows = [x[pos] for pos in np.ndindex(out_sp)]
+        else:
+            win, flat = layer.windows(x.shape[:-1]), x.reshape(-1, x.shape[-1])
+            out_sp = tuple(layer.compute_output_shape((None, *x.shape))[1:-1])
+            rows = []
+            for w in win:
+                patch = _obj((len(w), x.shape[-1]))
+                for r, src in enumerate(w):
+                    if src >= 0:
+                        patch[r] = flat[src]
+                rows.append(patch.reshape(-1))
+        fo = layer.eoq.kif()[2]  # (n_in, units)
+        y = _obj((*out_sp, layer.units))
+        for pos, xs in zip(np.ndindex(out_sp), rows, strict=True):
+            batch, ivs = self.enumerate(xs, MAX_TABLE_VALUES, "an input", "narrow the layer's iq")
+            t = layer.edge_tables(batch)  # (size, n_in, units)
+            for o in range(layer.units):
+                live, const = [], 0.0
+                for e, v in enumerate(xs):
+                    col = t[:, e, o] if v is None else t[: ivs[(e,)].hi - ivs[(e,)].lo + 1, e, o]
+                    if v is None or np.all(col == col[0]):
+                        const += col[0]
+                    else:
+                        live.append(self.b.lookup(v, to_mantissa(col, int(fo[e, o])), int(fo[e, o])))
+                s = self.linear(live, np.ones((len(live), 1)))[0] if live else None
+                y[(*pos, o)] = self.add_bias(np.array([s], dtype=object), np.array([const]))[0]
+        return y
 
     def tree(self, vals: list, fn):
         """Balanced reduction (adder depth log2 n)."""

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import keras
 
-from hgq.layers import QDense
+from hgq.layers import QDense, QLUTDense
 
-__all__ = ["jet_tagger"]
+__all__ = ["jet_tagger", "lut_tagger"]
 
 
 def jet_tagger(
@@ -52,4 +52,41 @@ def jet_tagger(
             kernel_initializer=keras.initializers.GlorotUniform(seed=seed + j),
             name=f"dense{j}",
         )(y)
+    return keras.Model(inp, y, name=name)
+
+
+def lut_tagger(
+    n_in: int = 16,
+    n_out: int = 5,
+    hidden: Sequence[int] = (16,),
+    beta0: float = 1e-6,
+    iq_conf: dict | None = None,
+    eoq_conf: dict | None = None,
+    features: int = 8,
+    grid: int = 32,
+    seed: int = 0,
+    name: str = "lut_tagger",
+) -> keras.Model:
+    """The JSC jet tagger built from learned tables: ``QLUTDense(16) → QLUTDense(5)``, logits out.
+
+    Every edge is a table of one quantized input; each output is the adder tree of its tables
+    (:mod:`hgq.layers.lut_dense`). The resource term counts the tables' LUT6s and adder bits.
+    Defaults: inputs kif k0=1 i0=3 f0=3 TRN WRAP per element (calibrate with ``trace_minmax``), table outputs
+    kif k0=1 i0=1 f0=4 RND SAT per edge.
+
+    Args:
+        n_in, n_out: input features and classes.
+        hidden: hidden LUT-layer sizes.
+        beta0: initial β of every layer.
+        iq_conf, eoq_conf: override the input / table-output quantizer configs.
+        features: tanh features per input in the edge functions (training only).
+        grid: table grid points per input in training (:class:`~hgq.layers.QLUTDense`).
+        seed: initializer seed.
+        name: model name.
+    """
+    inp = keras.Input((n_in,), name="x")
+    y = inp
+    for j, u in enumerate((*hidden, n_out)):
+        y = QLUTDense(u, hidden=features, grid=grid, iq_conf=iq_conf, eoq_conf=eoq_conf, beta0=beta0, seed=seed + j,
+                      name=f"lut{j}")(y)  # fmt: skip
     return keras.Model(inp, y, name=name)

@@ -1,0 +1,300 @@
+"""LUT-native layers: every output is a sum of learned functions of single quantized inputs, one table per edge.
+
+``y[o] = Σ_i T_io(x_i)`` with ``x_i = iq(x)_i`` (per-element learned widths, like every hgq quantizer) and
+``T_io = eoq_io(g_io(x_i))``: a learned function of one input, quantized by its own output quantizer
+``eoq`` (per edge ``(i, o)``). Each function is a small network on shared per-input features,
+
+    g_io(x) = Σ_h w2[i, o, h] · tanh(w1[i, h] · x + b1[i, h]) + b2[i, o],
+
+so training is two dense tensor products per layer (no per-entry loops, no per-edge hidden tensor). In
+hardware every live edge is one table over the values ``x_i`` can take (``2**width(x_i)`` entries of
+``width(eoq_io)`` bits), and each output is the adder tree of its tables. An input with zero bits, or an edge
+whose output quantizer has zero bits, is pruned (the edge becomes a constant folded into the sum).
+
+The resource term (what β multiplies, recorded as the layer's EBOPs) counts LUT6s: a table with ``b_in``
+address bits and ``b_out`` output bits takes ``s(b_in)·b_out/2`` LUT6s, ``s(b) = 2**(b-5)`` for ``b >= 5``
+(a LUT6 holds one 6-input output bit, or two 5-input ones) and ``b/5`` below (small tables share LUTs with
+their neighbours); its adder tree adds ``b_out`` adder bits per live edge. Widths include the sign bit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from hgq.layers.base import QLayer
+from hgq.layers.conv import _tuple
+from hgq.quantizer import make_quantizer, quantizer_config
+
+__all__ = ["QLUTConv1D", "QLUTConv2D", "QLUTDense", "table_luts"]
+
+IQ_DEFAULTS = dict(q_type="kif", k0=1, i0=3, f0=3, round_mode="TRN", overflow_mode="WRAP")
+EOQ_DEFAULTS = dict(q_type="kif", k0=1, i0=1, f0=4, round_mode="RND", overflow_mode="SAT")
+
+
+def table_luts(b_in, b_out):
+    """LUT6 estimate of tables with ``b_in`` address bits and ``b_out`` output bits (differentiable tensors)."""
+    s = ops.where(b_in >= 5.0, ops.power(2.0, b_in - 5.0), b_in / 5.0)
+    return s * b_out * 0.5
+
+
+class _QLUTBase(QLayer):
+    """LUT-dense core over the last axis (``n_in`` inputs → ``units`` outputs); subclasses choose the inputs."""
+
+    def __init__(
+        self,
+        units: int,
+        hidden: int = 8,
+        grid: int = 32,
+        eoq_conf: dict | None = None,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        kwargs["iq_conf"] = {**IQ_DEFAULTS, **(kwargs.get("iq_conf") or {})}
+        if not kwargs.get("enable_iq", True):
+            raise ValueError(
+                f"{type(self).__name__} needs its input quantizer (it defines the tables); drop enable_iq=False"
+            )
+        super().__init__(**kwargs)
+        self.units, self.hidden, self.grid = int(units), int(hidden), int(grid)
+        if self.units < 1 or self.hidden < 1:
+            raise ValueError(f"units and hidden must be >= 1, got units={units}, hidden={hidden}")
+        if self.grid < 2 or self.grid & (self.grid - 1):
+            raise ValueError(f"grid must be a power of two >= 2, got {grid}")
+        self.seed = seed
+        self.eoq = make_quantizer({**EOQ_DEFAULTS, **(eoq_conf or {})}, "activation", "eoq")
+        if self.eoq.wrap:
+            raise ValueError(
+                "eoq_conf: a table's output quantizer must saturate (overflow_mode 'SAT' or 'SAT_SYM'); WRAP "
+                "would make entries outside the calibrated range wrap around"
+            )
+
+    # -- weights -------------------------------------------------------------------------------------------
+    def _build_edges(self, n_in: int):
+        self.n_in = int(n_in)
+        h, u = self.hidden, self.units
+        rng = np.random.default_rng(self.seed)
+        self.w1 = self.add_weight(name="w1", shape=(n_in, h), initializer=_const(rng.normal(0, 1, (n_in, h))))
+        self.b1 = self.add_weight(name="b1", shape=(n_in, h), initializer=_const(rng.normal(0, 1, (n_in, h))))
+        w2 = rng.normal(0, 1 / math.sqrt(h * n_in), (n_in, u, h))
+        self.w2 = self.add_weight(name="w2", shape=(n_in, u, h), initializer=_const(w2))
+        self.b2 = self.add_weight(name="b2", shape=(n_in, u), initializer="zeros")
+        self.eoq.build((None, n_in, u))
+
+    def _edge_values(self, q):
+        """Unquantized edge functions ``g_io(q_i)``: ``(M, n_in)`` → ``(M, n_in, units)``."""
+        feat = ops.tanh(q[..., None] * self.w1 + self.b1)  # (M, n_in, hidden)
+        return ops.einsum("mih,ioh->mio", feat, self.w2) + self.b2
+
+    def _core(self, q, training):
+        """``(..., n_in)`` quantized inputs → ``(..., units)`` sums of quantized edge outputs."""
+        lead = tuple(q.shape[:-1])
+        flat = ops.reshape(q, (-1, self.n_in))
+        y = self._grid_sum(flat) if training else ops.sum(self.eoq(self._edge_values(flat), training=False), axis=1)
+        return ops.reshape(y, (*lead, self.units))
+
+    def _grid_sum(self, x):
+        """Training forward: every table evaluated once per step on a grid of ``grid`` values per input, then
+        read per sample by a one-hot (linear-interpolation) matrix product.
+
+        The grid holds every value the input quantizer can produce when it has at most ``log2(grid)`` bits, and
+        the result then equals the inference forward; wider inputs see linear interpolation between grid
+        points. The gradient to ``x`` is the slope of the unquantized edge function (straight through the table
+        quantizer), the gradient to the tables flows back to the edge functions and ``eoq``.
+        """
+        n, g_n, u = self.n_in, self.grid, self.units
+        k, i, f = (ops.stop_gradient(a) for a in self.column_formats(True))
+        extra = ops.maximum(k + i + f - math.log2(g_n), 0.0)
+        lo, step = -k * ops.power(2.0, i), ops.power(2.0, extra - f)  # (n,)
+        v = lo + ops.arange(g_n, dtype=x.dtype)[:, None] * step  # (grid, n)
+        raw = self._edge_values(v)  # (grid, n, u)
+        tab = self.eoq(raw, training=True)
+        slope = (raw[1:] - raw[:-1]) / step[:, None]
+        slope = ops.stop_gradient(ops.concatenate([slope, slope[-1:]], axis=0))
+        pos = ops.clip((ops.stop_gradient(x) - lo) / step, 0.0, g_n - 1.0)
+        i0 = ops.minimum(ops.floor(pos), g_n - 2.0)[..., None]
+        fr = pos[..., None] - i0
+        gi = ops.arange(g_n, dtype=x.dtype)
+        w = ops.where(gi == i0, 1.0 - fr, ops.where(gi == i0 + 1.0, fr, 0.0))  # (M, n, grid)
+        d = (x - ops.stop_gradient(x))[..., None]  # 0 in value: carries d/dx through the slopes
+        m, shape = ops.shape(x)[0], (u, n * g_n)  # tables as (units, n·grid): the fast layout on CPU
+        tab_t, slope_t = (ops.reshape(ops.transpose(t, (2, 1, 0)), shape) for t in (tab, slope))
+        y = ops.einsum("mk,uk->mu", ops.reshape(w, (m, n * g_n)), tab_t)
+        return y + ops.einsum("mk,uk->mu", ops.reshape(w * d, (m, n * g_n)), slope_t)
+
+    def column_formats(self, training: bool):
+        """``(k, i, f)`` of each core input (``(n_in,)`` each): the widest over positions of its quantizer."""
+        k, i, f, _ = self.iq._widths(training)
+        return tuple(ops.max(ops.reshape(ops.broadcast_to(a[0], self._in_shape[1:]), (-1, self.n_in)), axis=0)
+                     for a in (k, i, f))  # fmt: skip
+
+    def edge_tables(self, values: np.ndarray) -> np.ndarray:
+        """Quantized edge outputs ``T_io(v_i)`` (float64) for a batch ``values`` of shape ``(N, n_in)``.
+
+        ``values`` must be representable by ``iq`` (the lowering enumerates them); the result has shape
+        ``(N, n_in, units)`` and equals what the inference forward adds up, bit for bit.
+        """
+        v = ops.convert_to_tensor(np.asarray(values, dtype=np.float32))
+        return np.asarray(ops.convert_to_numpy(self.eoq(self._edge_values(v), training=False)), dtype=np.float64)
+
+    # -- resource ------------------------------------------------------------------------------------------
+    def _in_widths(self, training: bool):
+        """Per-input table address widths (sign bit included), shape ``(n_in,)`` or ``(*positions, n_in)``."""
+        k, _, _, bits = self.iq._widths(training)
+        w = bits + ops.stop_gradient(k)
+        return ops.broadcast_to(w[0], self._in_shape[1:])
+
+    def site_widths(self, training: bool):
+        """Address widths of every table's input, one row per position: ``(positions, n_in)``."""
+        return ops.reshape(self._in_widths(training), (-1, self.n_in))
+
+    def ebops_op(self, bx, training):
+        """LUT6s of the tables plus their adder bits, summed over positions (``bx`` is unused)."""
+        b_in = self.site_widths(training)[:, :, None]  # (P, n_in, 1)
+        k, _, _, bits = self.eoq._widths(training)
+        b_out = bits + ops.stop_gradient(k)  # (1, n_in, units)
+        live = ops.cast(ops.stop_gradient(b_in) > 0, b_out.dtype)
+        return ops.sum(table_luts(b_in, b_out) + b_out * live)
+
+    def compute_ebops(self, training: bool):
+        return self.ebops_op(None, training)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.units)
+
+    def get_config(self) -> dict:
+        cfg = super().get_config()
+        cfg.update(
+            units=self.units, hidden=self.hidden, grid=self.grid, eoq_conf=quantizer_config(self.eoq), seed=self.seed
+        )
+        return cfg
+
+
+def _const(a: np.ndarray):
+    return keras.initializers.Constant(np.asarray(a, dtype=np.float32))
+
+
+@keras.saving.register_keras_serializable(package="hgq")
+class QLUTDense(_QLUTBase):
+    """LUT-dense layer: ``y[..., o] = Σ_i eoq_io(g_io(iq(x)[..., i]))`` (module docstring), optionally ``oq(y)``.
+
+    Resource term (recorded as EBOPs): the tables' LUT6s plus their adder bits, per position for N-D inputs.
+
+    Args:
+        units: output size.
+        hidden: shared tanh features per input in the edge functions (training only: hardware is the tables).
+        eoq_conf: the per-edge output quantizers (defaults kif k0=1 i0=1 f0=4 RND SAT; must saturate).
+        seed: initializer seed of the edge functions.
+        **kwargs: :class:`~hgq.layers.base.QLayer` arguments (iq_conf — defaults kif k0=1 i0=3 f0=3 TRN WRAP,
+            calibrate with ``trace_minmax`` —, oq_conf, enable_oq, beta0, ...).
+    """
+
+    def build_op(self, input_shape):
+        self._build_edges(int(input_shape[-1]))
+
+    def op(self, qx, training):
+        return self._core(qx, training)
+
+
+class _QLUTConv(_QLUTBase):
+    """LUT convolution: the LUT-dense core on every patch (``kernel_size × channels`` inputs → ``filters``)."""
+
+    rank = 0
+
+    def __init__(self, filters: int, kernel_size, strides=1, padding: str = "valid", **kwargs):
+        if kwargs.pop("data_format", "channels_last") != "channels_last":
+            raise ValueError("only data_format='channels_last' is supported; transpose the input first")
+        super().__init__(filters, **kwargs)
+        self.filters = int(filters)
+        self.kernel_size = _tuple(kernel_size, self.rank, "kernel_size")
+        self.strides = _tuple(strides, self.rank, "strides")
+        self.padding = str(padding).lower()
+        if self.padding not in ("valid", "same"):
+            raise ValueError(f"padding {padding!r} is not valid; use 'valid' or 'same'")
+
+    def build_op(self, input_shape):
+        if any(n is None for n in input_shape[1:]):
+            raise ValueError(f"layer {self.name!r}: spatial sizes must be known, got {tuple(input_shape)}")
+        self._build_edges(math.prod(self.kernel_size) * int(input_shape[-1]))
+        self._windows = self.windows(tuple(int(n) for n in input_shape[1:-1]))
+
+    def windows(self, sp: tuple[int, ...]) -> np.ndarray:
+        """Flat source index (or -1 for padding) of each patch element: ``(positions, prod(kernel_size))``."""
+        outs, pads = [], []
+        for n, k, s in zip(sp, self.kernel_size, self.strides, strict=True):
+            o = -(-n // s) if self.padding == "same" else (n - k) // s + 1
+            outs.append(o)
+            pads.append(max((o - 1) * s + k - n, 0) // 2 if self.padding == "same" else 0)
+        rows = []
+        for pos in np.ndindex(*outs):
+            row = []
+            for off in np.ndindex(*self.kernel_size):
+                src = [p * s + o - pd for p, s, o, pd in zip(pos, self.strides, off, pads, strict=True)]
+                inside = all(0 <= v < n for v, n in zip(src, sp, strict=True))
+                row.append(int(np.ravel_multi_index(src, sp)) if inside else -1)
+            rows.append(row)
+        return np.asarray(rows, dtype=np.int64)
+
+    def patches(self, qx):
+        """``(B, *sp, C)`` → ``(B, positions, prod(kernel_size)·C)`` (zeros where the window pads)."""
+        c = int(qx.shape[-1])
+        flat = ops.reshape(qx, (-1, math.prod(qx.shape[1:-1]), c))
+        padded = ops.concatenate([flat, ops.zeros_like(flat[:, :1])], axis=1)  # index -1 reads the zero row
+        idx = np.where(self._windows < 0, flat.shape[1], self._windows)
+        g = ops.take(padded, ops.convert_to_tensor(idx.reshape(-1)), axis=1)
+        return ops.reshape(g, (-1, idx.shape[0], idx.shape[1] * c))
+
+    def op(self, qx, training):
+        y = self._core(self.patches(qx), training)
+        return ops.reshape(y, (-1, *self.compute_output_shape(self._in_shape)[1:]))
+
+    def column_formats(self, training: bool):
+        k, i, f, _ = self.iq._widths(training)
+        c, taps = int(self._in_shape[-1]), math.prod(self.kernel_size)
+        per_ch = (ops.max(ops.reshape(ops.broadcast_to(a[0], self._in_shape[1:]), (-1, c)), axis=0) for a in (k, i, f))
+        return tuple(ops.tile(a, (taps,)) for a in per_ch)
+
+    def site_widths(self, training: bool):
+        w = ops.reshape(self._in_widths(training), (-1, int(self._in_shape[-1])))  # (sites, C)
+        padded = ops.concatenate([w, ops.zeros_like(w[:1])], axis=0)  # padding reads a zero-width site
+        idx = np.where(self._windows < 0, w.shape[0], self._windows)
+        return ops.reshape(ops.take(padded, ops.convert_to_tensor(idx.reshape(-1)), axis=0), (idx.shape[0], -1))
+
+    def compute_output_shape(self, input_shape):
+        sp = []
+        for n, k, s in zip(input_shape[1:-1], self.kernel_size, self.strides, strict=True):
+            sp.append(-(-n // s) if self.padding == "same" else (n - k) // s + 1)
+        return (input_shape[0], *sp, self.filters)
+
+    def get_config(self) -> dict:
+        cfg = super().get_config()
+        cfg.pop("units")
+        cfg.update(filters=self.filters, kernel_size=self.kernel_size, strides=self.strides, padding=self.padding)
+        return cfg
+
+
+@keras.saving.register_keras_serializable(package="hgq")
+class QLUTConv1D(_QLUTConv):
+    """LUT 1-D convolution (channels_last): :class:`QLUTDense` on every window of ``kernel_size × channels``.
+
+    Args:
+        filters, kernel_size, strides, padding: as ``keras.layers.Conv1D`` (no dilation/groups).
+        **kwargs: :class:`QLUTDense` arguments (hidden, eoq_conf, seed, iq_conf, ...).
+    """
+
+    rank = 1
+
+
+@keras.saving.register_keras_serializable(package="hgq")
+class QLUTConv2D(_QLUTConv):
+    """LUT 2-D convolution (channels_last): :class:`QLUTDense` on every ``kh × kw × channels`` window.
+
+    Args:
+        filters, kernel_size, strides, padding: as ``keras.layers.Conv2D`` (no dilation/groups).
+        **kwargs: :class:`QLUTDense` arguments (hidden, eoq_conf, seed, iq_conf, ...).
+    """
+
+    rank = 2
