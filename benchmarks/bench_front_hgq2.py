@@ -4,16 +4,18 @@ Runs in its own venv (PyPI ``hgq2`` is imported as ``hgq`` too), from a director
 not importable. Two steps, each printing one JSON line:
 
     python bench_front_hgq2.py train --split S.npz --out DIR --seed 0 --epochs E --batch 2048 --lr 3e-3 \\
-        --beta 1e-7 1e-3 --hold H
+        --beta 1e-7 1e-3 --hold H [--model {dense,lut}] [--bn-momentum 0.99]
     python bench_front_hgq2.py lower --split S.npz --out DIR --clock 5 --part P FILE.keras ...
 
-``train``: the 16-64-32-32-5 ``QDense`` tagger (``bench_train_hgq2.build``), Adam, β held at ``beta[0]`` for
+``train``: the 16-64-32-32-5 ``QDense`` tagger (``bench_train_hgq2.build``; ``--model lut``: HGQ2's learned-LUT
+``QDenseT(16)`` → ``QDenseT(5)`` tagger, ``bench_train_hgq2.build_lut``), Adam, β held at ``beta[0]`` for
 ``hold`` epochs then log-ramped to ``beta[1]`` at the last epoch (HGQ2's ``PieceWiseSchedule``), HGQ2's
 ``ParetoFront`` on (val_accuracy, EBOPs); each checkpoint is calibrated with HGQ2's ``trace_minmax`` on the
 train split and saved to ``DIR/calibrated``; prints the points (validation accuracy, exact EBOPs) and the
 training samples/s (``fit`` wall time, validation and callbacks included). The test split is not read.
 ``lower``: for each calibrated checkpoint, the test accuracy, and da4ml's ``trace_model`` → ``comb_trace`` →
-``VerilogModel`` (latency cutoff = clock, as in ``bench_hdl.py``) with the Verilog in one file per model;
+``VerilogModel`` (latency cutoff = clock, as in ``bench_hdl.py``) with the Verilog in one file per model (lookup
+tables inlined as logic, ``_da4ml.da4ml_verilog``);
 da4ml's own interpreter is checked against ``model.predict`` on the test split (mismatches are reported).
 """
 
@@ -34,7 +36,7 @@ sys.path = [p for p in sys.path if not os.path.exists(os.path.join(p or ".", "hg
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from _da4ml import da4ml_verilog  # noqa: E402
-from bench_train_hgq2 import build  # noqa: E402
+from bench_train_hgq2 import BUILDERS  # noqa: E402  (also registers HGQ2's layers for load_model)
 
 
 def _split(path: str) -> dict[str, np.ndarray]:
@@ -48,7 +50,8 @@ def train(args: argparse.Namespace) -> dict:
 
     s = _split(args.split)
     keras.utils.set_random_seed(args.seed)
-    model = build(beta0=args.beta[0])
+    kw = {"bn_momentum": args.bn_momentum} if args.model == "lut" else {}
+    model = BUILDERS[args.model](beta0=args.beta[0], **kw)
     model.compile(
         keras.optimizers.Adam(args.lr),
         keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -121,6 +124,8 @@ def main() -> None:
     t.add_argument("--lr", type=float, default=3e-3)
     t.add_argument("--beta", type=float, nargs=2, default=[1e-7, 1e-3])
     t.add_argument("--hold", type=int, default=100)
+    t.add_argument("--model", choices=sorted(BUILDERS), default="dense", help="QDense (dense) or QDenseT (lut)")
+    t.add_argument("--bn-momentum", type=float, default=0.99, help="lut: batch-norm momentum (moving statistics)")
     low = sub.add_parser("lower")
     low.add_argument("--split", required=True)
     low.add_argument("--out", required=True)
