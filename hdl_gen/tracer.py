@@ -400,8 +400,9 @@ class _Tracer:
         return batch, ivs
 
     def lut_dense(self, layer, x: np.ndarray) -> np.ndarray:
-        """LUT-dense / LUT-conv: per position, a table per live edge (the layer's ``edge_tables`` on every value
-        its input can take), each output the adder tree (a CMVM of ones) of its tables plus the constant edges."""
+        """LUT-dense / LUT-conv: per position, each live edge drops its input's low bits (a TRN quantize: wiring)
+        and reads a table (the layer's ``edge_tables`` on every value that input can take); each output is the
+        adder tree (a CMVM of ones) of its tables, plus the constant edges."""
         from hgq import layers as hl
 
         if isinstance(layer, hl.QLUTDense):
@@ -417,19 +418,27 @@ class _Tracer:
                     if src >= 0:
                         patch[r] = flat[src]
                 rows.append(patch.reshape(-1))
+        ef = layer.edge_fractional_bits()  # (n_in, units)
+        widths = np.asarray(ops.convert_to_numpy(layer.edge_widths(False)), dtype=np.int64)  # (P, n_in, units)
         fo = layer.eoq.kif()[2]  # (n_in, units)
         y = _obj((*out_sp, layer.units))
-        for pos, xs in zip(np.ndindex(out_sp), rows, strict=True):
-            batch, ivs = self.enumerate(xs, MAX_TABLE_VALUES, "an input", "narrow the layer's iq")
+        for p, (pos, xs) in enumerate(zip(np.ndindex(out_sp), rows, strict=True)):
+            e = _obj(ef.shape)
+            for j, o in np.ndindex(ef.shape):
+                if xs[j] is not None and widths[p, j, o] > 0:  # else the edge reads 0
+                    t = self.b.iv(xs[j]).type  # holds every value: a TRN to ef never overflows one more bit
+                    e[j, o] = self.b.quantize(xs[j], 1, max(t.i, -int(ef[j, o])) + 1, int(ef[j, o]), "TRN", "WRAP")
+            batch, ivs = self.enumerate(e, MAX_TABLE_VALUES, "an edge input", "narrow the layer's iq")
             t = layer.edge_tables(batch)  # (size, n_in, units)
             for o in range(layer.units):
                 live, const = [], 0.0
-                for e, v in enumerate(xs):
-                    col = t[:, e, o] if v is None else t[: ivs[(e,)].hi - ivs[(e,)].lo + 1, e, o]
-                    if v is None or np.all(col == col[0]):
+                for j in range(len(xs)):
+                    iv = ivs.get((j, o))
+                    col = t[:, j, o] if iv is None else t[: iv.hi - iv.lo + 1, j, o]
+                    if iv is None or np.all(col == col[0]):
                         const += col[0]
                     else:
-                        live.append(self.b.lookup(v, to_mantissa(col, int(fo[e, o])), int(fo[e, o])))
+                        live.append(self.b.lookup(e[j, o], to_mantissa(col, int(fo[j, o])), int(fo[j, o])))
                 s = self.linear(live, np.ones((len(live), 1)))[0] if live else None
                 y[(*pos, o)] = self.add_bias(np.array([s], dtype=object), np.array([const]))[0]
         return y

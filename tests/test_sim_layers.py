@@ -50,3 +50,35 @@ def test_layer_model_rtl_is_bit_exact(name, simulator):
     assert r.mismatches == 0 and r.valid_errors == 0, r.first_mismatch
     assert r.latency_observed == design.latency >= 1
     assert r.passed
+
+
+def _plant_table_bug(design):
+    """The design with one entry of one last-layer table changed: the entry sample 0 reads."""
+    from dataclasses import replace
+
+    from hdl_gen import ops as K
+    from hdl_gen.design import Design
+    from hdl_gen.interp import interp_trace
+
+    design0, xq = design
+    g = design0.graph
+    m = interp_trace(g, xq[:1], mantissas=True)[0]
+    last = g.layers()[-1]
+    j = next(j for j, op in enumerate(g.ops) if op.kind is K.LOOKUP and op.layer == last)
+    op = g.ops[j]
+    table, e = list(op.attrs.table), int(m[op.args[0]] - g.ops[op.args[0]].interval.lo)
+    table[e] = op.interval.lo if table[e] != op.interval.lo else op.interval.hi  # stays inside the op's interval
+    ops = list(g.ops)
+    ops[j] = replace(op, attrs=op.attrs._replace(table=tuple(table)))
+    return Design(replace(g, ops=tuple(ops)), part=design0.part, clock_ns=design0.clock_ns, name="planted_table")
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("simulator", ["verilator", ICARUS])
+def test_planted_table_entry_fails(simulator):
+    design, xq = _design("lut_dense")
+    bad = _plant_table_bug((design, xq))
+    r = sim.verify(bad, xq, simulator=simulator, mode="stream", expected=design.predict(xq), waves=False)
+    assert not r.passed and r.mismatches > 0
+    assert r.first_mismatch["sample"] == 0
+    shutil.rmtree(r.run_dir)

@@ -117,6 +117,29 @@ def _lut(iq):
     return keras.Model(x, y)
 
 
+def _lut_dense(iq):
+    x = keras.Input((16,))
+    y = hl.QLUTDense(6, iq_conf=iq(), edge_f0=2, seed=0, name="lut0")(x)  # edges drop 2 of 4 bits
+    y = hl.QLUTDense(4, iq_conf=iq(), seed=1, name="lut1")(y)
+    return keras.Model(x, y)
+
+
+def _lut_conv(iq):
+    x = keras.Input((6, 5, 2))
+    y = hl.QLUTConv2D(3, (2, 3), strides=(1, 2), padding="same", iq_conf=iq(), eoq_conf={"f0": 6}, edge_f0=1, seed=0)(x)
+    y = keras.layers.Reshape((18, 3))(y)  # (6, 3, 3) flattened
+    y = hl.QLUTConv1D(2, 3, strides=2, iq_conf=iq(), seed=1)(y)  # (8, 2)
+    return keras.Model(x, y)
+
+
+def _hybrid(iq):
+    x = keras.Input((16,))
+    y = hl.QDense(8, activation="relu", iq_conf=iq(), kq_conf=KQ, name="da0")(x)
+    y = hl.QLUTDense(6, iq_conf=iq(), seed=2, name="lut")(y)
+    y = hl.QDense(4, iq_conf=iq(), kq_conf=KQ, name="da1")(y)
+    return keras.Model(x, y)
+
+
 MODELS = {
     "dense": _dense,
     "batchnorm": _batchnorm,
@@ -125,8 +148,12 @@ MODELS = {
     "conv2d": _conv2d,
     "merge": _merge,
     "lut": _lut,
+    "lut_dense": _lut_dense,
+    "lut_conv": _lut_conv,
+    "hybrid": _hybrid,
 }
-N_QUANT = {"dense": 2, "batchnorm": 3, "einsum": 3, "conv1d": 4, "conv2d": 4, "merge": 9, "lut": 5}
+N_QUANT = {"dense": 2, "batchnorm": 3, "einsum": 3, "conv1d": 4, "conv2d": 4, "merge": 9, "lut": 5, "lut_dense": 2,
+           "lut_conv": 2, "hybrid": 3}  # fmt: skip
 MODES = list(itertools.product(["kif", "kbi"], ["WRAP", "SAT", "SAT_SYM"], ["TRN", "RND"]))
 
 

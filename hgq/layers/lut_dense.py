@@ -1,15 +1,20 @@
 """LUT-native layers: every output is a sum of learned functions of single quantized inputs, one table per edge.
 
-``y[o] = Σ_i T_io(x_i)`` with ``x_i = iq(x)_i`` (per-element learned widths, like every hgq quantizer) and
-``T_io = eoq_io(g_io(x_i))``: a learned function of one input, quantized by its own output quantizer
-``eoq`` (per edge ``(i, o)``). Each function is a small network on shared per-input features,
+``y[o] = Σ_i T_io(x_i)`` with ``x_i = iq(x)_i`` (per-element learned widths, like every hgq quantizer). Each
+edge ``(i, o)`` first drops low bits of its input, ``e_io = floor(x_i · 2**ef_io) · 2**-ef_io`` (its own learned
+fractional bits ``ef``: free wiring in hardware), then applies a learned function quantized by its own output
+quantizer, ``T_io = eoq_io(g_io(e_io))``, with a small network on shared per-input features
 
-    g_io(x) = Σ_h w2[i, o, h] · tanh(w1[i, h] · x + b1[i, h]) + b2[i, o],
+    g_io(e) = Σ_h w2[i, o, h] · tanh(w1[i, h] · e + b1[i, h]) + b2[i, o].
 
-so training is two dense tensor products per layer (no per-entry loops, no per-edge hidden tensor). In
-hardware every live edge is one table over the values ``x_i`` can take (``2**width(x_i)`` entries of
-``width(eoq_io)`` bits), and each output is the adder tree of its tables. An input with zero bits, or an edge
-whose output quantizer has zero bits, is pruned (the edge becomes a constant folded into the sum).
+In hardware every live edge is one table over the values ``e_io`` can take (``2**b_in`` entries,
+``b_in = k_i + i_i + ef_io``, of ``width(eoq_io)`` bits), and each output is the adder tree of its tables. An
+edge with ``b_in <= 0`` reads 0 (its table is a constant, folded into the sum); an edge whose output quantizer
+has zero bits is 0: both are pruned.
+
+Training never evaluates the tables per sample: each step evaluates every edge once on a grid of ``grid``
+values per input and reads the grid per sample through a one-hot matrix product (:meth:`_QLUTBase._grid_sum`),
+so a step costs about one dense layer of ``n_in·grid`` inputs.
 
 The resource term (what β multiplies, recorded as the layer's EBOPs) counts LUT6s: a table with ``b_in``
 address bits and ``b_out`` output bits takes ``s(b_in)·b_out/2`` LUT6s, ``s(b) = 2**(b-5)`` for ``b >= 5``
@@ -27,7 +32,7 @@ from keras import ops
 
 from hgq.layers.base import QLayer
 from hgq.layers.conv import _tuple
-from hgq.quantizer import make_quantizer, quantizer_config
+from hgq.quantizer import Clip, _ste_quantizer, make_quantizer, quantizer_config, ste_round
 
 __all__ = ["QLUTConv1D", "QLUTConv2D", "QLUTDense", "table_luts"]
 
@@ -49,6 +54,7 @@ class _QLUTBase(QLayer):
         units: int,
         hidden: int = 8,
         grid: int = 32,
+        edge_f0: float = 3.0,
         eoq_conf: dict | None = None,
         seed: int | None = None,
         **kwargs,
@@ -64,7 +70,7 @@ class _QLUTBase(QLayer):
             raise ValueError(f"units and hidden must be >= 1, got units={units}, hidden={hidden}")
         if self.grid < 2 or self.grid & (self.grid - 1):
             raise ValueError(f"grid must be a power of two >= 2, got {grid}")
-        self.seed = seed
+        self.seed, self.edge_f0 = seed, float(edge_f0)
         self.eoq = make_quantizer({**EOQ_DEFAULTS, **(eoq_conf or {})}, "activation", "eoq")
         if self.eoq.wrap:
             raise ValueError(
@@ -82,39 +88,73 @@ class _QLUTBase(QLayer):
         w2 = rng.normal(0, 1 / math.sqrt(h * n_in), (n_in, u, h))
         self.w2 = self.add_weight(name="w2", shape=(n_in, u, h), initializer=_const(w2))
         self.b2 = self.add_weight(name="b2", shape=(n_in, u), initializer="zeros")
+        self.ef = self.add_weight(name="ef", shape=(n_in, u), initializer=keras.initializers.Constant(self.edge_f0),
+                                  constraint=Clip(-24.0, 24.0))  # fmt: skip
         self.eoq.build((None, n_in, u))
 
-    def _edge_values(self, q):
-        """Unquantized edge functions ``g_io(q_i)``: ``(M, n_in)`` → ``(M, n_in, units)``."""
-        feat = ops.tanh(q[..., None] * self.w1 + self.b1)  # (M, n_in, hidden)
-        return ops.einsum("mih,ioh->mio", feat, self.w2) + self.b2
+    def _edge_values(self, e):
+        """Unquantized edge functions ``g_io(e_io)``: ``(M, n_in, units)`` edge inputs → the same shape."""
+        feat = ops.tanh(e[..., None] * self.w1[:, None, :] + self.b1[:, None, :])  # (M, n_in, units, hidden)
+        return ops.sum(feat * self.w2, axis=-1) + self.b2
+
+    def _edge_f(self, training: bool):
+        return ste_round(self.ef) if training else ops.round(self.ef)
+
+    def site_formats(self, training: bool):
+        """``(k, i)`` of every table input's source, one row per position: ``(positions, n_in)`` each."""
+        k, i, _, _ = self.iq._widths(training)
+        return tuple(ops.reshape(ops.broadcast_to(a[0], self._in_shape[1:]), (-1, self.n_in)) for a in (k, i))
+
+    def edge_widths(self, training: bool = False):
+        """Table address widths ``relu(k_i + i_i + ef_io)``: ``(positions, n_in, units)`` (0: the edge reads 0)."""
+        k, i = (ops.stop_gradient(a)[:, :, None] for a in self.site_formats(training))
+        return ops.relu(k + i + self._edge_f(training))
+
+    def edge_inputs(self, q):
+        """Inference edge inputs: ``(B, P, n_in)`` quantized inputs → ``(B, P, n_in, units)`` (exact)."""
+        ef = self._edge_f(False)
+        alive = ops.cast(self.edge_widths(False) > 0, q.dtype)
+        return ops.floor(q[..., None] * ops.power(2.0, ef)) * ops.power(2.0, -ef) * alive
 
     def _core(self, q, training):
-        """``(..., n_in)`` quantized inputs → ``(..., units)`` sums of quantized edge outputs."""
-        lead = tuple(q.shape[:-1])
-        flat = ops.reshape(q, (-1, self.n_in))
-        y = self._grid_sum(flat) if training else ops.sum(self.eoq(self._edge_values(flat), training=False), axis=1)
-        return ops.reshape(y, (*lead, self.units))
+        """``(B, *positions, n_in)`` quantized inputs → ``(B, *positions, units)`` sums of quantized edge outputs."""
+        lead = tuple(q.shape[1:-1])
+        if training:
+            y = self._grid_sum(ops.reshape(q, (-1, self.n_in)))
+        else:
+            e = self.edge_inputs(ops.reshape(q, (-1, math.prod(lead), self.n_in)))
+            t = self.eoq(self._edge_values(ops.reshape(e, (-1, self.n_in, self.units))), training=False)
+            y = ops.sum(t, axis=1)
+        return ops.reshape(y, (-1, *lead, self.units))
 
     def _grid_sum(self, x):
         """Training forward: every table evaluated once per step on a grid of ``grid`` values per input, then
         read per sample by a one-hot (linear-interpolation) matrix product.
 
-        The grid holds every value the input quantizer can produce when it has at most ``log2(grid)`` bits, and
-        the result then equals the inference forward; wider inputs see linear interpolation between grid
-        points. The gradient to ``x`` is the slope of the unquantized edge function (straight through the table
-        quantizer), the gradient to the tables flows back to the edge functions and ``eoq``.
+        An input's grid runs from its format's lowest value at the finest resolution any of its edges reads
+        (``min(f_i, max_o ef_io)``; a convolution's: its channel's widest format over all positions). With at
+        most ``log2(grid)`` bits at that resolution it holds every value the edges can see and the result
+        equals the inference forward; wider inputs see linear interpolation between grid points. The gradient
+        to ``x`` is the slope of the untruncated, unquantized edge function (straight through the tables); the
+        gradient to the tables reaches the edge functions, ``ef`` (through the truncation) and ``eoq``.
         """
         n, g_n, u = self.n_in, self.grid, self.units
         k, i, f = (ops.stop_gradient(a) for a in self.column_formats(True))
-        extra = ops.maximum(k + i + f - math.log2(g_n), 0.0)
-        lo, step = -k * ops.power(2.0, i), ops.power(2.0, extra - f)  # (n,)
+        ef = self._edge_f(True)  # (n, u)
+        fc = ops.minimum(f, ops.max(ops.stop_gradient(ef), axis=1))  # finest resolution an edge reads
+        extra = ops.maximum(k + i + fc - math.log2(g_n), 0.0)
+        lo, step = -k * ops.power(2.0, i), ops.power(2.0, extra - fc)  # (n,)
         v = lo + ops.arange(g_n, dtype=x.dtype)[:, None] * step  # (grid, n)
-        raw = self._edge_values(v)  # (grid, n, u)
-        tab = self.eoq(raw, training=True)
-        slope = (raw[1:] - raw[:-1]) / step[:, None]
+        vb = ops.broadcast_to(v[:, :, None], (g_n, n, u))
+        alive = ops.cast(ops.relu(k[:, None] + i[:, None] + ops.stop_gradient(ef)) > 0, x.dtype)[None]
+        zero = ops.zeros_like(alive)
+        e = _ste_quantizer(None, "TRN")(vb, ef[None], zero, zero, alive)  # floor(v·2**ef)·2**-ef, d/d(ef) as HGQ
+        tab = self.eoq(self._edge_values(e), training=True)  # (grid, n, u)
+        smooth = self._edge_values(vb)
+        slope = (smooth[1:] - smooth[:-1]) / step[:, None]
         slope = ops.stop_gradient(ops.concatenate([slope, slope[-1:]], axis=0))
-        pos = ops.clip((ops.stop_gradient(x) - lo) / step, 0.0, g_n - 1.0)
+        pos = ops.floor((ops.stop_gradient(x) - lo) * ops.power(2.0, fc)) * ops.power(2.0, -extra)
+        pos = ops.clip(pos, 0.0, g_n - 1.0)
         i0 = ops.minimum(ops.floor(pos), g_n - 2.0)[..., None]
         fr = pos[..., None] - i0
         gi = ops.arange(g_n, dtype=x.dtype)
@@ -132,28 +172,22 @@ class _QLUTBase(QLayer):
                      for a in (k, i, f))  # fmt: skip
 
     def edge_tables(self, values: np.ndarray) -> np.ndarray:
-        """Quantized edge outputs ``T_io(v_i)`` (float64) for a batch ``values`` of shape ``(N, n_in)``.
+        """Quantized edge outputs ``T_io(e_io)`` (float64) for a batch of edge inputs ``values`` ``(N, n_in, units)``.
 
-        ``values`` must be representable by ``iq`` (the lowering enumerates them); the result has shape
-        ``(N, n_in, units)`` and equals what the inference forward adds up, bit for bit.
+        ``values`` must be values the edges can read (the lowering enumerates them); the result equals what the
+        inference forward adds up, bit for bit.
         """
         v = ops.convert_to_tensor(np.asarray(values, dtype=np.float32))
         return np.asarray(ops.convert_to_numpy(self.eoq(self._edge_values(v), training=False)), dtype=np.float64)
 
+    def edge_fractional_bits(self) -> np.ndarray:
+        """The integer ``ef`` (``(n_in, units)``) the inference forward truncates each edge input to."""
+        return np.asarray(ops.convert_to_numpy(self._edge_f(False)), dtype=np.int64)
+
     # -- resource ------------------------------------------------------------------------------------------
-    def _in_widths(self, training: bool):
-        """Per-input table address widths (sign bit included), shape ``(n_in,)`` or ``(*positions, n_in)``."""
-        k, _, _, bits = self.iq._widths(training)
-        w = bits + ops.stop_gradient(k)
-        return ops.broadcast_to(w[0], self._in_shape[1:])
-
-    def site_widths(self, training: bool):
-        """Address widths of every table's input, one row per position: ``(positions, n_in)``."""
-        return ops.reshape(self._in_widths(training), (-1, self.n_in))
-
     def ebops_op(self, bx, training):
         """LUT6s of the tables plus their adder bits, summed over positions (``bx`` is unused)."""
-        b_in = self.site_widths(training)[:, :, None]  # (P, n_in, 1)
+        b_in = self.edge_widths(training)  # (P, n_in, units)
         k, _, _, bits = self.eoq._widths(training)
         b_out = bits + ops.stop_gradient(k)  # (1, n_in, units)
         live = ops.cast(ops.stop_gradient(b_in) > 0, b_out.dtype)
@@ -167,9 +201,8 @@ class _QLUTBase(QLayer):
 
     def get_config(self) -> dict:
         cfg = super().get_config()
-        cfg.update(
-            units=self.units, hidden=self.hidden, grid=self.grid, eoq_conf=quantizer_config(self.eoq), seed=self.seed
-        )
+        cfg.update(units=self.units, hidden=self.hidden, grid=self.grid, edge_f0=self.edge_f0,
+                   eoq_conf=quantizer_config(self.eoq), seed=self.seed)  # fmt: skip
         return cfg
 
 
@@ -257,11 +290,18 @@ class _QLUTConv(_QLUTBase):
         per_ch = (ops.max(ops.reshape(ops.broadcast_to(a[0], self._in_shape[1:]), (-1, c)), axis=0) for a in (k, i, f))
         return tuple(ops.tile(a, (taps,)) for a in per_ch)
 
-    def site_widths(self, training: bool):
-        w = ops.reshape(self._in_widths(training), (-1, int(self._in_shape[-1])))  # (sites, C)
-        padded = ops.concatenate([w, ops.zeros_like(w[:1])], axis=0)  # padding reads a zero-width site
-        idx = np.where(self._windows < 0, w.shape[0], self._windows)
-        return ops.reshape(ops.take(padded, ops.convert_to_tensor(idx.reshape(-1)), axis=0), (idx.shape[0], -1))
+    def site_formats(self, training: bool):
+        """``(k, i)`` of each patch element's source site, ``(positions, n_in)``; padding reads a 0-bit site."""
+        k, i, _, _ = self.iq._widths(training)
+        c = int(self._in_shape[-1])
+        idx = self._windows
+        out = []
+        for a, pad in ((k, 0.0), (i, -64.0)):
+            a = ops.reshape(ops.broadcast_to(a[0], self._in_shape[1:]), (-1, c))  # (sites, C)
+            a = ops.concatenate([a, ops.full((1, c), pad)], axis=0)
+            g = ops.take(a, ops.convert_to_tensor(np.where(idx < 0, a.shape[0] - 1, idx).reshape(-1)), axis=0)
+            out.append(ops.reshape(g, (idx.shape[0], -1)))
+        return tuple(out)
 
     def compute_output_shape(self, input_shape):
         sp = []

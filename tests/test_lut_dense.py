@@ -1,0 +1,180 @@
+"""LUT-native layers (QLUTDense, QLUTConv1D/2D): forward == sum of edge tables, training grid == inference where
+it covers the inputs, the resource term's formula, serialization, errors, and the lut_tagger end to end."""
+# ruff: noqa: I001
+
+from __future__ import annotations
+
+import hgq  # noqa: F401  (first: sets KERAS_BACKEND=jax before Keras is imported)
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from hdl_gen.interp import interp
+from hdl_gen.tracer import quantize_input, trace
+from hgq import load_model
+from hgq.calibrate import trace_minmax
+from hgq.fixed import quantize
+from hgq.layers import QDense, QLUTConv1D, QLUTConv2D, QLUTDense
+from hgq.models import lut_tagger
+
+SAT4 = {"q_type": "kif", "k0": 1, "i0": 1, "f0": 2, "round_mode": "RND", "overflow_mode": "SAT"}  # 4-bit inputs
+SAT4_CH = {**SAT4, "granularity": "channel"}  # a conv's grid spans a channel over all positions
+
+
+def _x(shape, seed=0, scale=1.5):
+    return np.random.default_rng(seed).normal(0, scale, (256, *shape)).astype("float32")
+
+
+def _randomize_widths(layer, rng, max_bits: int) -> None:
+    """Per-input widths of ``iq`` in [1, max_bits] (k=1, i in {0, 1})."""
+    q = layer.iq
+    s = q.k.shape
+    i = rng.integers(0, 2, size=s)
+    q.i.assign(i.astype("float32"))
+    q.bvar.assign((rng.integers(1, max_bits + 1, size=s) - 1 - i).astype("float32"))  # f = width - k - i
+
+
+@pytest.mark.parametrize(
+    "make,shape",
+    [
+        (lambda: QLUTDense(5, iq_conf=SAT4, grid=16, seed=0), (16,)),
+        (lambda: QLUTConv1D(3, 3, padding="same", iq_conf=SAT4_CH, grid=16, seed=1), (7, 2)),
+        (lambda: QLUTConv2D(2, (2, 2), strides=2, iq_conf=SAT4_CH, grid=16, seed=2), (4, 5, 2)),
+    ],
+)
+def test_training_grid_equals_inference_when_it_covers_the_inputs(make, shape):
+    """With every input column at most log2(grid) bits wide the per-step table grid holds every input value."""
+    layer = make()
+    x = _x(shape)
+    layer.build((None, *shape))
+    if isinstance(layer, QLUTDense):  # per-element widths (a conv's are per channel here: SAT4_CH's 4 bits)
+        _randomize_widths(layer, np.random.default_rng(3), 4)
+    y_train = np.asarray(layer(x, training=True))
+    y_inf = np.asarray(layer(x, training=False))
+    assert np.array_equal(y_train, y_inf)
+    assert not np.all(y_inf == y_inf[:1])
+
+
+def test_edges_truncate_their_inputs_and_lower_exactly():
+    """Per-edge fractional bits (some below the input's, some pruning the edge) in Keras, interpreter and grid."""
+    rng = np.random.default_rng(11)
+    x = keras.Input((10,))
+    layer = QLUTDense(4, iq_conf=SAT4, grid=16, seed=3, name="l")
+    model = keras.Model(x, layer(x))
+    layer.ef.assign(rng.integers(-2, 4, size=(10, 4)).astype("float32"))  # the input has f=2: -2..1 truncate
+    w = np.asarray(layer.edge_widths(False))
+    assert (w == 0).any() and (w > 0).any()
+    xs = _x((10,))
+    y_inf = np.asarray(model.predict(xs, verbose=0), dtype=np.float64)
+    assert np.array_equal(np.asarray(layer(xs, training=True)), y_inf)  # the grid holds every truncated value
+    g = trace(model)
+    assert np.array_equal(interp(g, quantize_input(model, xs)), y_inf)
+    qx = quantize(xs.astype(np.float64), *layer.iq.kif(), layer.iq.round_mode, layer.iq.overflow_mode)
+    ef = layer.edge_fractional_bits()
+    e = np.floor(qx[:, :, None] * 2.0**ef) * 2.0**-ef * (w[0] > 0)
+    assert np.array_equal(layer.edge_tables(e).sum(axis=1), y_inf)  # forward = Σ tables of truncated inputs
+
+
+def test_wider_inputs_interpolate_between_grid_points():
+    layer = QLUTDense(4, iq_conf={**SAT4, "i0": 3, "f0": 4}, grid=16, seed=0)  # 8-bit inputs on a 16-point grid
+    x = _x((16,))
+    y_train, y_inf = np.asarray(layer(x, training=True)), np.asarray(layer(x, training=False))
+    assert not np.array_equal(y_train, y_inf)
+    lsb = 2.0 ** -int(layer.eoq.kif()[2].max())
+    assert np.mean(np.abs(y_train - y_inf)) < 1.5 * lsb  # an approximation within the tables' rounding
+
+
+def test_forward_is_the_sum_of_edge_tables():
+    layer = QLUTDense(6, seed=4)
+    x = _x((16,))
+    trace_minmax(keras.Sequential([keras.Input((16,)), layer]), x)
+    qx = quantize(x.astype(np.float64), *layer.iq.kif(), layer.iq.round_mode, layer.iq.overflow_mode)
+    t = layer.edge_tables(np.broadcast_to(qx[:, :, None], (*qx.shape, 6)))  # (N, 16, 6): edge_f0=3 = iq's f0
+    k, i, f = layer.eoq.kif()
+    assert np.array_equal(t, quantize(t, k, i, f, layer.eoq.round_mode, layer.eoq.overflow_mode))  # on eoq's grid
+    assert np.array_equal(np.asarray(layer(x), dtype=np.float64), t.sum(axis=1))
+
+
+def test_resource_term_counts_table_luts_and_adder_bits():
+    rng = np.random.default_rng(7)
+    layer = QLUTDense(5, seed=0)
+    layer.build((None, 12))
+    _randomize_widths(layer, rng, 8)
+    layer.eoq.bvar.assign(rng.integers(-2, 5, size=layer.eoq.bvar.shape).astype("float32"))  # some edges pruned
+    layer.ef.assign(rng.integers(-3, 5, size=(12, 5)).astype("float32"))
+    k, i, f = layer.iq.kif()
+    b_in = np.maximum(k + i, -100)[:, None] + layer.edge_fractional_bits()
+    b_in = np.maximum(b_in, 0).astype(np.float64)
+    ko, io, fo = layer.eoq.kif()
+    b_out = (ko + io + fo).astype(np.float64)
+    s = np.where(b_in >= 5, 2.0 ** (b_in - 5), b_in / 5)
+    want = np.sum(s * b_out / 2 + b_out * (b_in > 0))
+    assert layer.ebops == pytest.approx(want, rel=1e-6) and want > 0
+    conv = QLUTConv1D(2, 3, padding="same", seed=0)  # padding taps cost nothing; 4 positions of 3 taps
+    conv.build((None, 4, 1))
+    assert conv.ebops < 4 * 3 * 2 * (2.0 ** (7 - 5) * 6 / 2 + 6)
+
+
+def test_gradients_reach_the_layer_before_and_the_widths():
+    keras.utils.set_random_seed(0)
+    x = keras.Input((8,))
+    d = QDense(8, activation="relu", name="da")
+    lut = QLUTDense(3, seed=0, beta0=1e-3, name="lut")
+    model = keras.Model(x, lut(d(x)))
+    model.compile(keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    xs, ys = _x((8,)), np.random.default_rng(1).integers(0, 3, 256)
+    before = {v.path: np.asarray(v.value).copy() for v in model.trainable_variables}
+    model.fit(xs, ys, epochs=2, batch_size=64, verbose=0)
+    moved = {v.path for v in model.trainable_variables if not np.array_equal(before[v.path], np.asarray(v.value))}
+    assert any(p.startswith("da/") and "kernel" in p for p in moved)  # the slope carries d/dx back
+    assert any(p.startswith("lut/") and p.endswith("w1") for p in moved)
+    assert any("eoq" in p for p in moved)  # table output widths learn (rounding gradient + resource term)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    x = keras.Input((6, 2))
+    y = QLUTConv1D(3, 2, strides=2, seed=1, hidden=4, grid=8, name="c")(x)
+    y = keras.layers.Flatten()(y)
+    y = QLUTDense(2, seed=2, name="d")(y)
+    model = keras.Model(x, y)
+    xs = _x((6, 2))
+    trace_minmax(model, xs)
+    model.save(tmp_path / "m.keras")
+    back = load_model(tmp_path / "m.keras")
+    assert np.array_equal(np.asarray(model.predict(xs, verbose=0)), np.asarray(back.predict(xs, verbose=0)))
+    c = back.get_layer("c")
+    assert (c.filters, c.kernel_size, c.strides, c.hidden, c.grid) == (3, (2,), (2,), 4, 8)
+
+
+def test_clear_errors():
+    with pytest.raises(ValueError, match="needs its input quantizer"):
+        QLUTDense(3, enable_iq=False)
+    with pytest.raises(ValueError, match="must saturate"):
+        QLUTDense(3, eoq_conf={"overflow_mode": "WRAP"})
+    with pytest.raises(ValueError, match="grid must be a power of two"):
+        QLUTDense(3, grid=12)
+    with pytest.raises(ValueError, match="channels_last"):
+        QLUTConv1D(3, 3, data_format="channels_first")
+    with pytest.raises(ValueError, match="padding"):
+        QLUTConv2D(3, 3, padding="causal")
+
+
+def test_lut_tagger_trains_and_lowers_exactly():
+    from sklearn.datasets import load_digits
+
+    xd, yd = load_digits(return_X_y=True)
+    x = (xd[:, ::4] / 4.0).astype("float32")  # 16 features
+    y = yd % 5
+    keras.utils.set_random_seed(0)
+    model = lut_tagger(beta0=1e-5)
+    model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])  # fmt: skip
+    h = model.fit(x[:1400], y[:1400], validation_data=(x[1400:], y[1400:]), epochs=6, batch_size=128, verbose=0)
+    assert h.history["val_accuracy"][-1] > 0.5  # 5 classes: chance is 0.2
+    trace_minmax(model, x[:1400])
+    g = trace(model)
+    want = np.asarray(model.predict(x, verbose=0), dtype=np.float64)
+    assert np.array_equal(interp(g, quantize_input(model, x)), want)
+    assert float(ops.convert_to_numpy(model.get_layer("lut0")._ebops.value)) > 0
