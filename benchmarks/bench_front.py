@@ -1,7 +1,8 @@
 """Accuracy per real LUT, side by side: hgq-hil vs HGQ2 0.2 + da4ml 0.6 on the same jets, split, recipe and seeds.
 
     python benchmarks/bench_front.py [--quick] [--data sample|DIR] [--seeds 3] [--epochs 1000] [--points 10]
-                                     [--resource ebops da] [--abc9] [--out out/bench_front]
+                                     [--resource ebops da] [--families dense lut] [--lut-epochs 600]
+                                     [--abc9] [--out out/bench_front]
 
 Both tools train the 16-64-32-32-5 jet tagger with the same initial formats and HGQ2's recipe (batch 2048, Adam
 3e-3, β 1e-7 held for the first 10 % of the epochs, then log-ramped to 1e-3 at the last), on one 70/10/20 split
@@ -12,6 +13,12 @@ to ``--points`` spread evenly in log EBOPs, lowered (hgq-hil: ``hdl_gen.convert`
 (``synth_xilinx -family xcup -flatten -noiopad -noclkbuf``; classic-ABC LUT mapping unless ``--abc9``). The test
 split (20 %) selects nothing: fronts are read "held out" (at each budget, the test accuracy of the point with the
 best validation accuracy among those within budget; ``hgq.pareto.held_out_curve``), as mean and spread over seeds.
+
+``--families lut`` (in the default) adds the learned-table family: hgq-hil's ``lut_tagger`` (``QLUTDense(16) →
+QLUTDense(5)``) against HGQ2's ``QDenseT(16) → QDenseT(5)`` with batch norm, both for ``--lut-epochs`` (600, the
+HGQ-LUT recipe) with the same β schedule, lowered (hdl_gen / da4ml, tables as ``case`` logic) and synthesised
+alike; the report adds the LUT bars: LUT front vs HGQ2's, LUT and latency against the DA front at its knee, and
+training time against the DA model's.
 
 ``--resource ebops da`` adds a third run per seed: hgq-hil trained with the distributed-arithmetic resource term
 (``resource="da"``: kernels charged by CSD digits, docs/training.md) in place of EBOPs; the report gives how well
@@ -44,11 +51,12 @@ from hdl_gen.resources import yosys_estimate
 from hgq import load_model
 from hgq.data import jsc_split, load_jsc
 from hgq.ebops import model_da_cost
-from hgq.models import jet_tagger
+from hgq.models import jet_tagger, lut_tagger
 from hgq.pareto import calibrate_front, cost_to_reach, held_out_curve, non_dominated, train_front
 
 HERE = Path(__file__).resolve().parent
 PART = "xcvu13p-flga2577-2-e"
+BASELINE = {"hgq-hil": "hgq2", "hgq-hil (DA term)": "hgq2", "hgq-hil LUT": "hgq2 LUT"}  # each tool's HGQ2 anchor
 
 
 def spread(points: list[dict], k: int) -> list[dict]:
@@ -67,13 +75,16 @@ def synth(verilog: str, top: str, abc9: bool) -> dict:
 
 
 # -- hgq-hil ----------------------------------------------------------------------------------------------------
-def run_ours(split, seed: int, args, out: Path, resource: str) -> dict:
+def run_ours(split, seed: int, args, out: Path, resource: str, family: str = "dense") -> dict:
     """Train, calibrate, select on validation, lower and synthesise hgq-hil's front for one seed."""
     keras.utils.set_random_seed(seed)
-    model = jet_tagger(beta0=args.beta[0], seed=seed, resource=resource)
+    if family == "lut":
+        model, epochs = lut_tagger(beta0=args.beta[0], seed=seed), args.lut_epochs
+    else:
+        model, epochs = jet_tagger(beta0=args.beta[0], seed=seed, resource=resource), args.epochs
     t0 = time.perf_counter()
-    files = train_front(model, split.x_train, split.y_train, out, epochs=args.epochs, batch_size=args.batch,
-                        beta=tuple(args.beta), beta_hold=args.hold, lr=args.lr,
+    files = train_front(model, split.x_train, split.y_train, out, epochs=epochs, batch_size=args.batch,
+                        beta=tuple(args.beta), beta_hold=epochs // 10, lr=args.lr,
                         validation_data=(split.x_val, split.y_val))  # fmt: skip
     secs = time.perf_counter() - t0
     front = calibrate_front(files, split.x_train, split.x_val, split.y_val, split.x_test, split.y_test, out)
@@ -91,8 +102,8 @@ def run_ours(split, seed: int, args, out: Path, resource: str) -> dict:
         rows.append({**p, **synth(verilog, design.name, args.abc9), "ranks": design.latency,
                      "da_cost": model_da_cost(m), "adder_bits": rep["adder_bits"], "lower_seconds": lower_s,
                      "mismatches": mism, "checked": n})  # fmt: skip
-    return {"samples_per_s": len(split.y_train) * args.epochs / secs, "train_seconds": secs, "points": rows,
-            "front_size": len(front)}  # fmt: skip
+    return {"samples_per_s": len(split.y_train) * epochs / secs, "train_seconds": secs, "points": rows,
+            "front_size": len(front), "epochs": epochs}  # fmt: skip
 
 
 # -- HGQ2 + da4ml -----------------------------------------------------------------------------------------------
@@ -108,11 +119,13 @@ def _hgq2(py: str, *argv: str) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def run_hgq2(py: str, split_file: Path, seed: int, args, out: Path) -> dict:
+def run_hgq2(py: str, split_file: Path, seed: int, args, out: Path, family: str = "dense") -> dict:
     """The same for HGQ2 + da4ml: train and calibrate in HGQ2's venv, select here, lower there, synthesise here."""
+    epochs = args.lut_epochs if family == "lut" else args.epochs
+    extra = ["--model", "lut", "--bn-momentum", "0.9" if epochs < 200 else "0.99"] if family == "lut" else []
     tr = _hgq2(py, "train", "--split", str(split_file), "--out", str(out), "--seed", str(seed), "--epochs",
-               str(args.epochs), "--batch", str(args.batch), "--lr", str(args.lr), "--beta", *map(str, args.beta),
-               "--hold", str(args.hold))  # fmt: skip
+               str(epochs), "--batch", str(args.batch), "--lr", str(args.lr), "--beta", *map(str, args.beta),
+               "--hold", str(epochs // 10), *extra)  # fmt: skip
     front = spread(non_dominated(tr["points"], acc="val_accuracy"), args.points)
     lo = _hgq2(py, "lower", "--split", str(split_file), "--out", str(out / "verilog"), "--clock", str(args.clock),
                "--part", PART, *[p["file"] for p in front])  # fmt: skip
@@ -121,7 +134,7 @@ def run_hgq2(py: str, split_file: Path, seed: int, args, out: Path) -> dict:
         text = Path(d["verilog"]).read_text()
         rows.append({**p, **{k: v for k, v in d.items() if k != "file"}, **synth(text, d["top"], args.abc9)})
     return {"samples_per_s": tr["samples_per_s"], "train_seconds": tr["train_seconds"], "points": rows,
-            "front_size": len(non_dominated(tr["points"], acc="val_accuracy"))}  # fmt: skip
+            "front_size": len(non_dominated(tr["points"], acc="val_accuracy")), "epochs": epochs}  # fmt: skip
 
 
 # -- report -----------------------------------------------------------------------------------------------------
@@ -139,14 +152,17 @@ def report(res: dict, args, out: Path) -> None:
     runs = res["runs"]
     print(f"\ndata {res['data']}: train {res['n'][0]:,} / validation {res['n'][1]:,} / test {res['n'][2]:,} jets "
           f"(split seed 0); the test split selects nothing (fronts chosen on validation, read held out)")  # fmt: skip
-    print(f"recipe: {args.epochs} epochs, batch {args.batch}, Adam {args.lr}, β {args.beta[0]:g} for {args.hold} "
-          f"epochs then log to {args.beta[1]:g}; seeds {args.seeds}; {PART} at {args.clock} ns; yosys "
-          f"synth_xilinx -family xcup ({'ABC9' if args.abc9 else 'classic ABC'})")  # fmt: skip
-    print("\ntraining throughput (fit wall time incl. validation and callbacks, samples/s, mean over seeds):")
+    lut_e = getattr(args, "lut_epochs", args.epochs)
+    print(f"recipe: {args.epochs} epochs (LUT models {lut_e}), batch {args.batch}, Adam {args.lr}, β {args.beta[0]:g} "
+          f"for the first 10 % of the epochs then log to {args.beta[1]:g}; seeds {args.seeds}; {PART} at "
+          f"{args.clock} ns; yosys synth_xilinx -family xcup ({'ABC9' if args.abc9 else 'classic ABC'})")  # fmt: skip
+    print("\ntraining (fit wall time incl. validation and callbacks; mean over seeds):")
     sps = {t: float(np.mean([r["samples_per_s"] for r in runs[t]])) for t in tools}
+    secs = {t: float(np.mean([r["train_seconds"] for r in runs[t]])) for t in tools}
     for t in tools:
-        ratio = f"  {sps[t] / sps['hgq2']:.2f}x HGQ2" if "hgq2" in sps else ""
-        print(f"  {t:<16}{sps[t]:>12,.0f}{ratio}")
+        b = BASELINE.get(t)
+        ratio = f"  {sps[t] / sps[b]:.2f}x {b}" if b in sps else ""
+        print(f"  {t:<18}{sps[t]:>12,.0f} samples/s  {secs[t]:>8,.0f} s{ratio}")
     for cost, label in (("ebops", "EBOPs"), ("lut", "yosys LUT")):
         allc = [p[cost] for t in tools for r in runs[t] for p in r["points"]]
         grid = np.unique(np.geomspace(max(min(allc), 1), max(allc), 14).round(0))
@@ -160,23 +176,21 @@ def report(res: dict, args, out: Path) -> None:
                 cells.append(f"{m:.4f} [{lo:.4f},{hi:.4f}]" if not np.isnan(m) else "-")
             print(f"{c:>10,.0f}" + "".join(f"{x:>26}" for x in cells))
         res[f"curve_{cost}"] = {"grid": grid.tolist(), **{t: [s.tolist() for s in stats[t]] for t in tools}}
-        if "hgq2" in tools and cost == "ebops":
+        if cost == "ebops":
             for t in tools:
-                if t != "hgq2":
-                    d = stats[t][0] - stats["hgq2"][0]
+                b = BASELINE.get(t)
+                if b in tools:
+                    d = stats[t][0] - stats[b][0]
                     if np.any(~np.isnan(d)):
-                        print(f"  {t} − hgq2 mean accuracy at equal EBOPs: worst {np.nanmin(d):+.4f}, "
+                        print(f"  {t} − {b} mean accuracy at equal EBOPs: worst {np.nanmin(d):+.4f}, "
                               f"best {np.nanmax(d):+.4f} over the budgets both reach")  # fmt: skip
     # LUTs and latency needed for an accuracy, mean over seeds
     accs = [p["accuracy"] for t in tools for r in runs[t] for p in r["points"]]
     top = max(accs)  # the useful range: the last 5 points of accuracy below the best any tool reached
     targets = np.round(np.arange(np.floor((top - 0.05) * 400) / 400, top, 0.0025), 4)
     print("\nyosys LUT (and register ranks) to reach a test accuracy, mean over seeds (all seeds must reach it):")
-    print(
-        f"{'accuracy':>9}"
-        + "".join(f"{t:>22}" for t in tools)
-        + "".join(f"{t + '/hgq2':>14}" for t in tools if t != "hgq2" and "hgq2" in tools)
-    )
+    pairs = [(t, BASELINE[t]) for t in tools if BASELINE.get(t) in tools]
+    print(f"{'accuracy':>9}" + "".join(f"{t:>22}" for t in tools) + "".join(f"{t + '/' + b:>26}" for t, b in pairs))
     res["lut_to_reach"] = {}
     for a in targets:
         need = {}
@@ -190,11 +204,11 @@ def report(res: dict, args, out: Path) -> None:
             continue
         res["lut_to_reach"][str(a)] = need
         cells = [f"{need[t][0]:,.0f} ({need[t][1]:.1f})" if t in need else "-" for t in tools]
-        ratios = [f"{need[t][0] / need['hgq2'][0]:.2f}" if t in need and "hgq2" in need else "-"
-                  for t in tools if t != "hgq2" and "hgq2" in tools]  # fmt: skip
+        ratios = [f"{need[t][0] / need[b][0]:.2f}" if t in need and b in need else "-" for t, b in pairs]
         print(f"{a:>9.4f}" + "".join(f"{c:>22}" for c in cells) + "".join(f"{r:>26}" for r in ratios))
-    ours = [p for t in tools if t != "hgq2" for r in runs[t] for p in r["points"] if p["lut"] > 0 and p["ebops"] > 0
-            and p["da_cost"] > 0 and p["adder_bits"] > 0]  # fmt: skip
+    lut_bars(res, tools, runs)
+    ours = [p for t in tools if not t.startswith("hgq2") for r in runs[t] for p in r["points"]
+            if p["lut"] > 0 and p["ebops"] > 0 and p["da_cost"] > 0 and p["adder_bits"] > 0]  # fmt: skip
     if len(ours) >= 3:
         lut = np.log([p["lut"] for p in ours])
         print(f"\nhow well each estimate predicts yosys LUT over {len(ours)} non-empty hgq-hil circuits (log-log "
@@ -216,6 +230,69 @@ def report(res: dict, args, out: Path) -> None:
     print(f"\nplot: {out / 'front.png'}; all points: {out / 'front.json'}")
 
 
+def knee(points: list[tuple[float, float]]) -> tuple[float, float]:
+    """The knee of an accuracy-vs-LUT front: the point farthest above the chord from its cheapest to its most
+    accurate point, in (log LUT, accuracy) scaled to the unit square (Kneedle)."""
+    pts = sorted(points)
+    x = np.log([p[0] for p in pts])
+    y = np.array([p[1] for p in pts])
+    top = int(np.argmax(y))
+    x, y = x[: top + 1], y[: top + 1]
+    if len(x) < 3 or x[-1] == x[0] or y[-1] == y[0]:
+        return pts[top]
+    xs, ys = (x - x[0]) / (x[-1] - x[0]), (y - y[0]) / (y[-1] - y[0])
+    return pts[int(np.argmax(ys - xs))]
+
+
+def lut_bars(res: dict, tools: list[str], runs: dict) -> None:
+    """The learned-table family's figures: vs HGQ2's QDenseT front, vs the DA front at its knee, training time."""
+    if "hgq-hil LUT" not in tools:
+        return
+    ours = runs["hgq-hil LUT"]
+    out = res["lut_bars"] = {}
+    if "hgq2 LUT" in tools:
+        best = {t: float(np.mean([max(p["accuracy"] for p in r["points"]) for r in runs[t]])) for t in
+                ("hgq-hil LUT", "hgq2 LUT")}  # fmt: skip
+        ratios = [v["hgq-hil LUT"][0] / v["hgq2 LUT"][0] for v in res["lut_to_reach"].values()
+                  if "hgq-hil LUT" in v and "hgq2 LUT" in v]  # fmt: skip
+        out["vs_hgq2_lut"] = {"best_accuracy": best, "lut_ratios": ratios}
+        print(
+            "\nLUT front vs HGQ2 QDenseT (yosys LUT to reach each accuracy both reach, mean over seeds): "
+            + (f"ratio {min(ratios):.2f}-{max(ratios):.2f} over {len(ratios)} accuracies" if ratios else "none")
+            + f"; best test accuracy (mean of seeds' best) {best['hgq-hil LUT']:.4f} vs {best['hgq2 LUT']:.4f}"
+        )
+    if "hgq-hil" in tools:
+        grid = np.array(res["curve_lut"]["grid"])
+        mean = np.array(res["curve_lut"]["hgq-hil"][0], dtype=float)
+        ok = ~np.isnan(mean)
+        if ok.sum() >= 3:
+            lut_k, acc_k = knee(list(zip(grid[ok], mean[ok], strict=True)))
+            need = {}
+            for t in ("hgq-hil", "hgq-hil LUT"):
+                vals = [cost_to_reach(r["points"], "lut", acc_k) for r in runs[t]]
+                if all(v is not None for v in vals):
+                    ranks = [min(p["ranks"] for p in r["points"] if p["lut"] == v)
+                             for r, v in zip(runs[t], vals, strict=True)]  # fmt: skip
+                    need[t] = (float(np.mean(vals)), float(np.mean(ranks)))
+            out["da_knee"] = {"accuracy": acc_k, "lut_budget": float(lut_k), **need}
+            line = f"\nat the DA front's knee (test accuracy {acc_k:.4f}, ~{lut_k:,.0f} LUT budget): "
+            if len(need) == 2:
+                (ld, rd), (ll, rl) = need["hgq-hil"], need["hgq-hil LUT"]
+                line += (f"DA {ld:,.0f} LUT / {rd:.1f} cycles, LUT layers {ll:,.0f} LUT / {rl:.1f} cycles: "
+                         f"{ll / ld:.2f}x the LUTs, {rl / rd:.2f}x the latency")  # fmt: skip
+            else:
+                line += "not reached by every seed of both fronts"
+            print(line)
+        t_da = float(np.mean([r["train_seconds"] for r in runs["hgq-hil"]]))
+        t_lut = float(np.mean([r["train_seconds"] for r in ours]))
+        e_da, e_lut = runs["hgq-hil"][0].get("epochs", 0), ours[0].get("epochs", 0)
+        out["train_time_ratio"] = t_lut / t_da
+        print(
+            f"training time, whole recipe: LUT model {t_lut:,.0f} s ({e_lut} epochs) vs DA model {t_da:,.0f} s "
+            f"({e_da} epochs): {t_lut / t_da:.2f}x; per epoch {t_lut / max(e_lut, 1) / (t_da / max(e_da, 1)):.2f}x"
+        )
+
+
 def plot(res: dict, tools: list[str], path: Path) -> None:
     import matplotlib
 
@@ -223,7 +300,8 @@ def plot(res: dict, tools: list[str], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    colors = {"hgq-hil": "tab:blue", "hgq-hil (DA term)": "tab:green", "hgq2": "tab:red"}
+    colors = {"hgq-hil": "tab:blue", "hgq-hil (DA term)": "tab:green", "hgq2": "tab:red", "hgq-hil LUT": "tab:purple",
+              "hgq2 LUT": "tab:orange"}  # fmt: skip
     for ax, cost, label in zip(axes, ("ebops", "lut"), ("EBOPs", "yosys LUT (xcup)"), strict=True):
         cur = res[f"curve_{cost}"]
         for t in tools:
@@ -256,6 +334,9 @@ def main(argv=None) -> int:
     ap.add_argument("--clock", type=float, default=5.0)
     ap.add_argument("--resource", nargs="+", default=["ebops", "da"], choices=["ebops", "da"],
                     help="hgq-hil resource terms to run (da: distributed-arithmetic cost)")  # fmt: skip
+    ap.add_argument("--families", nargs="+", default=["dense", "lut"], choices=["dense", "lut"],
+                    help="model families: the DA MLP (dense) and the learned-table network (lut)")  # fmt: skip
+    ap.add_argument("--lut-epochs", type=int, default=600, help="epochs of the LUT family (HGQ-LUT's recipe)")
     ap.add_argument("--no-hgq2", action="store_true", help="skip the HGQ2 baseline")
     ap.add_argument("--abc9", action="store_true", help="yosys ABC9 LUT mapping (slow) instead of classic ABC")
     ap.add_argument("--out", default="out/bench_front")
@@ -266,7 +347,7 @@ def main(argv=None) -> int:
         report(res, argparse.Namespace(**res["args"]), Path(args.report).parent)
         return 0
     if args.quick:
-        args.seeds, args.epochs, args.points = 1, 40, 3
+        args.seeds, args.epochs, args.points, args.lut_epochs = 1, 40, 3, 40
     args.hold = args.epochs // 10
     out = Path(args.out).resolve()  # absolute: the HGQ2 steps run in a directory of their own
     out.mkdir(parents=True, exist_ok=True)
@@ -277,12 +358,22 @@ def main(argv=None) -> int:
              x_test=split.x_test, y_test=split.y_test)  # fmt: skip
     py = None if args.no_hgq2 else os.environ.get("HGQ2_PYTHON")
     names = {"ebops": "hgq-hil", "da": "hgq-hil (DA term)"}
-    tools = [names[r] for r in args.resource] + (["hgq2"] if py else [])
+    dense, lut = "dense" in args.families, "lut" in args.families
+    tools = ([names[r] for r in args.resource] if dense else []) + (["hgq-hil LUT"] if lut else [])
+    tools += [t for t, on in (("hgq2", dense), ("hgq2 LUT", lut)) if on and py]
     res = {"data": split.name, "n": [len(split.y_train), len(split.y_val), len(split.y_test)], "tools": tools,
            "runs": {t: [] for t in tools}, "args": vars(args)}  # fmt: skip
-    jobs = [(names[r], f"{r}_seed{s}", lambda d, s=s, r=r: run_ours(split, s, args, d, r)) for s in range(args.seeds)
-            for r in args.resource] + [("hgq2", f"hgq2_seed{s}", lambda d, s=s: run_hgq2(py, split_file, s, args, d))
-                                       for s in range(args.seeds) if py]  # fmt: skip
+    jobs = []
+    for s in range(args.seeds):
+        if dense:
+            jobs += [(names[r], f"{r}_seed{s}", lambda d, s=s, r=r: run_ours(split, s, args, d, r))
+                     for r in args.resource]  # fmt: skip
+        if lut:
+            jobs.append(("hgq-hil LUT", f"lut_seed{s}", lambda d, s=s: run_ours(split, s, args, d, "ebops", "lut")))
+        if py and dense:
+            jobs.append(("hgq2", f"hgq2_seed{s}", lambda d, s=s: run_hgq2(py, split_file, s, args, d)))
+        if py and lut:
+            jobs.append(("hgq2 LUT", f"hgq2lut_seed{s}", lambda d, s=s: run_hgq2(py, split_file, s, args, d, "lut")))
     for tool, name, job in sorted(jobs, key=lambda j: j[1].rsplit("seed", 1)[1]):  # seed by seed
         done = out / name / "result.json"  # a finished run is kept: an interrupted benchmark resumes
         if not done.is_file():

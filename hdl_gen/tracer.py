@@ -418,16 +418,16 @@ class _Tracer:
                     if src >= 0:
                         patch[r] = flat[src]
                 rows.append(patch.reshape(-1))
-        ef = layer.edge_fractional_bits()  # (n_in, units)
+        efs = layer.edge_fractional_bits()  # (P, n_in, units)
         widths = np.asarray(ops.convert_to_numpy(layer.edge_widths(False)), dtype=np.int64)  # (P, n_in, units)
         fo = layer.eoq.kif()[2]  # (n_in, units)
         y = _obj((*out_sp, layer.units))
         for p, (pos, xs) in enumerate(zip(np.ndindex(out_sp), rows, strict=True)):
-            e = _obj(ef.shape)
-            for j, o in np.ndindex(ef.shape):
+            e = _obj(fo.shape)
+            for j, o in np.ndindex(fo.shape):
                 if xs[j] is not None and widths[p, j, o] > 0:  # else the edge reads 0
-                    t = self.b.iv(xs[j]).type  # holds every value: a TRN to ef never overflows one more bit
-                    e[j, o] = self.b.quantize(xs[j], 1, max(t.i, -int(ef[j, o])) + 1, int(ef[j, o]), "TRN", "WRAP")
+                    t, ef = self.b.iv(xs[j]).type, int(efs[p, j, o])  # t holds every value: TRN never overflows
+                    e[j, o] = self.b.quantize(xs[j], 1, max(t.i, -ef) + 1, ef, "TRN", "WRAP")
             batch, ivs = self.enumerate(e, MAX_TABLE_VALUES, "an edge input", "narrow the layer's iq")
             t = layer.edge_tables(batch)  # (size, n_in, units)
             for o in range(layer.units):

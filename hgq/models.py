@@ -63,7 +63,7 @@ def lut_tagger(
     iq_conf: dict | None = None,
     eoq_conf: dict | None = None,
     features: int = 8,
-    grid: int = 32,
+    table_bits: int = 5,
     seed: int = 0,
     name: str = "lut_tagger",
 ) -> keras.Model:
@@ -80,13 +80,13 @@ def lut_tagger(
         beta0: initial β of every layer.
         iq_conf, eoq_conf: override the input / table-output quantizer configs.
         features: tanh features per input in the edge functions (training only).
-        grid: table grid points per input in training (:class:`~hgq.layers.QLUTDense`).
+        table_bits: most address bits of a table (:class:`~hgq.layers.QLUTDense`).
         seed: initializer seed.
         name: model name.
     """
     inp = keras.Input((n_in,), name="x")
     y = inp
     for j, u in enumerate((*hidden, n_out)):
-        y = QLUTDense(u, hidden=features, grid=grid, iq_conf=iq_conf, eoq_conf=eoq_conf, beta0=beta0, seed=seed + j,
+        y = QLUTDense(u, hidden=features, table_bits=table_bits, iq_conf=iq_conf, eoq_conf=eoq_conf, beta0=beta0, seed=seed + j,
                       name=f"lut{j}")(y)  # fmt: skip
     return keras.Model(inp, y, name=name)

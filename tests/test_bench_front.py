@@ -26,11 +26,12 @@ def test_front_benchmark_smoke(tmp_path, monkeypatch, capsys):
     split = jsc_split(small, test_size=0.2, val_size=0.1, random_state=0)
     # no yosys in this test: a count from the Verilog text stands in for the synthesised LUTs
     monkeypatch.setattr(bench_front, "synth", lambda verilog, top, abc9: {"lut": len(verilog) // 50, "ff": 1})
-    args = argparse.Namespace(epochs=3, batch=256, lr=3e-3, beta=[1e-7, 1e-3], hold=1, points=2, clock=5.0,
-                              abc9=False)  # fmt: skip
+    args = argparse.Namespace(epochs=3, lut_epochs=3, batch=256, lr=3e-3, beta=[1e-7, 1e-3], hold=1, points=2,
+                              clock=5.0, abc9=False)  # fmt: skip
     runs = {
-        t: [bench_front.run_ours(split, 0, args, tmp_path / t, r)]
-        for t, r in (("hgq-hil", "ebops"), ("hgq-hil (DA term)", "da"))
+        t: [bench_front.run_ours(split, 0, args, tmp_path / t, r, family)]
+        for t, r, family in (("hgq-hil", "ebops", "dense"), ("hgq-hil (DA term)", "da", "dense"),
+                             ("hgq-hil LUT", "ebops", "lut"))  # fmt: skip
     }
     for (run,) in runs.values():
         assert 1 <= len(run["points"]) <= 2 and run["samples_per_s"] > 0
@@ -43,6 +44,7 @@ def test_front_benchmark_smoke(tmp_path, monkeypatch, capsys):
     bench_front.report(res, args, tmp_path)
     out = capsys.readouterr().out
     assert "the test split selects nothing" in out and "test accuracy vs yosys LUT" in out
+    assert "training time, whole recipe: LUT model" in out  # the LUT family's bars
     saved = json.loads((tmp_path / "front.json").read_text())
     assert set(saved["curve_lut"]) == {"grid", *runs}
     assert (tmp_path / "front.png").stat().st_size > 0

@@ -39,9 +39,9 @@ def _randomize_widths(layer, rng, max_bits: int) -> None:
 @pytest.mark.parametrize(
     "make,shape",
     [
-        (lambda: QLUTDense(5, iq_conf=SAT4, grid=16, seed=0), (16,)),
-        (lambda: QLUTConv1D(3, 3, padding="same", iq_conf=SAT4_CH, grid=16, seed=1), (7, 2)),
-        (lambda: QLUTConv2D(2, (2, 2), strides=2, iq_conf=SAT4_CH, grid=16, seed=2), (4, 5, 2)),
+        (lambda: QLUTDense(5, iq_conf=SAT4, table_bits=4, seed=0), (16,)),
+        (lambda: QLUTConv1D(3, 3, padding="same", iq_conf=SAT4_CH, table_bits=4, seed=1), (7, 2)),
+        (lambda: QLUTConv2D(2, (2, 2), strides=2, iq_conf=SAT4_CH, table_bits=4, seed=2), (4, 5, 2)),
     ],
 )
 def test_training_grid_equals_inference_when_it_covers_the_inputs(make, shape):
@@ -61,7 +61,7 @@ def test_edges_truncate_their_inputs_and_lower_exactly():
     """Per-edge fractional bits (some below the input's, some pruning the edge) in Keras, interpreter and grid."""
     rng = np.random.default_rng(11)
     x = keras.Input((10,))
-    layer = QLUTDense(4, iq_conf=SAT4, grid=16, seed=3, name="l")
+    layer = QLUTDense(4, iq_conf=SAT4, table_bits=4, seed=3, name="l")
     model = keras.Model(x, layer(x))
     layer.ef.assign(rng.integers(-2, 4, size=(10, 4)).astype("float32"))  # the input has f=2: -2..1 truncate
     w = np.asarray(layer.edge_widths(False))
@@ -72,18 +72,19 @@ def test_edges_truncate_their_inputs_and_lower_exactly():
     g = trace(model)
     assert np.array_equal(interp(g, quantize_input(model, xs)), y_inf)
     qx = quantize(xs.astype(np.float64), *layer.iq.kif(), layer.iq.round_mode, layer.iq.overflow_mode)
-    ef = layer.edge_fractional_bits()
+    ef = layer.edge_fractional_bits()[0]
     e = np.floor(qx[:, :, None] * 2.0**ef) * 2.0**-ef * (w[0] > 0)
     assert np.array_equal(layer.edge_tables(e).sum(axis=1), y_inf)  # forward = Σ tables of truncated inputs
 
 
-def test_wider_inputs_interpolate_between_grid_points():
-    layer = QLUTDense(4, iq_conf={**SAT4, "i0": 3, "f0": 4}, grid=16, seed=0)  # 8-bit inputs on a 16-point grid
+def test_tables_never_read_more_than_table_bits():
+    """8-bit inputs, 4-bit tables: edges read the inputs' top bits, and training is still the inference forward."""
+    layer = QLUTDense(4, iq_conf={**SAT4, "i0": 3, "f0": 4}, table_bits=4, edge_f0=6, seed=0)
     x = _x((16,))
     y_train, y_inf = np.asarray(layer(x, training=True)), np.asarray(layer(x, training=False))
-    assert not np.array_equal(y_train, y_inf)
-    lsb = 2.0 ** -int(layer.eoq.kif()[2].max())
-    assert np.mean(np.abs(y_train - y_inf)) < 1.5 * lsb  # an approximation within the tables' rounding
+    assert np.array_equal(y_train, y_inf)
+    assert int(np.max(np.asarray(layer.edge_widths(False)))) == 4
+    assert np.all(layer.edge_fractional_bits() == 4 - 1 - 3)  # k=1, i=3: f capped at 0
 
 
 def test_forward_is_the_sum_of_edge_tables():
@@ -91,7 +92,9 @@ def test_forward_is_the_sum_of_edge_tables():
     x = _x((16,))
     trace_minmax(keras.Sequential([keras.Input((16,)), layer]), x)
     qx = quantize(x.astype(np.float64), *layer.iq.kif(), layer.iq.round_mode, layer.iq.overflow_mode)
-    t = layer.edge_tables(np.broadcast_to(qx[:, :, None], (*qx.shape, 6)))  # (N, 16, 6): edge_f0=3 = iq's f0
+    ef, w = layer.edge_fractional_bits()[0], np.asarray(layer.edge_widths(False))[0]
+    assert w.max() == 5  # 7-bit inputs (k1 i3 f3), 5-bit tables: every edge drops 2 bits
+    t = layer.edge_tables(np.floor(qx[:, :, None] * 2.0**ef) * 2.0**-ef * (w > 0))  # (N, 16, 6)
     k, i, f = layer.eoq.kif()
     assert np.array_equal(t, quantize(t, k, i, f, layer.eoq.round_mode, layer.eoq.overflow_mode))  # on eoq's grid
     assert np.array_equal(np.asarray(layer(x), dtype=np.float64), t.sum(axis=1))
@@ -135,7 +138,7 @@ def test_gradients_reach_the_layer_before_and_the_widths():
 
 def test_save_and_load_round_trip(tmp_path):
     x = keras.Input((6, 2))
-    y = QLUTConv1D(3, 2, strides=2, seed=1, hidden=4, grid=8, name="c")(x)
+    y = QLUTConv1D(3, 2, strides=2, seed=1, hidden=4, table_bits=3, name="c")(x)
     y = keras.layers.Flatten()(y)
     y = QLUTDense(2, seed=2, name="d")(y)
     model = keras.Model(x, y)
@@ -145,7 +148,7 @@ def test_save_and_load_round_trip(tmp_path):
     back = load_model(tmp_path / "m.keras")
     assert np.array_equal(np.asarray(model.predict(xs, verbose=0)), np.asarray(back.predict(xs, verbose=0)))
     c = back.get_layer("c")
-    assert (c.filters, c.kernel_size, c.strides, c.hidden, c.grid) == (3, (2,), (2,), 4, 8)
+    assert (c.filters, c.kernel_size, c.strides, c.hidden, c.table_bits) == (3, (2,), (2,), 4, 3)
 
 
 def test_clear_errors():
@@ -153,8 +156,8 @@ def test_clear_errors():
         QLUTDense(3, enable_iq=False)
     with pytest.raises(ValueError, match="must saturate"):
         QLUTDense(3, eoq_conf={"overflow_mode": "WRAP"})
-    with pytest.raises(ValueError, match="grid must be a power of two"):
-        QLUTDense(3, grid=12)
+    with pytest.raises(ValueError, match="table_bits must be in"):
+        QLUTDense(3, table_bits=12)
     with pytest.raises(ValueError, match="channels_last"):
         QLUTConv1D(3, 3, data_format="channels_first")
     with pytest.raises(ValueError, match="padding"):

@@ -12,9 +12,11 @@ In hardware every live edge is one table over the values ``e_io`` can take (``2*
 edge with ``b_in <= 0`` reads 0 (its table is a constant, folded into the sum); an edge whose output quantizer
 has zero bits is 0: both are pruned.
 
-Training never evaluates the tables per sample: each step evaluates every edge once on a grid of ``grid``
-values per input and reads the grid per sample through a one-hot matrix product (:meth:`_QLUTBase._grid_sum`),
-so a step costs about one dense layer of ``n_in·grid`` inputs.
+A table has at most ``table_bits`` address bits: an edge's fractional bits are capped at
+``table_bits - k_i - i_i`` (coarser inputs, never wider tables). That cap is what lets training never evaluate
+the tables per sample: each step evaluates every edge once on the ``2**table_bits`` values its input can take and
+reads them per sample through a one-hot matrix product (:meth:`_QLUTBase._grid_sum`), exactly the inference
+forward, at about the cost of one dense layer of ``n_in·2**table_bits`` inputs.
 
 The resource term (what β multiplies, recorded as the layer's EBOPs) counts LUT6s: a table with ``b_in``
 address bits and ``b_out`` output bits takes ``s(b_in)·b_out/2`` LUT6s, ``s(b) = 2**(b-5)`` for ``b >= 5``
@@ -53,7 +55,7 @@ class _QLUTBase(QLayer):
         self,
         units: int,
         hidden: int = 8,
-        grid: int = 32,
+        table_bits: int = 5,
         edge_f0: float = 3.0,
         eoq_conf: dict | None = None,
         seed: int | None = None,
@@ -65,11 +67,11 @@ class _QLUTBase(QLayer):
                 f"{type(self).__name__} needs its input quantizer (it defines the tables); drop enable_iq=False"
             )
         super().__init__(**kwargs)
-        self.units, self.hidden, self.grid = int(units), int(hidden), int(grid)
+        self.units, self.hidden, self.table_bits = int(units), int(hidden), int(table_bits)
         if self.units < 1 or self.hidden < 1:
             raise ValueError(f"units and hidden must be >= 1, got units={units}, hidden={hidden}")
-        if self.grid < 2 or self.grid & (self.grid - 1):
-            raise ValueError(f"grid must be a power of two >= 2, got {grid}")
+        if not 1 <= self.table_bits <= 10:
+            raise ValueError(f"table_bits must be in [1, 10], got {table_bits}")
         self.seed, self.edge_f0 = seed, float(edge_f0)
         self.eoq = make_quantizer({**EOQ_DEFAULTS, **(eoq_conf or {})}, "activation", "eoq")
         if self.eoq.wrap:
@@ -97,8 +99,11 @@ class _QLUTBase(QLayer):
         feat = ops.tanh(e[..., None] * self.w1[:, None, :] + self.b1[:, None, :])  # (M, n_in, units, hidden)
         return ops.sum(feat * self.w2, axis=-1) + self.b2
 
-    def _edge_f(self, training: bool):
-        return ste_round(self.ef) if training else ops.round(self.ef)
+    def _edge_f(self, k, i, training: bool):
+        """Edge fractional bits, capped so a table reads at most ``table_bits`` bits: ``k``, ``i`` ``(..., n_in)``
+        → ``(..., n_in, units)``."""
+        ef = ste_round(self.ef) if training else ops.round(self.ef)
+        return ops.minimum(ef, self.table_bits - ops.stop_gradient(k + i)[..., None])
 
     def site_formats(self, training: bool):
         """``(k, i)`` of every table input's source, one row per position: ``(positions, n_in)`` each."""
@@ -107,12 +112,16 @@ class _QLUTBase(QLayer):
 
     def edge_widths(self, training: bool = False):
         """Table address widths ``relu(k_i + i_i + ef_io)``: ``(positions, n_in, units)`` (0: the edge reads 0)."""
-        k, i = (ops.stop_gradient(a)[:, :, None] for a in self.site_formats(training))
-        return ops.relu(k + i + self._edge_f(training))
+        k, i = (ops.stop_gradient(a) for a in self.site_formats(training))
+        return ops.relu(k[..., None] + i[..., None] + self._edge_f(k, i, training))
+
+    def edge_fractional_bits(self) -> np.ndarray:
+        """The integer fractional bits each edge truncates its input to: ``(positions, n_in, units)``."""
+        return np.asarray(ops.convert_to_numpy(self._edge_f(*self.site_formats(False), False)), dtype=np.int64)
 
     def edge_inputs(self, q):
         """Inference edge inputs: ``(B, P, n_in)`` quantized inputs → ``(B, P, n_in, units)`` (exact)."""
-        ef = self._edge_f(False)
+        ef = self._edge_f(*self.site_formats(False), False)
         alive = ops.cast(self.edge_widths(False) > 0, q.dtype)
         return ops.floor(q[..., None] * ops.power(2.0, ef)) * ops.power(2.0, -ef) * alive
 
@@ -128,23 +137,20 @@ class _QLUTBase(QLayer):
         return ops.reshape(y, (-1, *lead, self.units))
 
     def _grid_sum(self, x):
-        """Training forward: every table evaluated once per step on a grid of ``grid`` values per input, then
-        read per sample by a one-hot (linear-interpolation) matrix product.
+        """Training forward: every table evaluated once per step on the ``2**table_bits`` values its input can
+        take, then read per sample by a one-hot matrix product; equal to the inference forward.
 
-        An input's grid runs from its format's lowest value at the finest resolution any of its edges reads
-        (``min(f_i, max_o ef_io)``; a convolution's: its channel's widest format over all positions). With at
-        most ``log2(grid)`` bits at that resolution it holds every value the edges can see and the result
-        equals the inference forward; wider inputs see linear interpolation between grid points. The gradient
-        to ``x`` is the slope of the untruncated, unquantized edge function (straight through the tables); the
-        gradient to the tables reaches the edge functions, ``ef`` (through the truncation) and ``eoq``.
+        An input's values run from its format's lowest value at the finest resolution any of its edges reads
+        (a convolution's: its channel's widest format over all positions). The gradient to ``x`` is the slope of
+        the untruncated, unquantized edge function (straight through the tables); the gradient to the tables
+        reaches the edge functions, ``ef`` (through the truncation) and ``eoq``.
         """
-        n, g_n, u = self.n_in, self.grid, self.units
+        n, g_n, u = self.n_in, 1 << self.table_bits, self.units
         k, i, f = (ops.stop_gradient(a) for a in self.column_formats(True))
-        ef = self._edge_f(True)  # (n, u)
+        ef = self._edge_f(k, i, True)  # (n, u), k + i + ef <= table_bits
         fc = ops.minimum(f, ops.max(ops.stop_gradient(ef), axis=1))  # finest resolution an edge reads
-        extra = ops.maximum(k + i + fc - math.log2(g_n), 0.0)
-        lo, step = -k * ops.power(2.0, i), ops.power(2.0, extra - fc)  # (n,)
-        v = lo + ops.arange(g_n, dtype=x.dtype)[:, None] * step  # (grid, n)
+        lo, step = -k * ops.power(2.0, i), ops.power(2.0, -fc)  # (n,)
+        v = lo + ops.arange(g_n, dtype=x.dtype)[:, None] * step  # (grid, n): every value, and some beyond
         vb = ops.broadcast_to(v[:, :, None], (g_n, n, u))
         alive = ops.cast(ops.relu(k[:, None] + i[:, None] + ops.stop_gradient(ef)) > 0, x.dtype)[None]
         zero = ops.zeros_like(alive)
@@ -153,12 +159,8 @@ class _QLUTBase(QLayer):
         smooth = self._edge_values(vb)
         slope = (smooth[1:] - smooth[:-1]) / step[:, None]
         slope = ops.stop_gradient(ops.concatenate([slope, slope[-1:]], axis=0))
-        pos = ops.floor((ops.stop_gradient(x) - lo) * ops.power(2.0, fc)) * ops.power(2.0, -extra)
-        pos = ops.clip(pos, 0.0, g_n - 1.0)
-        i0 = ops.minimum(ops.floor(pos), g_n - 2.0)[..., None]
-        fr = pos[..., None] - i0
-        gi = ops.arange(g_n, dtype=x.dtype)
-        w = ops.where(gi == i0, 1.0 - fr, ops.where(gi == i0 + 1.0, fr, 0.0))  # (M, n, grid)
+        pos = ops.clip(ops.floor((ops.stop_gradient(x) - lo) * ops.power(2.0, fc)), 0.0, g_n - 1.0)
+        w = ops.cast(ops.arange(g_n, dtype=x.dtype) == pos[..., None], x.dtype)  # (M, n, grid)
         d = (x - ops.stop_gradient(x))[..., None]  # 0 in value: carries d/dx through the slopes
         m, shape = ops.shape(x)[0], (u, n * g_n)  # tables as (units, n·grid): the fast layout on CPU
         tab_t, slope_t = (ops.reshape(ops.transpose(t, (2, 1, 0)), shape) for t in (tab, slope))
@@ -180,10 +182,6 @@ class _QLUTBase(QLayer):
         v = ops.convert_to_tensor(np.asarray(values, dtype=np.float32))
         return np.asarray(ops.convert_to_numpy(self.eoq(self._edge_values(v), training=False)), dtype=np.float64)
 
-    def edge_fractional_bits(self) -> np.ndarray:
-        """The integer ``ef`` (``(n_in, units)``) the inference forward truncates each edge input to."""
-        return np.asarray(ops.convert_to_numpy(self._edge_f(False)), dtype=np.int64)
-
     # -- resource ------------------------------------------------------------------------------------------
     def ebops_op(self, bx, training):
         """LUT6s of the tables plus their adder bits, summed over positions (``bx`` is unused)."""
@@ -201,7 +199,7 @@ class _QLUTBase(QLayer):
 
     def get_config(self) -> dict:
         cfg = super().get_config()
-        cfg.update(units=self.units, hidden=self.hidden, grid=self.grid, edge_f0=self.edge_f0,
+        cfg.update(units=self.units, hidden=self.hidden, table_bits=self.table_bits, edge_f0=self.edge_f0,
                    eoq_conf=quantizer_config(self.eoq), seed=self.seed)  # fmt: skip
         return cfg
 
