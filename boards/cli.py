@@ -105,7 +105,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from boards import pipeline
 
     out = check_out_dir(args.out)
-    front, split = pipeline.train(args.data, out, hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size,
+    front, split = pipeline.train(args.data, out, hidden=args.hidden, family=args.model, epochs=args.epochs,
+                                  batch_size=args.batch_size,
                                   beta=tuple(args.beta), lr=args.lr, seed=args.seed,
                                   callbacks=[_epoch_bar(args.epochs, args.json)],
                                   step=lambda msg: _step(msg, args.json))  # fmt: skip
@@ -244,7 +245,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     con = _console()
     con.print(f"[bold]hgq-hil demo[/bold]: shipped physics sample → {out}")
     train_args = argparse.Namespace(
-        data="sample", out=str(out / "train"), hidden=[64, 32, 32], epochs=args.epochs, batch_size=1024,
+        data="sample", out=str(out / "train"), hidden=None, model=args.model, epochs=args.epochs, batch_size=1024,
         beta=[1e-6, args.beta_end], lr=5e-3, seed=0, json=False,
     )  # fmt: skip
     cmd_train(train_args)
@@ -290,7 +291,19 @@ def build_parser() -> argparse.ArgumentParser:
     t = add("train", cmd_train, "train the jet tagger; Pareto checkpoints, pareto.json, plots")
     t.add_argument("--data", default="sample", help="hgq.data.load_jsc source (default: the shipped sample)")
     t.add_argument("--out", default="out/train")
-    t.add_argument("--hidden", type=positive_int, nargs="+", default=[64, 32, 32])
+    t.add_argument(
+        "--model",
+        choices=["dense", "lut"],
+        default="dense",
+        help="dense: the DA MLP (QDense); lut: learned tables (QLUTDense, hgq.models.lut_tagger)",
+    )
+    t.add_argument(
+        "--hidden",
+        type=positive_int,
+        nargs="+",
+        default=None,
+        help="hidden layer sizes (default 64 32 32 for dense, 16 for lut)",
+    )
     t.add_argument("--epochs", type=positive_int, default=100)
     t.add_argument("--batch-size", type=positive_int, default=1024)
     t.add_argument("--beta", type=positive_float, nargs=2, default=[1e-6, 3e-5], metavar=("START", "END"))
@@ -341,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = add("demo", cmd_demo, "train -> lower -> simulate -> report on the shipped physics sample")
     d.add_argument("--out", default="out/demo")
+    d.add_argument("--model", choices=["dense", "lut"], default="dense", help="the DA MLP or learned tables")
     d.add_argument("--epochs", type=positive_int, default=60)
     d.add_argument("--beta-end", type=positive_float, default=3e-5)
     d.add_argument("--tolerance", type=float, default=0.01, help="accuracy given up for a cheaper Pareto point")

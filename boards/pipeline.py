@@ -25,7 +25,8 @@ def train(
     data: str,
     out: Path,
     *,
-    hidden: Sequence[int] = (64, 32, 32),
+    hidden: Sequence[int] | None = None,
+    family: str = "dense",
     epochs: int,
     batch_size: int = 1024,
     beta: tuple[float, float],
@@ -36,18 +37,25 @@ def train(
 ) -> tuple[list[dict], Any]:
     """Train the jet tagger on ``data`` with a log-ramped β and write calibrated Pareto checkpoints,
     ``pareto.json`` and plots into ``out``; returns ``(front, split)`` (the front chosen on a validation
-    hold-out of the training split, never on the test split). ``step(msg)`` wraps each slow step after training
-    (the CLI shows a spinner)."""
+    hold-out of the training split, never on the test split). ``family``: ``"dense"`` (the DA MLP,
+    :func:`hgq.models.jet_tagger`, hidden ``(64, 32, 32)``) or ``"lut"`` (learned tables,
+    :func:`hgq.models.lut_tagger`, hidden ``(16,)``). ``step(msg)`` wraps each slow step after training (the CLI
+    shows a spinner)."""
     import keras
 
     from hgq.data import jsc_split, load_jsc
-    from hgq.models import jet_tagger
+    from hgq.models import jet_tagger, lut_tagger
     from hgq.pareto import calibrate_front, holdout, train_front
     from hgq.plots import plot_bitwidths, plot_pareto
 
     keras.utils.set_random_seed(seed)  # initialisation, shuffling and dropout are reproducible
     split = jsc_split(load_jsc(data))
-    model = jet_tagger(hidden=tuple(hidden), beta0=beta[0], seed=seed)
+    if family not in ("dense", "lut"):
+        raise ValueError(f"model family {family!r} is not valid; use 'dense' or 'lut'")
+    if family == "lut":
+        model = lut_tagger(hidden=tuple(hidden or (16,)), beta0=beta[0], seed=seed)
+    else:
+        model = jet_tagger(hidden=tuple(hidden or (64, 32, 32)), beta0=beta[0], seed=seed)
     xt, yt, xv, yv = holdout(split.x_train, split.y_train)
     files = train_front(model, xt, yt, out, epochs=epochs, batch_size=batch_size, beta=tuple(beta), lr=lr,
                         validation_data=(xv, yv), callbacks=list(callbacks))  # fmt: skip

@@ -400,9 +400,9 @@ class _Tracer:
         return batch, ivs
 
     def lut_dense(self, layer, x: np.ndarray) -> np.ndarray:
-        """LUT-dense / LUT-conv: per position, each live edge drops its input's low bits (a TRN quantize: wiring)
-        and reads a table (the layer's ``edge_tables`` on every value that input can take); each output is the
-        adder tree (a CMVM of ones) of its tables, plus the constant edges."""
+        """LUT-dense / LUT-conv: per position, each input drops the low bits its tables do not read (a TRN
+        quantize: wiring), each live edge reads a table (the layer's ``edge_tables`` on every value that input can
+        take), each output is the adder tree (a CMVM of ones) of its tables plus the constant edges."""
         from hgq import layers as hl
 
         if isinstance(layer, hl.QLUTDense):
@@ -418,27 +418,26 @@ class _Tracer:
                     if src >= 0:
                         patch[r] = flat[src]
                 rows.append(patch.reshape(-1))
-        efs = layer.edge_fractional_bits()  # (P, n_in, units)
-        widths = np.asarray(ops.convert_to_numpy(layer.edge_widths(False)), dtype=np.int64)  # (P, n_in, units)
+        reads = layer.read_fractional_bits()  # (P, n_in)
         fo = layer.eoq.kif()[2]  # (n_in, units)
         y = _obj((*out_sp, layer.units))
         for p, (pos, xs) in enumerate(zip(np.ndindex(out_sp), rows, strict=True)):
-            e = _obj(fo.shape)
-            for j, o in np.ndindex(fo.shape):
-                if xs[j] is not None and widths[p, j, o] > 0:  # else the edge reads 0
-                    t, ef = self.b.iv(xs[j]).type, int(efs[p, j, o])  # t holds every value: TRN never overflows
-                    e[j, o] = self.b.quantize(xs[j], 1, max(t.i, -ef) + 1, ef, "TRN", "WRAP")
-            batch, ivs = self.enumerate(e, MAX_TABLE_VALUES, "an edge input", "narrow the layer's iq")
+            e = _obj(xs.shape)
+            for j, v in enumerate(xs):
+                if v is not None:
+                    t, r = self.b.iv(v).type, int(reads[p, j])  # t holds every value: TRN to r never overflows
+                    e[j] = self.b.quantize(v, 1, max(t.i, -r) + 1, r, "TRN", "WRAP")
+            batch, ivs = self.enumerate(e, MAX_TABLE_VALUES, "an input", "narrow the layer's iq")
             t = layer.edge_tables(batch)  # (size, n_in, units)
             for o in range(layer.units):
                 live, const = [], 0.0
                 for j in range(len(xs)):
-                    iv = ivs.get((j, o))
+                    iv = ivs.get((j,))
                     col = t[:, j, o] if iv is None else t[: iv.hi - iv.lo + 1, j, o]
                     if iv is None or np.all(col == col[0]):
                         const += col[0]
                     else:
-                        live.append(self.b.lookup(e[j, o], to_mantissa(col, int(fo[j, o])), int(fo[j, o])))
+                        live.append(self.b.lookup(e[j], to_mantissa(col, int(fo[j, o])), int(fo[j, o])))
                 s = self.linear(live, np.ones((len(live), 1)))[0] if live else None
                 y[(*pos, o)] = self.add_bias(np.array([s], dtype=object), np.array([const]))[0]
         return y

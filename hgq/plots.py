@@ -52,7 +52,8 @@ def plot_pareto(points: Sequence[dict], path: str | Path, *, title: str = "Paret
 
 
 def layer_bitwidths(model) -> list[tuple[str, np.ndarray]]:
-    """(name, total bits k+i+f clipped at 0) for every kernel and input quantizer of an hgq model."""
+    """(name, total bits k+i+f clipped at 0) for every kernel and input quantizer of an hgq model (LUT layers:
+    also each table's address and output widths)."""
     out = []
     for layer in model.layers:
         for attr, tag in (("iq", "input"), ("kq", "kernel")):
@@ -65,6 +66,10 @@ def layer_bitwidths(model) -> list[tuple[str, np.ndarray]]:
                 bits = np.maximum(np.asarray(k) + np.asarray(i) + np.asarray(f), 0)
                 suffix = f"[{n}]" if len(qs) > 1 else ""
                 out.append((f"{layer.name}.{tag}{suffix}", np.atleast_1d(bits)))
+        if hasattr(layer, "input_widths"):  # LUT layers: table address bits per input, output bits per edge
+            out.append((f"{layer.name}.table in", np.asarray(layer.input_widths(False))[0]))
+            k, i, f = layer.eoq.kif()
+            out.append((f"{layer.name}.table out", np.maximum(k + i + f, 0)))
     return out
 
 

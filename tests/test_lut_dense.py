@@ -57,34 +57,34 @@ def test_training_grid_equals_inference_when_it_covers_the_inputs(make, shape):
     assert not np.all(y_inf == y_inf[:1])
 
 
-def test_edges_truncate_their_inputs_and_lower_exactly():
-    """Per-edge fractional bits (some below the input's, some pruning the edge) in Keras, interpreter and grid."""
-    rng = np.random.default_rng(11)
+def test_tables_read_the_top_bits_and_lower_exactly():
+    """Inputs wider than the tables: they read the top bits, in Keras, the training grid and the interpreter."""
     x = keras.Input((10,))
-    layer = QLUTDense(4, iq_conf=SAT4, table_bits=4, seed=3, name="l")
+    layer = QLUTDense(4, iq_conf={**SAT4, "i0": 2, "f0": 4}, table_bits=5, seed=3, name="l")  # 7-bit inputs
     model = keras.Model(x, layer(x))
-    layer.ef.assign(rng.integers(-2, 4, size=(10, 4)).astype("float32"))  # the input has f=2: -2..1 truncate
-    w = np.asarray(layer.edge_widths(False))
-    assert (w == 0).any() and (w > 0).any()
+    _randomize_widths(layer, np.random.default_rng(11), 7)
+    r = layer.read_fractional_bits()[0]
+    w = np.asarray(layer.input_widths(False))[0]
+    k, i, f = layer.iq.kif()
+    assert np.all(w <= 5) and np.any(r < f) and np.all(w == np.minimum(k + i + f, 5))
     xs = _x((10,))
     y_inf = np.asarray(model.predict(xs, verbose=0), dtype=np.float64)
-    assert np.array_equal(np.asarray(layer(xs, training=True)), y_inf)  # the grid holds every truncated value
+    assert np.array_equal(np.asarray(layer(xs, training=True)), y_inf)  # the grid holds every value read
     g = trace(model)
     assert np.array_equal(interp(g, quantize_input(model, xs)), y_inf)
-    qx = quantize(xs.astype(np.float64), *layer.iq.kif(), layer.iq.round_mode, layer.iq.overflow_mode)
-    ef = layer.edge_fractional_bits()[0]
-    e = np.floor(qx[:, :, None] * 2.0**ef) * 2.0**-ef * (w[0] > 0)
-    assert np.array_equal(layer.edge_tables(e).sum(axis=1), y_inf)  # forward = Σ tables of truncated inputs
+    qx = quantize(xs.astype(np.float64), k, i, f, layer.iq.round_mode, layer.iq.overflow_mode)
+    e = np.floor(qx * 2.0**r) * 2.0**-r
+    assert np.array_equal(layer.edge_tables(e).sum(axis=1), y_inf)  # forward = Σ tables of the read inputs
 
 
 def test_tables_never_read_more_than_table_bits():
     """8-bit inputs, 4-bit tables: edges read the inputs' top bits, and training is still the inference forward."""
-    layer = QLUTDense(4, iq_conf={**SAT4, "i0": 3, "f0": 4}, table_bits=4, edge_f0=6, seed=0)
+    layer = QLUTDense(4, iq_conf={**SAT4, "i0": 3, "f0": 4}, table_bits=4, seed=0)
     x = _x((16,))
     y_train, y_inf = np.asarray(layer(x, training=True)), np.asarray(layer(x, training=False))
     assert np.array_equal(y_train, y_inf)
-    assert int(np.max(np.asarray(layer.edge_widths(False)))) == 4
-    assert np.all(layer.edge_fractional_bits() == 4 - 1 - 3)  # k=1, i=3: f capped at 0
+    assert int(np.max(np.asarray(layer.input_widths(False)))) == 4
+    assert np.all(layer.read_fractional_bits() == 4 - 1 - 3)  # k=1, i=3: f capped at 0
 
 
 def test_forward_is_the_sum_of_edge_tables():
@@ -92,9 +92,9 @@ def test_forward_is_the_sum_of_edge_tables():
     x = _x((16,))
     trace_minmax(keras.Sequential([keras.Input((16,)), layer]), x)
     qx = quantize(x.astype(np.float64), *layer.iq.kif(), layer.iq.round_mode, layer.iq.overflow_mode)
-    ef, w = layer.edge_fractional_bits()[0], np.asarray(layer.edge_widths(False))[0]
-    assert w.max() == 5  # 7-bit inputs (k1 i3 f3), 5-bit tables: every edge drops 2 bits
-    t = layer.edge_tables(np.floor(qx[:, :, None] * 2.0**ef) * 2.0**-ef * (w > 0))  # (N, 16, 6)
+    r = layer.read_fractional_bits()[0]
+    assert np.all(np.asarray(layer.input_widths(False))[0] == 5)  # 7-bit inputs (k1 i3 f3), 5-bit tables
+    t = layer.edge_tables(np.floor(qx * 2.0**r) * 2.0**-r)  # (N, 16, 6)
     k, i, f = layer.eoq.kif()
     assert np.array_equal(t, quantize(t, k, i, f, layer.eoq.round_mode, layer.eoq.overflow_mode))  # on eoq's grid
     assert np.array_equal(np.asarray(layer(x), dtype=np.float64), t.sum(axis=1))
@@ -106,10 +106,8 @@ def test_resource_term_counts_table_luts_and_adder_bits():
     layer.build((None, 12))
     _randomize_widths(layer, rng, 8)
     layer.eoq.bvar.assign(rng.integers(-2, 5, size=layer.eoq.bvar.shape).astype("float32"))  # some edges pruned
-    layer.ef.assign(rng.integers(-3, 5, size=(12, 5)).astype("float32"))
     k, i, f = layer.iq.kif()
-    b_in = np.maximum(k + i, -100)[:, None] + layer.edge_fractional_bits()
-    b_in = np.maximum(b_in, 0).astype(np.float64)
+    b_in = np.minimum(k + i + f, 5).astype(np.float64)[:, None]  # table_bits=5 caps the address
     ko, io, fo = layer.eoq.kif()
     b_out = (ko + io + fo).astype(np.float64)
     s = np.where(b_in >= 5, 2.0 ** (b_in - 5), b_in / 5)
@@ -133,6 +131,7 @@ def test_gradients_reach_the_layer_before_and_the_widths():
     moved = {v.path for v in model.trainable_variables if not np.array_equal(before[v.path], np.asarray(v.value))}
     assert any(p.startswith("da/") and "kernel" in p for p in moved)  # the slope carries d/dx back
     assert any(p.startswith("lut/") and p.endswith("w1") for p in moved)
+    assert any(p.startswith("lut/iq") for p in moved)  # input widths learn (slope gradient + resource term)
     assert any("eoq" in p for p in moved)  # table output widths learn (rounding gradient + resource term)
 
 

@@ -119,14 +119,14 @@ def _lut(iq):
 
 def _lut_dense(iq):
     x = keras.Input((16,))
-    y = hl.QLUTDense(6, iq_conf=iq(), edge_f0=2, seed=0, name="lut0")(x)  # edges drop 2 of 4 bits
+    y = hl.QLUTDense(6, iq_conf=iq(), table_bits=5, seed=0, name="lut0")(x)  # 7-bit inputs, tables read 5
     y = hl.QLUTDense(4, iq_conf=iq(), seed=1, name="lut1")(y)
     return keras.Model(x, y)
 
 
 def _lut_conv(iq):
     x = keras.Input((6, 5, 2))
-    y = hl.QLUTConv2D(3, (2, 3), strides=(1, 2), padding="same", iq_conf=iq(), eoq_conf={"f0": 6}, edge_f0=1, seed=0)(x)
+    y = hl.QLUTConv2D(3, (2, 3), strides=(1, 2), padding="same", iq_conf=iq(), eoq_conf={"f0": 6}, table_bits=4, seed=0)(x)
     y = keras.layers.Reshape((18, 3))(y)  # (6, 3, 3) flattened
     y = hl.QLUTConv1D(2, 3, strides=2, iq_conf=iq(), seed=1)(y)  # (8, 2)
     return keras.Model(x, y)

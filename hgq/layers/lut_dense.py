@@ -1,27 +1,25 @@
 """LUT-native layers: every output is a sum of learned functions of single quantized inputs, one table per edge.
 
-``y[o] = Σ_i T_io(x_i)`` with ``x_i = iq(x)_i`` (per-element learned widths, like every hgq quantizer). Each
-edge ``(i, o)`` first drops low bits of its input, ``e_io = floor(x_i · 2**ef_io) · 2**-ef_io`` (its own learned
-fractional bits ``ef``: free wiring in hardware), then applies a learned function quantized by its own output
-quantizer, ``T_io = eoq_io(g_io(e_io))``, with a small network on shared per-input features
+``y[o] = Σ_i T_io(x_i)`` with ``x_i = iq(x)_i`` (per-element learned widths, like every hgq quantizer) read by
+the tables at ``r_i = min(f_i, table_bits - k_i - i_i)`` fractional bits (low bits dropped: free wiring), and
+``T_io = eoq_io(g_io(x_i))``: a learned function of one input, quantized by its own output quantizer (per edge
+``(i, o)``), with a small network on shared per-input features
 
-    g_io(e) = Σ_h w2[i, o, h] · tanh(w1[i, h] · e + b1[i, h]) + b2[i, o].
+    g_io(x) = Σ_h w2[i, o, h] · tanh(w1[i, h] · x + b1[i, h]) + b2[i, o].
 
-In hardware every live edge is one table over the values ``e_io`` can take (``2**b_in`` entries,
-``b_in = k_i + i_i + ef_io``, of ``width(eoq_io)`` bits), and each output is the adder tree of its tables. An
-edge with ``b_in <= 0`` reads 0 (its table is a constant, folded into the sum); an edge whose output quantizer
-has zero bits is 0: both are pruned.
+In hardware every live edge is one table over the values its input can take (``2**b_in`` entries,
+``b_in = k_i + i_i + r_i <= table_bits``, of ``width(eoq_io)`` bits), and each output is the adder tree of its
+tables. An input with zero bits, or an edge whose output quantizer has zero bits, is pruned (a constant folded
+into the sum).
 
-A table has at most ``table_bits`` address bits: an edge's fractional bits are capped at
-``table_bits - k_i - i_i`` (coarser inputs, never wider tables). That cap is what lets training never evaluate
-the tables per sample: each step evaluates every edge once on the ``2**table_bits`` values its input can take and
-reads them per sample through a one-hot matrix product (:meth:`_QLUTBase._grid_sum`), exactly the inference
-forward, at about the cost of one dense layer of ``n_in·2**table_bits`` inputs.
-
-The resource term (what β multiplies, recorded as the layer's EBOPs) counts LUT6s: a table with ``b_in``
-address bits and ``b_out`` output bits takes ``s(b_in)·b_out/2`` LUT6s, ``s(b) = 2**(b-5)`` for ``b >= 5``
-(a LUT6 holds one 6-input output bit, or two 5-input ones) and ``b/5`` below (small tables share LUTs with
-their neighbours); its adder tree adds ``b_out`` adder bits per live edge. Widths include the sign bit.
+A table has at most ``table_bits`` address bits (coarser inputs, never wider tables). That cap is what lets
+training never evaluate the tables per sample: each step evaluates every edge once on the ``2**table_bits`` values
+its input can take and reads them per sample through a one-hot matrix product (:meth:`_QLUTBase._grid_sum`),
+exactly the inference forward, at about the cost of one dense layer of ``n_in·2**table_bits`` inputs. The resource
+term (what β multiplies, recorded as the layer's EBOPs) counts LUT6s: a table with ``b_in`` address bits and
+``b_out`` output bits takes ``s(b_in)·b_out/2`` LUT6s, ``s(b) = 2**(b-5)`` for ``b >= 5`` (a LUT6 holds one 6-input
+output bit, or two 5-input ones) and ``b/5`` below (small tables share LUTs with their neighbours); its adder tree
+adds ``b_out`` adder bits per live edge. Widths include the sign bit.
 """
 
 from __future__ import annotations
@@ -34,7 +32,7 @@ from keras import ops
 
 from hgq.layers.base import QLayer
 from hgq.layers.conv import _tuple
-from hgq.quantizer import Clip, _ste_quantizer, make_quantizer, quantizer_config, ste_round
+from hgq.quantizer import make_quantizer, quantizer_config
 
 __all__ = ["QLUTConv1D", "QLUTConv2D", "QLUTDense", "table_luts"]
 
@@ -56,7 +54,6 @@ class _QLUTBase(QLayer):
         units: int,
         hidden: int = 8,
         table_bits: int = 5,
-        edge_f0: float = 3.0,
         eoq_conf: dict | None = None,
         seed: int | None = None,
         **kwargs,
@@ -72,7 +69,7 @@ class _QLUTBase(QLayer):
             raise ValueError(f"units and hidden must be >= 1, got units={units}, hidden={hidden}")
         if not 1 <= self.table_bits <= 10:
             raise ValueError(f"table_bits must be in [1, 10], got {table_bits}")
-        self.seed, self.edge_f0 = seed, float(edge_f0)
+        self.seed = seed
         self.eoq = make_quantizer({**EOQ_DEFAULTS, **(eoq_conf or {})}, "activation", "eoq")
         if self.eoq.wrap:
             raise ValueError(
@@ -90,40 +87,36 @@ class _QLUTBase(QLayer):
         w2 = rng.normal(0, 1 / math.sqrt(h * n_in), (n_in, u, h))
         self.w2 = self.add_weight(name="w2", shape=(n_in, u, h), initializer=_const(w2))
         self.b2 = self.add_weight(name="b2", shape=(n_in, u), initializer="zeros")
-        self.ef = self.add_weight(name="ef", shape=(n_in, u), initializer=keras.initializers.Constant(self.edge_f0),
-                                  constraint=Clip(-24.0, 24.0))  # fmt: skip
         self.eoq.build((None, n_in, u))
 
-    def _edge_values(self, e):
-        """Unquantized edge functions ``g_io(e_io)``: ``(M, n_in, units)`` edge inputs → the same shape."""
-        feat = ops.tanh(e[..., None] * self.w1[:, None, :] + self.b1[:, None, :])  # (M, n_in, units, hidden)
-        return ops.sum(feat * self.w2, axis=-1) + self.b2
+    def _edge_values(self, x):
+        """Unquantized edge functions ``g_io(x_i)``: ``(M, n_in)`` → ``(M, n_in, units)``."""
+        feat = ops.tanh(x[..., None] * self.w1 + self.b1)  # (M, n_in, hidden)
+        return ops.einsum("mih,ioh->mio", feat, self.w2) + self.b2
 
-    def _edge_f(self, k, i, training: bool):
-        """Edge fractional bits, capped so a table reads at most ``table_bits`` bits: ``k``, ``i`` ``(..., n_in)``
-        → ``(..., n_in, units)``."""
-        ef = ste_round(self.ef) if training else ops.round(self.ef)
-        return ops.minimum(ef, self.table_bits - ops.stop_gradient(k + i)[..., None])
+    def read_bits(self, k, i, f):
+        """Fractional bits the tables read: ``min(f, table_bits - k - i)``."""
+        return ops.minimum(f, self.table_bits - ops.stop_gradient(k + i))
 
     def site_formats(self, training: bool):
-        """``(k, i)`` of every table input's source, one row per position: ``(positions, n_in)`` each."""
-        k, i, _, _ = self.iq._widths(training)
-        return tuple(ops.reshape(ops.broadcast_to(a[0], self._in_shape[1:]), (-1, self.n_in)) for a in (k, i))
+        """``(k, i, f)`` of every table input's source, one row per position: ``(positions, n_in)`` each."""
+        k, i, f, _ = self.iq._widths(training)
+        return tuple(ops.reshape(ops.broadcast_to(a[0], self._in_shape[1:]), (-1, self.n_in)) for a in (k, i, f))
 
-    def edge_widths(self, training: bool = False):
-        """Table address widths ``relu(k_i + i_i + ef_io)``: ``(positions, n_in, units)`` (0: the edge reads 0)."""
-        k, i = (ops.stop_gradient(a) for a in self.site_formats(training))
-        return ops.relu(k[..., None] + i[..., None] + self._edge_f(k, i, training))
+    def input_widths(self, training: bool = False):
+        """Table address widths ``k + i + r`` per input and position (``<= table_bits``; 0: pruned)."""
+        k, i, f = self.site_formats(training)
+        k, i = ops.stop_gradient(k), ops.stop_gradient(i)
+        return ops.relu(k + i + self.read_bits(k, i, f))
 
-    def edge_fractional_bits(self) -> np.ndarray:
-        """The integer fractional bits each edge truncates its input to: ``(positions, n_in, units)``."""
-        return np.asarray(ops.convert_to_numpy(self._edge_f(*self.site_formats(False), False)), dtype=np.int64)
+    def read_fractional_bits(self) -> np.ndarray:
+        """The integer fractional bits the tables read each input at: ``(positions, n_in)``."""
+        return np.asarray(ops.convert_to_numpy(self.read_bits(*self.site_formats(False))), dtype=np.int64)
 
-    def edge_inputs(self, q):
-        """Inference edge inputs: ``(B, P, n_in)`` quantized inputs → ``(B, P, n_in, units)`` (exact)."""
-        ef = self._edge_f(*self.site_formats(False), False)
-        alive = ops.cast(self.edge_widths(False) > 0, q.dtype)
-        return ops.floor(q[..., None] * ops.power(2.0, ef)) * ops.power(2.0, -ef) * alive
+    def table_inputs(self, q):
+        """Inference: ``(B, P, n_in)`` quantized inputs with their low bits dropped as the tables read them."""
+        r = self.read_bits(*self.site_formats(False))
+        return ops.floor(q * ops.power(2.0, r)) * ops.power(2.0, -r)
 
     def _core(self, q, training):
         """``(B, *positions, n_in)`` quantized inputs → ``(B, *positions, units)`` sums of quantized edge outputs."""
@@ -131,35 +124,29 @@ class _QLUTBase(QLayer):
         if training:
             y = self._grid_sum(ops.reshape(q, (-1, self.n_in)))
         else:
-            e = self.edge_inputs(ops.reshape(q, (-1, math.prod(lead), self.n_in)))
-            t = self.eoq(self._edge_values(ops.reshape(e, (-1, self.n_in, self.units))), training=False)
-            y = ops.sum(t, axis=1)
+            e = ops.reshape(self.table_inputs(ops.reshape(q, (-1, math.prod(lead), self.n_in))), (-1, self.n_in))
+            y = ops.sum(self.eoq(self._edge_values(e), training=False), axis=1)
         return ops.reshape(y, (-1, *lead, self.units))
 
     def _grid_sum(self, x):
         """Training forward: every table evaluated once per step on the ``2**table_bits`` values its input can
         take, then read per sample by a one-hot matrix product; equal to the inference forward.
 
-        An input's values run from its format's lowest value at the finest resolution any of its edges reads
-        (a convolution's: its channel's widest format over all positions). The gradient to ``x`` is the slope of
-        the untruncated, unquantized edge function (straight through the tables); the gradient to the tables
-        reaches the edge functions, ``ef`` (through the truncation) and ``eoq``.
+        An input's values run from its format's lowest value at the resolution the tables read (a convolution's:
+        its channel's widest format over all positions). The gradient to ``x`` is the slope of the unquantized
+        edge function between grid points (straight through the tables); the gradient to the tables reaches the
+        edge functions and ``eoq``.
         """
         n, g_n, u = self.n_in, 1 << self.table_bits, self.units
         k, i, f = (ops.stop_gradient(a) for a in self.column_formats(True))
-        ef = self._edge_f(k, i, True)  # (n, u), k + i + ef <= table_bits
-        fc = ops.minimum(f, ops.max(ops.stop_gradient(ef), axis=1))  # finest resolution an edge reads
-        lo, step = -k * ops.power(2.0, i), ops.power(2.0, -fc)  # (n,)
+        r = self.read_bits(k, i, f)  # k + i + r <= table_bits: 2**table_bits values hold every input value
+        lo, step = -k * ops.power(2.0, i), ops.power(2.0, -r)  # (n,)
         v = lo + ops.arange(g_n, dtype=x.dtype)[:, None] * step  # (grid, n): every value, and some beyond
-        vb = ops.broadcast_to(v[:, :, None], (g_n, n, u))
-        alive = ops.cast(ops.relu(k[:, None] + i[:, None] + ops.stop_gradient(ef)) > 0, x.dtype)[None]
-        zero = ops.zeros_like(alive)
-        e = _ste_quantizer(None, "TRN")(vb, ef[None], zero, zero, alive)  # floor(v·2**ef)·2**-ef, d/d(ef) as HGQ
-        tab = self.eoq(self._edge_values(e), training=True)  # (grid, n, u)
-        smooth = self._edge_values(vb)
-        slope = (smooth[1:] - smooth[:-1]) / step[:, None]
+        raw = self._edge_values(v)  # (grid, n, u)
+        tab = self.eoq(raw, training=True)
+        slope = (raw[1:] - raw[:-1]) / step[:, None]
         slope = ops.stop_gradient(ops.concatenate([slope, slope[-1:]], axis=0))
-        pos = ops.clip(ops.floor((ops.stop_gradient(x) - lo) * ops.power(2.0, fc)), 0.0, g_n - 1.0)
+        pos = ops.clip(ops.floor((ops.stop_gradient(x) - lo) * ops.power(2.0, r)), 0.0, g_n - 1.0)
         w = ops.cast(ops.arange(g_n, dtype=x.dtype) == pos[..., None], x.dtype)  # (M, n, grid)
         d = (x - ops.stop_gradient(x))[..., None]  # 0 in value: carries d/dx through the slopes
         m, shape = ops.shape(x)[0], (u, n * g_n)  # tables as (units, n·grid): the fast layout on CPU
@@ -174,18 +161,16 @@ class _QLUTBase(QLayer):
                      for a in (k, i, f))  # fmt: skip
 
     def edge_tables(self, values: np.ndarray) -> np.ndarray:
-        """Quantized edge outputs ``T_io(e_io)`` (float64) for a batch of edge inputs ``values`` ``(N, n_in, units)``.
-
-        ``values`` must be values the edges can read (the lowering enumerates them); the result equals what the
-        inference forward adds up, bit for bit.
-        """
+        """Quantized edge outputs ``T_io(v_i)`` (float64, ``(N, n_in, units)``) for table inputs ``values``
+        ``(N, n_in)``: values the tables can read (the lowering enumerates them); bit for bit what the inference
+        forward adds up."""
         v = ops.convert_to_tensor(np.asarray(values, dtype=np.float32))
         return np.asarray(ops.convert_to_numpy(self.eoq(self._edge_values(v), training=False)), dtype=np.float64)
 
     # -- resource ------------------------------------------------------------------------------------------
     def ebops_op(self, bx, training):
         """LUT6s of the tables plus their adder bits, summed over positions (``bx`` is unused)."""
-        b_in = self.edge_widths(training)  # (P, n_in, units)
+        b_in = self.input_widths(training)[:, :, None]  # (P, n_in, 1)
         k, _, _, bits = self.eoq._widths(training)
         b_out = bits + ops.stop_gradient(k)  # (1, n_in, units)
         live = ops.cast(ops.stop_gradient(b_in) > 0, b_out.dtype)
@@ -199,7 +184,7 @@ class _QLUTBase(QLayer):
 
     def get_config(self) -> dict:
         cfg = super().get_config()
-        cfg.update(units=self.units, hidden=self.hidden, table_bits=self.table_bits, edge_f0=self.edge_f0,
+        cfg.update(units=self.units, hidden=self.hidden, table_bits=self.table_bits,
                    eoq_conf=quantizer_config(self.eoq), seed=self.seed)  # fmt: skip
         return cfg
 
@@ -289,16 +274,14 @@ class _QLUTConv(_QLUTBase):
         return tuple(ops.tile(a, (taps,)) for a in per_ch)
 
     def site_formats(self, training: bool):
-        """``(k, i)`` of each patch element's source site, ``(positions, n_in)``; padding reads a 0-bit site."""
-        k, i, _, _ = self.iq._widths(training)
+        """``(k, i, f)`` of each patch element's source site, ``(positions, n_in)``; padding reads a 0-bit site."""
         c = int(self._in_shape[-1])
-        idx = self._windows
         out = []
-        for a, pad in ((k, 0.0), (i, -64.0)):
+        for a, pad in zip(self.iq._widths(training)[:3], (0.0, 0.0, -64.0), strict=True):
             a = ops.reshape(ops.broadcast_to(a[0], self._in_shape[1:]), (-1, c))  # (sites, C)
             a = ops.concatenate([a, ops.full((1, c), pad)], axis=0)
-            g = ops.take(a, ops.convert_to_tensor(np.where(idx < 0, a.shape[0] - 1, idx).reshape(-1)), axis=0)
-            out.append(ops.reshape(g, (idx.shape[0], -1)))
+            idx = np.where(self._windows < 0, a.shape[0] - 1, self._windows)
+            out.append(ops.reshape(ops.take(a, ops.convert_to_tensor(idx.reshape(-1)), axis=0), (idx.shape[0], -1)))
         return tuple(out)
 
     def compute_output_shape(self, input_shape):
