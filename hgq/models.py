@@ -63,7 +63,7 @@ def lut_tagger(
     iq_conf: dict | None = None,
     eoq_conf: dict | None = None,
     features: int = 8,
-    table_bits: int | Sequence[int] = (7, 5),
+    table_bits: int | Sequence[int] | None = None,
     seed: int = 0,
     name: str = "lut_tagger",
 ) -> keras.Model:
@@ -71,10 +71,10 @@ def lut_tagger(
 
     Every edge is a table of one quantized input; each output is the adder tree of its tables
     (:mod:`hgq.layers.lut_dense`). The resource term counts the tables' LUT6s and adder bits.
-    Defaults: tables of at most 7 address bits on the jet features and 5 on the hidden sums (measured: 5 or 6 bits
-    on the features cost ~0.05 accuracy), the model inputs kif k0=1 i0=2 f0=3 TRN SAT per element (learned range: the port carries it, no
-    logic), hidden inputs kif TRN WRAP (free wiring; calibrate with ``trace_minmax``), table outputs kif k0=1 i0=1
-    f0=4 RND SAT per edge.
+    Defaults: tables of at most 7 address bits on the jet features and 5 on the hidden sums (measured: 5 or 6
+    bits on the features cost ~0.05 accuracy); model inputs kif k0=1 i0=2 f0=3 TRN SAT per element (a learned
+    range the input port carries, no logic); hidden inputs kif TRN WRAP (free wiring; calibrate with
+    ``trace_minmax``); table outputs kif k0=1 i0=1 f0=4 RND SAT per edge.
 
     Args:
         n_in, n_out: input features and classes.
@@ -82,15 +82,18 @@ def lut_tagger(
         beta0: initial β of every layer.
         iq_conf, eoq_conf: override the input / table-output quantizer configs.
         features: tanh features per input in the edge functions (training only).
-        table_bits: most address bits of a table (:class:`~hgq.layers.QLUTDense`), one for all layers or one per
-            layer.
+        table_bits: most address bits of a table (:class:`~hgq.layers.QLUTDense`): one for all layers, one per
+            layer, or None (7 for the first layer, 5 after).
         seed: initializer seed.
         name: model name.
     """
     inp = keras.Input((n_in,), name="x")
     y = inp
     sizes = (*hidden, n_out)
-    bits = [table_bits] * len(sizes) if isinstance(table_bits, int) else list(table_bits)
+    if table_bits is None:
+        bits = [7] + [5] * (len(sizes) - 1)
+    else:
+        bits = [table_bits] * len(sizes) if isinstance(table_bits, int) else list(table_bits)
     if len(bits) != len(sizes):
         raise ValueError(f"table_bits has {len(bits)} entries for {len(sizes)} LUT layers; give one or one per layer")
     for j, u in enumerate(sizes):

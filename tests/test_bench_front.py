@@ -30,8 +30,11 @@ def test_front_benchmark_smoke(tmp_path, monkeypatch, capsys):
                               clock=5.0, abc9=False)  # fmt: skip
     runs = {
         t: [bench_front.run_ours(split, 0, args, tmp_path / t, r, family)]
-        for t, r, family in (("hgq-hil", "ebops", "dense"), ("hgq-hil (DA term)", "da", "dense"),
-                             ("hgq-hil LUT", "ebops", "lut"))  # fmt: skip
+        for t, r, family in (
+            ("hgq-hil", "ebops", "dense"),
+            ("hgq-hil (DA term)", "da", "dense"),
+            ("hgq-hil LUT", "ebops", "lut"),
+        )  # fmt: skip
     }
     for (run,) in runs.values():
         assert 1 <= len(run["points"]) <= 2 and run["samples_per_s"] > 0

@@ -126,7 +126,8 @@ def _lut_dense(iq):
 
 def _lut_conv(iq):
     x = keras.Input((6, 5, 2))
-    y = hl.QLUTConv2D(3, (2, 3), strides=(1, 2), padding="same", iq_conf=iq(), eoq_conf={"f0": 6}, table_bits=4, seed=0)(x)
+    eoq = {"f0": 6}
+    y = hl.QLUTConv2D(3, (2, 3), strides=(1, 2), padding="same", iq_conf=iq(), eoq_conf=eoq, table_bits=4, seed=0)(x)
     y = keras.layers.Reshape((18, 3))(y)  # (6, 3, 3) flattened
     y = hl.QLUTConv1D(2, 3, strides=2, iq_conf=iq(), seed=1)(y)  # (8, 2)
     return keras.Model(x, y)

@@ -30,10 +30,11 @@ Forward: ``oq(op(iq(x)))``, where ``op`` is exact arithmetic on quantized values
   with last axis 1); ``layer.exp_table(d)`` / ``layer.inv_table(s)`` evaluate ``exp_q`` / ``inv_q`` (inference,
   float64 out) on a batch shaped like ``(N, *those shapes)`` with exactly the forward's float32 operations
   (:func:`hgq.layers.softmax.exp_f32` gives the same bits under any fusion; XLA's ``exp`` does not).
-- QLUTDense / QLUTConv1D / QLUTConv2D: ``y[o] = Σ_i T_io(iq(x)_i)`` over the last axis (conv: over each window of
-  ``prod(kernel_size) × channels`` inputs, flattened kernel-major as ``windows()`` lists them, -1 = padding,
-  which reads 0); ``layer.edge_tables(v)`` maps a batch ``(N, n_in)`` of representable inputs to the quantized
-  edge outputs ``(N, n_in, units)`` (float64) exactly as the forward adds them; ``layer.eoq`` (per-sample shape
+- QLUTDense / QLUTConv1D / QLUTConv2D: ``y[o] = Σ_i T_io(read(iq(x)_i))`` over the last axis (conv: over each
+  window of ``prod(kernel_size) × channels`` inputs, flattened kernel-major as ``windows()`` lists them, -1 =
+  padding, which reads 0); ``read`` drops low bits to ``layer.read_fractional_bits()`` (``(positions, n_in)``,
+  TRN, no overflow); ``layer.edge_tables(v)`` maps a batch ``(N, n_in)`` of read inputs to the quantized edge
+  outputs ``(N, n_in, units)`` (float64) exactly as the forward adds them; ``layer.eoq`` (per-sample shape
   ``(n_in, units)``) defines the table outputs.
 - Quantizer used as a layer: ``q(x)``.
 - keras Flatten / Reshape / Concatenate are pass-through (no arithmetic); use them on quantized tensors.

@@ -24,6 +24,7 @@ adds ``b_out`` adder bits per live edge. Widths include the sign bit.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import keras
@@ -147,12 +148,11 @@ class _QLUTBase(QLayer):
         slope = (raw[1:] - raw[:-1]) / step[:, None]
         slope = ops.stop_gradient(ops.concatenate([slope, slope[-1:]], axis=0))
         pos = ops.clip(ops.floor((ops.stop_gradient(x) - lo) * ops.power(2.0, r)), 0.0, g_n - 1.0)
-        w = ops.cast(ops.arange(g_n, dtype=x.dtype) == pos[..., None], x.dtype)  # (M, n, grid)
-        d = (x - ops.stop_gradient(x))[..., None]  # 0 in value: carries d/dx through the slopes
-        m, shape = ops.shape(x)[0], (u, n * g_n)  # tables as (units, n·grid): the fast layout on CPU
-        tab_t, slope_t = (ops.reshape(ops.transpose(t, (2, 1, 0)), shape) for t in (tab, slope))
-        y = ops.einsum("mk,uk->mu", ops.reshape(w, (m, n * g_n)), tab_t)
-        return y + ops.einsum("mk,uk->mu", ops.reshape(w * d, (m, n * g_n)), slope_t)
+
+        def flat(t):  # (grid, n, u) → (n·grid, u): row i·grid + g is input i's value g
+            return ops.reshape(ops.transpose(t, (1, 0, 2)), (n * g_n, u))
+
+        return _table_read(g_n)(x, pos, flat(tab), flat(slope))
 
     def column_formats(self, training: bool):
         """``(k, i, f)`` of each core input (``(n_in,)`` each): the widest over positions of its quantizer."""
@@ -187,6 +187,30 @@ class _QLUTBase(QLayer):
         cfg.update(units=self.units, hidden=self.hidden, table_bits=self.table_bits,
                    eoq_conf=quantizer_config(self.eoq), seed=self.seed)  # fmt: skip
         return cfg
+
+
+@functools.cache
+def _table_read(g_n: int):
+    """``y[m] = Σ_i tab[i·g_n + pos[m, i]]`` as one op: a gather forward; backward, the tables' gradient as one
+    ``(units, M) @ (M, n·g_n)`` one-hot product (the fast layout on XLA's CPU backend; a scatter is slower) and
+    ``x``'s as the gathered slopes."""
+
+    @ops.custom_gradient
+    def read(x, pos, tab, slope):
+        n = pos.shape[-1]
+        rows = ops.cast(pos, "int32") + ops.arange(n, dtype="int32") * g_n  # (M, n)
+        y = ops.sum(ops.take(tab, rows, axis=0), axis=1)
+
+        def grad(*args, upstream=None):
+            g = args[0] if upstream is None else upstream  # (M, u)
+            onehot = ops.cast(ops.arange(g_n, dtype=pos.dtype) == pos[..., None], g.dtype)  # (M, n, grid)
+            g_tab = ops.transpose(ops.einsum("mu,mk->uk", g, ops.reshape(onehot, (-1, n * g_n))))
+            g_x = ops.sum(ops.take(slope, rows, axis=0) * g[:, None, :], axis=-1)
+            return g_x, ops.zeros_like(pos), g_tab, ops.zeros_like(slope)
+
+        return y, grad
+
+    return read
 
 
 def _const(a: np.ndarray):
