@@ -19,19 +19,37 @@ def _tuple(v, n: int, name: str) -> tuple[int, ...]:
     return t
 
 
+def conv_geometry(rank: int, kernel_size, strides, padding: str, data_format: str) -> tuple:
+    """Validated ``(kernel_size, strides, padding)`` of a ``rank``-D channels_last convolution."""
+    if data_format != "channels_last":
+        raise ValueError("only data_format='channels_last' is supported; transpose the input first")
+    pad = str(padding).lower()
+    if pad not in ("valid", "same"):
+        raise ValueError(f"padding {padding!r} is not valid; use 'valid' or 'same'")
+    return _tuple(kernel_size, rank, "kernel_size"), _tuple(strides, rank, "strides"), pad
+
+
+def conv_output_shape(input_shape, kernel_size, strides, padding: str, filters: int) -> tuple:
+    """Keras' output shape of a convolution (spatial sizes ``None`` stay ``None``)."""
+    sp = []
+    for n, k, s in zip(input_shape[1:-1], kernel_size, strides, strict=True):
+        if n is None:
+            sp.append(None)
+        elif padding == "same":
+            sp.append(-(-n // s))
+        else:
+            sp.append((n - k) // s + 1)
+    return (input_shape[0], *sp, filters)
+
+
 class _QConv(_WeightedQLayer):
     rank = 0
 
     def __init__(self, filters: int, kernel_size, strides=1, padding: str = "valid", **kwargs):
-        if kwargs.pop("data_format", "channels_last") != "channels_last":
-            raise ValueError("only data_format='channels_last' is supported; transpose the input first")
+        geometry = conv_geometry(self.rank, kernel_size, strides, padding, kwargs.pop("data_format", "channels_last"))
         super().__init__(**kwargs)
         self.filters = int(filters)
-        self.kernel_size = _tuple(kernel_size, self.rank, "kernel_size")
-        self.strides = _tuple(strides, self.rank, "strides")
-        self.padding = str(padding).lower()
-        if self.padding not in ("valid", "same"):
-            raise ValueError(f"padding {padding!r} is not valid; use 'valid' or 'same'")
+        self.kernel_size, self.strides, self.padding = geometry
 
     def build_op(self, input_shape):
         self._make_weights((*self.kernel_size, int(input_shape[-1]), self.filters), (self.filters,))
@@ -51,15 +69,7 @@ class _QConv(_WeightedQLayer):
         return e
 
     def compute_output_shape(self, input_shape):
-        sp = []
-        for n, k, s in zip(input_shape[1:-1], self.kernel_size, self.strides, strict=True):
-            if n is None:
-                sp.append(None)
-            elif self.padding == "same":
-                sp.append(-(-n // s))
-            else:
-                sp.append((n - k) // s + 1)
-        return (input_shape[0], *sp, self.filters)
+        return conv_output_shape(input_shape, self.kernel_size, self.strides, self.padding, self.filters)
 
     def get_config(self) -> dict:
         cfg = super().get_config()

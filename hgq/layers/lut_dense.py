@@ -32,7 +32,7 @@ import numpy as np
 from keras import ops
 
 from hgq.layers.base import QLayer
-from hgq.layers.conv import _tuple
+from hgq.layers.conv import conv_geometry, conv_output_shape
 from hgq.quantizer import make_quantizer, quantizer_config
 
 __all__ = ["QLUTConv1D", "QLUTConv2D", "QLUTDense", "table_luts"]
@@ -245,15 +245,10 @@ class _QLUTConv(_QLUTBase):
     rank = 0
 
     def __init__(self, filters: int, kernel_size, strides=1, padding: str = "valid", **kwargs):
-        if kwargs.pop("data_format", "channels_last") != "channels_last":
-            raise ValueError("only data_format='channels_last' is supported; transpose the input first")
+        geometry = conv_geometry(self.rank, kernel_size, strides, padding, kwargs.pop("data_format", "channels_last"))
         super().__init__(filters, **kwargs)
         self.filters = int(filters)
-        self.kernel_size = _tuple(kernel_size, self.rank, "kernel_size")
-        self.strides = _tuple(strides, self.rank, "strides")
-        self.padding = str(padding).lower()
-        if self.padding not in ("valid", "same"):
-            raise ValueError(f"padding {padding!r} is not valid; use 'valid' or 'same'")
+        self.kernel_size, self.strides, self.padding = geometry
 
     def build_op(self, input_shape):
         if any(n is None for n in input_shape[1:]):
@@ -309,10 +304,7 @@ class _QLUTConv(_QLUTBase):
         return tuple(out)
 
     def compute_output_shape(self, input_shape):
-        sp = []
-        for n, k, s in zip(input_shape[1:-1], self.kernel_size, self.strides, strict=True):
-            sp.append(-(-n // s) if self.padding == "same" else (n - k) // s + 1)
-        return (input_shape[0], *sp, self.filters)
+        return conv_output_shape(input_shape, self.kernel_size, self.strides, self.padding, self.filters)
 
     def get_config(self) -> dict:
         cfg = super().get_config()
