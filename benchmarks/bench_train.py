@@ -1,4 +1,5 @@
-"""Training throughput of ``hgq.models.jet_tagger`` (16-64-32-32-5): samples/s of one epoch, vs HGQ2.
+"""Training throughput of ``hgq.models.jet_tagger`` (16-64-32-32-5) and of the learned-table ``lut_tagger``
+(``QLUTDense(16) → QLUTDense(5)``): samples/s of one epoch, vs HGQ2's ``QDense`` and ``QDenseT`` models.
 
     python benchmarks/bench_train.py [--quick]
 
@@ -24,18 +25,18 @@ import time
 import keras
 import numpy as np
 
-from hgq.models import jet_tagger
+from hgq.models import jet_tagger, lut_tagger
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def ours(n: int, batch_sizes: list[int]) -> dict[int, float]:
+def ours(n: int, batch_sizes: list[int], make=jet_tagger) -> dict[int, float]:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(n, 16)).astype("float32")
     y = keras.utils.to_categorical(rng.integers(0, 5, n), 5)
     out = {}
     for bs in batch_sizes:
-        model = jet_tagger()
+        model = make()
         model.compile(keras.optimizers.Adam(3e-3), keras.losses.CategoricalCrossentropy(from_logits=True))
         model.fit(x, y, batch_size=bs, epochs=1, verbose=0)  # compile
         t = time.perf_counter()
@@ -44,13 +45,14 @@ def ours(n: int, batch_sizes: list[int]) -> dict[int, float]:
     return out
 
 
-def hgq2(n: int, batch_sizes: list[int]) -> dict[int, float] | str:
+def hgq2(n: int, batch_sizes: list[int], model: str = "dense") -> dict[int, float] | str:
     py = os.environ.get("HGQ2_PYTHON")
     if not py:
         return "not run (set HGQ2_PYTHON to a venv python with hgq2 + jax installed)"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
-    cmd = [py, os.path.join(HERE, "bench_train_hgq2.py"), "--n", str(n), "--batch-sizes", *map(str, batch_sizes)]
+    cmd = [py, os.path.join(HERE, "bench_train_hgq2.py"), "--n", str(n), "--batch-sizes", *map(str, batch_sizes),
+           "--model", model]  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         r = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True)
     if r.returncode != 0:
@@ -66,10 +68,11 @@ def main() -> None:
     args = ap.parse_args()
     n = 32768 if args.quick else 262144
     bss = [1024, 8192]
-    a = ours(n, bss)
-    b = hgq2(n, bss)
+    a, b = ours(n, bss), hgq2(n, bss)
+    la, lb = ours(n, [2048], lut_tagger), hgq2(n // 8, [2048], "lut")  # HGQ2's QDenseT is slow: fewer samples
+    da = ours(n, [2048])
     if args.json:
-        print(json.dumps({"n": n, "hgq_hil": a, "hgq2": b}))
+        print(json.dumps({"n": n, "hgq_hil": a, "hgq2": b, "lut": {"hgq_hil": la, "hgq2": lb, "dense_2048": da}}))
         return
     print(f"jet_tagger 16-64-32-32-5 training, one epoch of {n} samples, CPU (samples/s)")
     print(f"{'batch':>7} {'hgq-hil':>12} {'HGQ2':>12} {'ratio':>7}")
@@ -80,6 +83,12 @@ def main() -> None:
             print(f"{bs:>7} {a[bs]:>12,.0f} {'-':>12} {'-':>7}")
     if not isinstance(b, dict):
         print(f"HGQ2 baseline {b}")
+    lut = f"{la[2048]:,.0f}"
+    vs = f", HGQ2 QDenseT {lb[2048]:,.0f} ({la[2048] / lb[2048]:.1f}x)" if isinstance(lb, dict) else ""
+    print(
+        f"\nlut_tagger (tables of 7 then 5 bits), batch 2048: {lut} samples/s{vs}; the DA jet_tagger at batch "
+        f"2048 {da[2048]:,.0f}: the LUT model's step takes {da[2048] / la[2048]:.2f}x as long"
+    )
 
 
 if __name__ == "__main__":
