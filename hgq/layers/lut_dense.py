@@ -258,11 +258,9 @@ class _QLUTConv(_QLUTBase):
 
     def windows(self, sp: tuple[int, ...]) -> np.ndarray:
         """Flat source index (or -1 for padding) of each patch element: ``(positions, prod(kernel_size))``."""
-        outs, pads = [], []
-        for n, k, s in zip(sp, self.kernel_size, self.strides, strict=True):
-            o = -(-n // s) if self.padding == "same" else (n - k) // s + 1
-            outs.append(o)
-            pads.append(max((o - 1) * s + k - n, 0) // 2 if self.padding == "same" else 0)
+        outs = conv_output_shape((None, *sp, 1), self.kernel_size, self.strides, self.padding, 1)[1:-1]
+        pads = [max((o - 1) * s + k - n, 0) // 2 if self.padding == "same" else 0
+                for n, k, s, o in zip(sp, self.kernel_size, self.strides, outs, strict=True)]  # fmt: skip
         rows = []
         for pos in np.ndindex(*outs):
             row = []
