@@ -38,8 +38,9 @@ def load_core(design_or_dir: DesignLike | str | os.PathLike) -> tuple[str, dict[
 
 
 def _vendor(
-    cfg: BoardConfig, name: str, layout: Mapping[str, Any], verilog: str, out: Path, run: bool, io_delay: float
-) -> BuildResult:
+    cfg: BoardConfig, name: str, layout: Mapping[str, Any], verilog: str, out: Path, run: bool, io_delay: float,
+    *, uart: bool = False, baud: int | None = None,
+) -> BuildResult:  # fmt: skip
     from hdl_gen.design_dir import layout_text, write_design_files
 
     src = out / f"{name}.v"
@@ -97,11 +98,12 @@ def build(
     out_dir: str | os.PathLike[str],
     *,
     run: bool = True,
-    wrapper: str = "lfsr",
+    wrapper: str | None = None,
     io_delay: float = 0.0,
     seed: int = 1,
     check_size: bool = True,
     synth: str = "abc",
+    baud: int | None = None,
 ) -> BuildResult:
     """Build a core for a board: an out-of-context Vivado/Quartus plan, or an open flow that runs here.
 
@@ -115,8 +117,11 @@ def build(
     cfg = get_board(board)
     name, layout, verilog = load_core(design_or_dir)
     out = Path(out_dir)
+    if wrapper not in (None, "lfsr", "uart"):
+        raise ValueError(f"wrapper {wrapper!r} is not 'lfsr' or 'uart'")
     if cfg.is_open:
-        return open_build(
-            cfg, layout, verilog, out, run=run, wrapper=wrapper, seed=seed, check_size=check_size, synth=synth
-        )
-    return _vendor(cfg, name, layout, verilog, out, run, io_delay)
+        return open_build(cfg, layout, verilog, out, run=run, wrapper=wrapper or "lfsr", seed=seed,
+                          check_size=check_size, synth=synth, baud=baud)  # fmt: skip
+    if wrapper == "lfsr":
+        raise ValueError(f"board {cfg.name!r} is a vendor part: build the bare core (no --wrapper) or --wrapper uart")
+    return _vendor(cfg, name, layout, verilog, out, run, io_delay, uart=wrapper == "uart", baud=baud)

@@ -1,8 +1,9 @@
 """Up-front checks of what a user hands the CLI, and the exit code of each kind of failure.
 
 Exit codes (README "Exit codes"): 0 everything passed; 1 a verdict failed (a mismatch, a gate limit, a design too
-large for its board); 2 bad input or usage (a missing or malformed file, a bad option, a design that cannot be
-verified); 3 a tool is missing or failed (simulator, yosys, nextpnr); 4 an internal error (a bug: ``--debug``
+large for its board, a board running another design); 2 bad input or usage (a missing or malformed file, a bad
+option, a design that cannot be verified, a serial port that does not exist); 3 a tool is missing or failed
+(simulator, yosys, nextpnr, a board that does not answer or garbles its frames); 4 an internal error (a bug: ``--debug``
 shows the traceback); 130/143 interrupted (Ctrl-C / SIGTERM).
 """
 
@@ -38,8 +39,10 @@ _TOOL_ERRORS = (
     ("sim.runners", "SimulatorError"),
     ("hdl_gen.resources", "YosysError"),
     ("boards.openflow", "ToolError"),
+    ("boards.uart", "BoardTimeout"),
+    ("boards.uart", "FramingError"),
 )
-_VERDICT_ERRORS = (("boards.reports", "DesignTooLarge"),)
+_VERDICT_ERRORS = (("boards.reports", "DesignTooLarge"), ("boards.uart", "WrongDesign"))
 
 
 def _loaded(spec: tuple[tuple[str, str], ...]) -> tuple[type, ...]:

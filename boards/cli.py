@@ -1,4 +1,5 @@
-"""The ``hgq-hil`` console script: train, convert, simulate, build, report, gate, demo, boards, cache.
+"""The ``hgq-hil`` console script: train, convert, simulate, build, hil, sim-board, program, report, gate, demo,
+boards, cache.
 
 A thin layer over :mod:`boards.pipeline` (the flow written once), at the end of the flow. Human tables by default,
 ``--json`` for machines; progress bars (rich) on training, conversion and simulation. Exit codes (README):
@@ -183,8 +184,62 @@ def cmd_build(args: argparse.Namespace) -> int:
     design = _design_for_board(args, board)
     what = "synthesising, placing and routing" if board.is_open and not args.no_run else "writing the build plan for"
     with _step(f"{what} {design.name} on {board.name} ({board.part})", args.json):
-        res = boards.build(design, board, args.out, run=not args.no_run, synth=args.synth)
+        res = boards.build(design, board, args.out, run=not args.no_run, synth=args.synth, wrapper=args.wrapper,
+                           baud=args.baud)  # fmt: skip
     _emit(args, res.to_dict(), res.table())
+    return 0
+
+
+def cmd_hil(args: argparse.Namespace) -> int:
+    """Stream vectors through a board running the UART harness (a real port or `sim-board`'s pty); exit 1 unless
+    the board runs this design and every output and the measured latency match."""
+    from boards.uart import hil
+
+    with _step(f"streaming vectors through the board on {args.port}", args.json):
+        r = hil(args.design, args.port, baud=args.baud, vectors=args.vectors, n_random=args.n_random, seed=args.seed,
+                timeout=args.timeout, fifo_depth=args.fifo_depth)  # fmt: skip
+    human = r.headline()
+    if r.first_mismatch:
+        human += f"\nfirst mismatch: {r.first_mismatch}"
+    _emit(args, r.to_dict(), human)
+    return 0 if r.passed else EXIT_FAIL
+
+
+def cmd_sim_board(args: argparse.Namespace) -> int:
+    """A simulated board: the UART harness around the design under Verilator/Icarus, on a pseudo-terminal linked at
+    --port, until Ctrl-C (or --seconds); `hgq-hil hil DESIGN --port PATH` talks to it like to a real board."""
+    import hdl_gen
+    from boards.simboard import SimBoard
+
+    design = hdl_gen.load_design(args.design)
+    board = SimBoard(design, args.port, simulator=args.simulator, planted_bug=args.planted_bug,
+                     max_seconds=args.seconds, fifo_depth=args.fifo_depth)  # fmt: skip
+    with _step(f"building the harness around {design.name} on {args.simulator}", args.json):
+        board.start()
+        tty = board.wait_ready(args.ready_timeout)
+    bug = " (PLANTED BUG: y[0] flipped on odd-parity inputs)" if args.planted_bug else ""
+    _emit(args, {"port": str(args.port), "tty": tty, "planted_bug": args.planted_bug},
+          f"simulated board{bug} on {args.port} -> {tty}; Ctrl-C to stop")  # fmt: skip
+    sys.stdout.flush()
+    try:
+        while board.alive():
+            board.join(0.5)
+    finally:
+        board.stop()
+    return 0
+
+
+def cmd_program(args: argparse.Namespace) -> int:
+    """Program an open board's bitstream (from `build --wrapper uart`) with openFPGALoader (SRAM by default)."""
+    import boards
+    from boards.program import find_bitstream, program
+
+    board = boards.get_board(args.board)
+    bit = find_bitstream(args.build_dir, board)
+    with _step(f"programming {bit} onto {board.name}", args.json or args.dry_run):
+        res = program(bit, board, cable=args.cable, dry_run=args.dry_run, sram=not args.flash)
+    d = res.to_dict() if hasattr(res, "to_dict") else dict(res.__dict__)
+    _emit(args, d, " ".join(map(str, d.get("command", []))) if args.dry_run else f"programmed {board.name}")
     return 0
 
 
@@ -338,6 +393,37 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default="out/build")
     b.add_argument("--no-run", action="store_true", help="write the build files only")
     b.add_argument("--synth", choices=["abc", "abc9"], default="abc", help="open flows: yosys LUT mapper")
+    b.add_argument("--wrapper", choices=["lfsr", "uart"], default=None,
+                   help="uart: the core inside the hardware-in-the-loop UART harness (for `hil`); lfsr: a self-driving "
+                   "top for resource/timing figures (open boards' default); vendor boards default to the bare core "
+                   "out of context")  # fmt: skip
+    b.add_argument("--baud", type=positive_int, default=None, help="UART baud rate (default: the board's, 115200)")
+
+    h = add("hil", cmd_hil, "vectors -> board running the UART harness -> bit-exact verdict")
+    h.add_argument("design", help="design directory written by `convert` (the one built into the board)")
+    h.add_argument("--port", required=True, help="serial port (/dev/ttyUSB1) or a `sim-board` pty path")
+    h.add_argument("--baud", type=positive_int, default=115200)
+    h.add_argument("--vectors", default=None, help=".npz with x (and y); default: corner + random vectors")
+    h.add_argument("--n-random", type=non_negative_int, default=1000, help="random vectors besides the corners")
+    h.add_argument("--seed", type=int, default=0)
+    h.add_argument("--timeout", type=positive_float, default=2.0, help="seconds to wait for the board's answer")
+    h.add_argument("--fifo-depth", type=positive_int, default=16, help="most vectors in flight (capped by the board)")
+
+    sb = add("sim-board", cmd_sim_board, "a simulated board on a pseudo-terminal, for `hil` without hardware")
+    sb.add_argument("design", help="design directory written by `convert`")
+    sb.add_argument("--port", required=True, help="path of the link to create (e.g. /tmp/hgq-board)")
+    sb.add_argument("--simulator", choices=["verilator", "icarus"], default="verilator")
+    sb.add_argument("--planted-bug", action="store_true", help="flip y[0] on odd-parity inputs (hil must fail)")
+    sb.add_argument("--seconds", type=positive_float, default=3600.0, help="stop after this long")
+    sb.add_argument("--fifo-depth", type=positive_int, default=16)
+    sb.add_argument("--ready-timeout", type=positive_float, default=600.0, help="seconds allowed for the build")
+
+    pg = add("program", cmd_program, "bitstream of an open-board build -> the board (openFPGALoader)")
+    pg.add_argument("build_dir", help="the --out directory of `hgq-hil build --board B --wrapper uart`")
+    pg.add_argument("--board", required=True)
+    pg.add_argument("--cable", default=None, help="openFPGALoader cable (default: the board's)")
+    pg.add_argument("--flash", action="store_true", help="write the flash (persistent) instead of SRAM")
+    pg.add_argument("--dry-run", action="store_true", help="print the command only")
 
     r = add("report", cmd_report, "design -> per-layer table, LUT/FF estimates, latency")
     r.add_argument("design")

@@ -41,6 +41,7 @@ from .reports import (
     parse_yosys_stat,
     write_result,
 )
+from .uart import design_id
 from .wrap import LfsrTop, UartBoardTop
 
 __all__ = ["SYNTH_MODES", "TOP_NAME", "ToolError", "find_tool", "open_build", "synth_overrides"]
@@ -135,11 +136,13 @@ def open_build(
     check_size: bool = True,
     timeout: float | None = 3600,
     synth: str = "abc",
+    baud: int | None = None,
 ) -> BuildResult:
     """Write the Amaranth plan for ``cfg`` around the core and, with ``run``, synthesize, place, route, pack.
 
     ``wrapper`` is ``"lfsr"`` (:class:`~boards.wrap.LfsrTop`) or ``"uart"`` (:class:`~boards.wrap.UartBoardTop`);
-    ``synth`` picks the LUT mapper (``"abc"`` classic, fast; ``"abc9"`` yosys' default, slow on large cores).
+    ``synth`` picks the LUT mapper (``"abc"`` classic, fast; ``"abc9"`` yosys' default, slow on large cores);
+    ``baud`` the UART rate (default: the board's ``uart_baud``, else 115200).
     Raises :class:`~boards.reports.DesignTooLarge` when the yosys estimate or nextpnr's count exceeds the part.
     """
     if not cfg.is_open:
@@ -152,7 +155,7 @@ def open_build(
     if wrapper == "lfsr":
         top: Any = LfsrTop(layout)
     elif wrapper == "uart":
-        top = UartBoardTop(layout, baud=cfg.uart_baud or 115200)
+        top = UartBoardTop(layout, design_id(verilog), baud=baud or cfg.uart_baud or 115200)
     else:
         raise ValueError(f"wrapper {wrapper!r} is not 'lfsr' or 'uart'")
     family = cfg.family

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from fixtures.boards_toy import toy_design
 
@@ -13,7 +12,6 @@ import boards
 from boards import reports, vivado
 from boards.config import ENV_VAR, ConfigError, get_board, list_boards, load_config
 from boards.platforms import platform_for
-from boards.uart import HarnessDriver, ModelTransport, SerialTransport, pack_words, unpack_words
 
 DATA = Path(__file__).parent / "data" / "boards"
 
@@ -165,67 +163,3 @@ def test_toy_core_verilog_deterministic():
     assert toy_design(6).verilog() == toy_design(6).verilog()
     with pytest.raises(ValueError, match="even number"):
         toy_design(3)
-
-
-LAYOUT = {
-    "name": "t",
-    "latency": 1,
-    "input": {
-        "width": 11,
-        "shape": [3],
-        "elements": [
-            {"index": 0, "offset": 0, "width": 5, "signed": True, "f": 2},
-            {"index": 1, "offset": 5, "width": 0, "signed": True, "f": 0},
-            {"index": 2, "offset": 5, "width": 6, "signed": False, "f": 3},
-        ],
-    },
-    "output": {"width": 9, "shape": [1], "elements": [{"index": 0, "offset": 0, "width": 9, "signed": True, "f": 3}]},
-}
-
-
-def _model(words: list[int]) -> list[int]:
-    """Bit-level reference of a core computing y = x0 + x2 (f = 3) on packed words."""
-    out = []
-    for w in words:
-        a = w & 31
-        a = a - 32 if a >= 16 else a
-        b = (w >> 5) & 63
-        out.append((2 * a + b) & 511)
-    return out
-
-
-def test_driver_roundtrip_with_model_transport():
-    rng = np.random.default_rng(0)
-    x = np.stack([rng.integers(-16, 16, 40) / 4, np.zeros(40), rng.integers(0, 64, 40) / 8], axis=1)
-    words = pack_words(LAYOUT, x)
-    assert unpack_words(LAYOUT, words, "input").tolist() == x.tolist()
-    drv = HarnessDriver(ModelTransport(LAYOUT, _model, fifo_depth=3), LAYOUT, fifo_depth=3)
-    res = drv.compare(x, (x[:, 0] + x[:, 2])[:, None])
-    assert res == {"vectors": 40, "mismatches": 0, "first_mismatch": None, "passed": True}
-    wrong = (x[:, 0] + x[:, 2])[:, None].copy()
-    wrong[7] += 0.125
-    bad = drv.compare(x, wrong)
-    assert (bad["first_mismatch"], bad["passed"]) == (7, False)
-    with pytest.raises(RuntimeError, match="FIFO overflow"):
-        HarnessDriver(ModelTransport(LAYOUT, _model, fifo_depth=2), LAYOUT, fifo_depth=3).run(x)
-
-
-def test_driver_errors():
-    class Silent:
-        def write(self, data):
-            return len(data)
-
-        def read(self, n):
-            return b""
-
-    with pytest.raises(TimeoutError, match="harness sent 0 of 2 bytes"):
-        HarnessDriver(Silent(), LAYOUT).run(np.zeros((1, 3)))
-    with pytest.raises(TypeError, match="no write"):
-        HarnessDriver(object(), LAYOUT)
-    with pytest.raises(ValueError, match="does not fit"):
-        pack_words(LAYOUT, np.array([[4.0, 0.0, 0.0]]))
-    try:
-        import serial  # noqa: F401
-    except ImportError:
-        with pytest.raises(ImportError, match="pip install pyserial"):
-            SerialTransport("/dev/null")

@@ -80,6 +80,7 @@ def test_uart_harness_bit_exact(tmp_path):
     x = _vectors(d, 24)
     r = simulate_harness(d, x, work_dir=tmp_path / "ok")
     assert r["failed"] == 0 and r["vectors"] == 24 and r["mismatches"] == 0 and r["framing_errors"] == 0
+    assert r["latency_measured"] == r["latency_expected"] == d.latency and r["board"]["vectors"] == 24
     assert r["passed"] is True
 
     class OffByOne:  # same core, expected outputs off by one LSB on vector 5: the harness test must fail
@@ -91,5 +92,5 @@ def test_uart_harness_bit_exact(tmp_path):
             return y
 
     bad = simulate_harness(OffByOne(), x, work_dir=tmp_path / "bad")
-    assert bad["failed"] == 1 and bad["mismatches"] == 1 and bad["first_mismatch"] == [5]
+    assert bad["failed"] == 1 and bad["mismatches"] == 1 and bad["first_mismatch"]["sample"] == 5
     assert bad["passed"] is False
