@@ -10,15 +10,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from amaranth.back.verilog import convert as verilog_convert
+
 from . import quartus, vivado
 from .config import BoardConfig, get_board
 from .openflow import open_build
 from .reports import BuildResult, ReportError, write_result
+from .uart import design_id
+from .wrap import UartPorTop
 
 if TYPE_CHECKING:
     from hdl_gen.design_dir import DesignLike
 
-__all__ = ["build", "load_core"]
+__all__ = ["UART_TOP", "build", "load_core"]
+
+#: module name of the UART harness top in vendor projects (:class:`boards.wrap.UartPorTop`)
+UART_TOP = "hgq_uart_top"
 
 
 def load_core(design_or_dir: DesignLike | str | os.PathLike) -> tuple[str, dict[str, Any], str]:
@@ -46,22 +53,36 @@ def _vendor(
     src = out / f"{name}.v"
     # the core with its manifest: the build directory is itself a design directory (load_core reads it back)
     write_design_files(out, name, {src.name: verilog, f"{name}.layout.json": layout_text(layout)})
+    top, sources, pins = name, [src.name], None
+    if uart:  # the core inside the UART harness, with a power-on reset: a full-chip build on the board's pins
+        top, pins = UART_TOP, dict(cfg.pins)
+        harness = verilog_convert(UartPorTop(layout, design_id(verilog), 1e9 / cfg.clock_period_ns,
+                                             baud or cfg.uart_baud or 115200), name=top, emit_src=False,
+                                  strip_internal_attrs=True)  # fmt: skip
+        (out / f"{top}.v").write_text(harness)
+        sources.append(f"{top}.v")
     if cfg.toolchain == "vivado":
-        plan = vivado.write_plan(cfg, name, [src.name], out, io_delay=io_delay)
+        plan = vivado.write_plan(cfg, top, sources, out, io_delay=io_delay, pins=pins)
         exe, env_var = "vivado", "VIVADO"
     else:
-        plan = quartus.write_plan(cfg, name, [src.name], out, io_delay=io_delay)
+        plan = quartus.write_plan(cfg, top, sources, out, io_delay=io_delay, pins=pins)
         exe, env_var = "quartus_sh", "QUARTUS_SH"
     result = BuildResult(
         board=cfg.name,
         part=cfg.part,
         tool=cfg.toolchain,
         out_dir=out,
-        files=[src, out / f"{name}.layout.json", *plan],
+        files=[*(out / f for f in sources), out / f"{name}.layout.json", *plan],
         clock_mhz=cfg.clock_mhz,
     )
     result.available = {k: v for k, v in cfg.resources.items() if k in ("LUT", "FF", "CARRY", "BRAM", "DSP")}
     tool = os.environ.get(env_var) or shutil.which(exe)
+    missing = [p for p in ("clk", "rx", "tx") if pins is not None and not pins.get(p)]
+    if missing and run and tool:
+        raise ValueError(f"board {cfg.name!r} has no package pins for {missing}: add them to a [pins] table in "
+                         f"{cfg.source or 'its TOML'} (clk, rx, tx, standard) before a full-chip build")  # fmt: skip
+    if missing:
+        result.details["pins"] = f"set the package pins of {', '.join(missing)} in {plan[1].name} (placeholders)"
     if run and tool:
         t0 = time.perf_counter()
         p = subprocess.run(["sh", plan[-1].name], cwd=out, capture_output=True, text=True)
@@ -73,11 +94,13 @@ def _vendor(
         result.note = f"{exe} not found (set ${env_var}): plan written; run {plan[-1].name} where it is installed"
     else:
         result.note = f"plan only: run {plan[-1].name}"
+    if missing:
+        result.note += f"; {result.details['pins']}"
     try:
         rep = (
             vivado.read_reports(out)
             if cfg.toolchain == "vivado"
-            else quartus.read_reports(out, name, cfg.clock_period_ns)
+            else quartus.read_reports(out, top, cfg.clock_period_ns)
         )
     except ReportError as e:
         raise ReportError(f"reports in {out} cannot be parsed: {e}") from None
@@ -110,9 +133,12 @@ def build(
     ``design_or_dir``: a Design (``hdl_gen.convert``) or a directory written by ``design.write``; ``board``: a
     name from :func:`boards.list_boards` or a ``.toml`` path. Vendor plans run only when the tool is found
     (``$VIVADO``/``vivado``, ``$QUARTUS_SH``/``quartus_sh``); their reports are parsed when present in
-    ``out_dir``. Open boards (ECP5, iCE40) wrap the core (``wrapper``: ``"lfsr"`` or ``"uart"``), then run
+    ``out_dir``; with ``wrapper="uart"`` the project is a full-chip build of the core inside the UART harness
+    (:class:`~boards.wrap.UartPorTop`, top ``hgq_uart_top``) on the config's ``[pins]``, else the bare core out of
+    context. Open boards (ECP5, iCE40) wrap the core (``wrapper``: ``"lfsr"``, the default, or ``"uart"``), then run
     yosys, nextpnr and the packer with ``run=True``; ``synth`` is their LUT mapper (``"abc"``: classic ABC, the
-    default; ``"abc9"``: yosys' default, much slower on large cores; see :mod:`boards.openflow`).
+    default; ``"abc9"``: yosys' default, much slower on large cores; see :mod:`boards.openflow`). ``baud``: the
+    UART harness's rate (default: the board's ``uart_baud``, else 115200)).
     """
     cfg = get_board(board)
     name, layout, verilog = load_core(design_or_dir)

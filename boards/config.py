@@ -52,6 +52,8 @@ _TOP_KEYS = {
     "clock": dict,
     "io": dict,
     "resources": dict,
+    "program": dict,
+    "pins": dict,
 }
 _REQUIRED = (
     "name",
@@ -68,6 +70,9 @@ _REQUIRED = (
 )
 _CLOCK_KEYS = {"port": str, "resource": str, "period_ns": (int, float), "mhz": (int, float)}
 _IO_KEYS = {"standard": str, "uart_baud": int}
+_PROGRAM_KEYS = {"openfpgaloader_board": str}  # [program]: how boards.program loads a bitstream
+# [pins] (vendor boards): package pins of the UART harness top (boards.wrap.UartPorTop) and their I/O standard
+_PINS_KEYS = {"clk": str, "rx": str, "tx": str, "standard": str}
 
 
 class ConfigError(ValueError):
@@ -99,6 +104,8 @@ class BoardConfig:
     clock_resource: str | None = None
     io_standard: str | None = None
     uart_baud: int | None = None
+    openfpgaloader_board: str | None = None  # [program] openfpgaloader_board: the board name for -b
+    pins: Mapping[str, str] = field(default_factory=dict)  # [pins]: clk, rx, tx (+ standard) for a UART top
     source: Path | None = field(default=None, compare=False)
 
     @property
@@ -172,6 +179,11 @@ def _from_dict(data: Mapping[str, Any], where: str, source: Path | None = None) 
 
     io = data.get("io", {})
     _check_table(f"{where} [io]", io, _IO_KEYS)
+    _check_table(f"{where} [program]", data.get("program", {}), _PROGRAM_KEYS)
+    pins = data.get("pins", {})
+    _check_table(f"{where} [pins]", pins, _PINS_KEYS)
+    if pins and not {"clk", "rx", "tx"} <= set(pins):
+        raise ConfigError(f"{where} [pins]: give all of clk, rx and tx (package pin names), got {sorted(pins)}")
 
     res = data["resources"]
     _check_table(f"{where} [resources]", res, dict.fromkeys(RESOURCE_KEYS, int))
@@ -199,6 +211,8 @@ def _from_dict(data: Mapping[str, Any], where: str, source: Path | None = None) 
         clock_resource=clock.get("resource"),
         io_standard=io.get("standard"),
         uart_baud=io.get("uart_baud"),
+        openfpgaloader_board=data.get("program", {}).get("openfpgaloader_board"),
+        pins=dict(pins),
         source=source,
     )
 

@@ -91,6 +91,8 @@ def test_uart_harness_bit_exact(tmp_path):
             y[5, 1] += 0.125
             return y
 
+    por = simulate_harness(d, x, work_dir=tmp_path / "por", power_on_reset=True)  # the vendor top, no reset pin
+    assert por["passed"] is True and por["latency_measured"] == d.latency and por["mismatches"] == 0
     bad = simulate_harness(OffByOne(), x, work_dir=tmp_path / "bad")
     assert bad["failed"] == 1 and bad["mismatches"] == 1 and bad["first_mismatch"]["sample"] == 5
     assert bad["passed"] is False

@@ -193,3 +193,44 @@ def test_hil_against_simulated_boards(jet, tmp_path, capsys):
     odd = [bin(w).count("1") % 2 == 1 for w in pack_words(design.layout, x)]
     assert f"{sum(odd)} mismatches" in out  # exactly the vectors of odd parity are wrong
     assert Path(tmp_path / "good" / "config.json").exists()
+
+
+def test_vendor_uart_projects(tmp_path, monkeypatch):
+    """``build --wrapper uart`` on a vendor part: a full-chip project of the harness top on the config's pins."""
+    from fixtures.boards_toy import toy_design
+
+    import boards
+    from boards.config import BUILTIN_DIR, ENV_VAR
+
+    d = toy_design(4)
+    r = boards.build(d, "vu9p", tmp_path / "vu9p", wrapper="uart", run=False)
+    top = (tmp_path / "vu9p" / "hgq_uart_top.v").read_text()
+    assert "module hgq_uart_top(" in top and f"{design_id(d.verilog()):08x}" in top.lower()
+    assert "module hgq_uart_top(rx, tx, clk);" in top  # no reset pin: a power-on reset
+    xdc = (tmp_path / "vu9p" / "hgq_uart_top.xdc").read_text()
+    assert "# TODO set the package pin: set_property PACKAGE_PIN <pin> [get_ports rx]" in xdc
+    assert "placeholders" in r.note and "out_of_context" not in (tmp_path / "vu9p" / "hgq_uart_top.tcl").read_text()
+    with pytest.raises(ValueError, match="is a vendor part"):
+        boards.build(d, "vu9p", tmp_path / "x", wrapper="lfsr", run=False)
+    # a board file with pins: placed, no placeholders; Quartus assembles a .sof
+    for name, pins in (
+        ("vu9p", 'clk = "AY24"\nrx = "AW25"\ntx = "BB21"\n'),
+        ("agilex7", 'clk = "A1"\nrx = "B2"\ntx = "C3"\nstandard = "1.8 V"\n'),
+    ):
+        text = (BUILTIN_DIR / f"{name}.toml").read_text().replace(f'name = "{name}"', f'name = "{name}_pins"')
+        (tmp_path / f"{name}_pins.toml").write_text(text + f"\n[pins]\n{pins}")
+    monkeypatch.setenv(ENV_VAR, str(tmp_path))
+    boards.build(d, "vu9p_pins", tmp_path / "p", wrapper="uart", run=False)
+    xdc = (tmp_path / "p" / "hgq_uart_top.xdc").read_text()
+    assert "set_property PACKAGE_PIN AW25 [get_ports rx]" in xdc and "TODO" not in xdc
+    assert "write_bitstream -force hgq_uart_top.bit" in (tmp_path / "p" / "hgq_uart_top.tcl").read_text()
+    boards.build(d, "agilex7_pins", tmp_path / "q", wrapper="uart", run=False)
+    tcl = (tmp_path / "q" / "hgq_uart_top_quartus.tcl").read_text()
+    assert "set_location_assignment PIN_B2 -to rx" in tcl and 'IO_STANDARD "1.8 V" -to tx' in tcl
+    assert "execute_module -tool asm" in tcl and "VIRTUAL_PIN" not in tcl
+    fake = tmp_path / "vivado"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("VIVADO", str(fake))
+    with pytest.raises(ValueError, match=r"board 'vu9p' has no package pins for \['clk', 'rx', 'tx'\]"):
+        boards.build(d, "vu9p", tmp_path / "run", wrapper="uart")
