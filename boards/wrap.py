@@ -295,8 +295,8 @@ class UartBoardTop(Elaboratable):
 
     def elaborate(self, platform: Any) -> Module:
         """Divisor = board clock / baud (rounded)."""
-        m = Module()
         divisor = uart_divisor(platform.default_clk_frequency, self.baud)
+        m = Module()
         m.submodules.harness = h = UartHarness(self.layout, divisor, self.fifo_depth, design_id=self.design_id)
         uart = platform.request("uart", 0, dir="-")
         m.submodules.rx_buf = rx = io.Buffer("i", uart.rx)

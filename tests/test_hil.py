@@ -234,3 +234,17 @@ def test_vendor_uart_projects(tmp_path, monkeypatch):
     monkeypatch.setenv("VIVADO", str(fake))
     with pytest.raises(ValueError, match=r"board 'vu9p' has no package pins for \['clk', 'rx', 'tx'\]"):
         boards.build(d, "vu9p", tmp_path / "run", wrapper="uart")
+
+
+def test_open_board_uart_bitstream(tmp_path):
+    """``build --wrapper uart`` on an open board is a real bitstream of the harness on the board's UART pins."""
+    import boards
+    from fixtures.boards_toy import toy_design
+
+    r = boards.build(toy_design(4), "icebreaker", tmp_path, wrapper="uart", baud=115200)
+    assert r.ran and (tmp_path / "board_top.bin").stat().st_size > 1000
+    pcf = (tmp_path / "board_top.pcf").read_text()
+    assert "set_io uart_0__rx__io 6" in pcf and "set_io uart_0__tx__io 9" in pcf  # the iCEBreaker's FTDI UART
+    assert r.utilization["BRAM"] >= 1 and r.fmax_mhz > r.clock_mhz  # the output FIFO, and 12 MHz is met
+    with pytest.raises(ValueError, match="cannot make 5000000 baud"):
+        boards.build(toy_design(4), "icebreaker", tmp_path / "fast", wrapper="uart", baud=5_000_000)
