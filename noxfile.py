@@ -16,7 +16,7 @@ nox.options.reuse_venv = "yes"
 nox.options.sessions = ["lint", "tests"]
 
 PY = f"{sys.version_info.major}.{sys.version_info.minor}" if sys.version_info >= (3, 11) else "3.11"
-ALL = ".[sim,compare,dev]"
+ALL = ".[sim,compare,dev,hil]"
 BOARDS = ["ulx3s", "icebreaker", "vu13p", "vu9p", "agilex7"]
 
 
@@ -42,20 +42,26 @@ def lint(session: nox.Session) -> None:
 
 
 def _sim(session: nox.Session, simulator: str) -> None:
+    """Every sim-marked test that runs ``simulator``, selected by what it runs (tests/conftest.py: a `simulator`
+    parameter or ``@pytest.mark.sim("verilator")``), never by its name. pytest prints how many were selected and
+    how many sim tests for ``simulator`` the suite has; ``--check-sim-count`` fails the run when they differ
+    (left out when posargs may narrow the run on purpose, e.g. ``-- -k layer``)."""
     session.install("-e", ALL)
     _env(session)
-    session.run("pytest", "-q", "-m", "sim", "-k", simulator, *session.posargs)
+    workers = os.environ.get("HGQ_HIL_TEST_WORKERS", "2")
+    check = [] if session.posargs else ["--check-sim-count"]
+    session.run("pytest", "-q", "-n", workers, "-m", "sim", "--simulator", simulator, *check, *session.posargs)
 
 
 @nox.session(name="sim-verilator", python=PY)
 def sim_verilator(session: nox.Session) -> None:
-    """Simulation regression on Verilator (every sim-marked test: layer designs, jet tagger, gate)."""
+    """Simulation regression on Verilator: every sim test that runs it (layer designs, toy core, gate, signals)."""
     _sim(session, "verilator")
 
 
 @nox.session(name="sim-icarus", python=PY)
 def sim_icarus(session: nox.Session) -> None:
-    """Simulation regression on Icarus (the small designs and the gate)."""
+    """Simulation regression on Icarus: every sim test that runs it (layer designs, toy core, gate, UART harness)."""
     _sim(session, "icarus")
 
 

@@ -166,13 +166,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _design_for_board(args: argparse.Namespace, board):
-    """The design to build: a design directory, or the shipped jet tagger converted for the board's part/clock."""
+    """The design to build: a design directory, or ``--model`` / the board's default model converted for its part
+    and clock (``pipeline.board_design``); a design over a vendor part's capacity is refused here (exit 1)."""
     import hdl_gen
+    from boards import pipeline
 
-    if args.design:
-        return hdl_gen.load_design(args.design)
-    model = _load_model(args.model or SHIPPED_MODEL)
-    return hdl_gen.convert(model, part=board.part, clock_ns=board.clock_period_ns, name="jet_tagger")
+    design = hdl_gen.load_design(args.design) if args.design else pipeline.board_design(board, args.model)
+    pipeline.check_board_fits(design, board)
+    return design
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -238,8 +239,9 @@ def cmd_program(args: argparse.Namespace) -> int:
     bit = find_bitstream(args.build_dir, board)
     with _step(f"programming {bit} onto {board.name}", args.json or args.dry_run):
         res = program(bit, board, cable=args.cable, dry_run=args.dry_run, sram=not args.flash)
-    d = res.to_dict() if hasattr(res, "to_dict") else dict(res.__dict__)
-    _emit(args, d, " ".join(map(str, d.get("command", []))) if args.dry_run else f"programmed {board.name}")
+    d = res.to_dict()
+    done = f"loaded {bit} into {board.name}'s {res.mode} in {res.seconds:.1f} s"
+    _emit(args, d, " ".join(res.command) if args.dry_run else done)
     return 0
 
 

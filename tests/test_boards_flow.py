@@ -73,7 +73,7 @@ def _vectors(d, n: int) -> np.ndarray:
     return d.quantize_inputs(np.clip(physics_vectors(n, seed=1), -4.0, 3.875))
 
 
-@pytest.mark.sim
+@pytest.mark.sim("icarus")  # boards.uart.simulate_harness' default simulator
 @pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus not installed: apt-get install -y iverilog")
 def test_uart_harness_bit_exact(tmp_path):
     d = toy_design(16)

@@ -38,7 +38,7 @@ def test_tight_gate_fails_with_table_and_junit(tmp_path, capsys):
     assert cases["accuracy"].find("failure") is not None
 
 
-@pytest.mark.sim
+@pytest.mark.sim("verilator", "icarus")
 def test_ci_gate_passes_on_both_simulators(tmp_path, capsys):
     """The project's own gate (boards/gates/ci.toml): accuracy, latency, LUTs, Verilator and Icarus bit-exact."""
     from pathlib import Path

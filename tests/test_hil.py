@@ -11,10 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures.boards_toy import toy_design
 
+import boards
 import hdl_gen
 from boards.checks import EXIT_BAD_INPUT, EXIT_FAIL, EXIT_TOOL, exit_code, load_model_file
 from boards.cli import SHIPPED_MODEL, main
+from boards.config import BUILTIN_DIR, ENV_VAR
 from boards.simboard import SimBoard, board_sources, plant_bug
 from boards.uart import (
     ID_FRAME_BYTES,
@@ -200,7 +203,6 @@ def test_vendor_uart_projects(tmp_path, monkeypatch):
     from fixtures.boards_toy import toy_design
 
     import boards
-    from boards.config import BUILTIN_DIR, ENV_VAR
 
     d = toy_design(4)
     r = boards.build(d, "vu9p", tmp_path / "vu9p", wrapper="uart", run=False)
@@ -238,9 +240,6 @@ def test_vendor_uart_projects(tmp_path, monkeypatch):
 
 def test_open_board_uart_bitstream(tmp_path):
     """``build --wrapper uart`` on an open board is a real bitstream of the harness on the board's UART pins."""
-    import boards
-    from fixtures.boards_toy import toy_design
-
     r = boards.build(toy_design(4), "icebreaker", tmp_path, wrapper="uart", baud=115200)
     assert r.ran and (tmp_path / "board_top.bin").stat().st_size > 1000
     pcf = (tmp_path / "board_top.pcf").read_text()

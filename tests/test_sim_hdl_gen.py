@@ -39,7 +39,7 @@ def test_hdl_gen_mlp_stream(pipelined, simulator):
     assert r.mismatches == 0 and r.latency_observed == pipelined.latency
 
 
-@pytest.mark.sim
+@pytest.mark.sim("icarus")
 @ICARUS_ONLY
 def test_hdl_gen_mlp_bulk_and_written_dir(pipelined, tmp_path):
     x = _vectors(pipelined, 2000)
@@ -50,7 +50,7 @@ def test_hdl_gen_mlp_bulk_and_written_dir(pipelined, tmp_path):
     assert r.passed, r.first_mismatch
 
 
-@pytest.mark.sim
+@pytest.mark.sim("icarus")
 @ICARUS_ONLY
 @pytest.mark.parametrize("mode", ["stream", "bulk"])
 def test_hdl_gen_combinational_core(mode):
