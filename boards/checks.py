@@ -110,7 +110,8 @@ def check_out_file(path: str | Path, what: str) -> Path:
 
 
 def load_model_file(path: str | Path):
-    """A Keras model from a ``.keras`` file, with errors that say what is wrong with the file."""
+    """A Keras model from a ``.keras`` file (hgq-hil's, or an HGQ2 0.2 checkpoint: :mod:`hgq.hgq2`), with errors
+    that say what is wrong with the file."""
     import hgq  # noqa: PLC0415
 
     p = Path(path)
@@ -121,6 +122,10 @@ def load_model_file(path: str | Path):
             f"model file {str(p)!r} is not a .keras archive (not a zip file: truncated, or another format); "
             "save models with model.save('x.keras') or `hgq-hil train`"
         )
+    from hgq.hgq2 import is_hgq2_checkpoint, load_hgq2  # noqa: PLC0415
+
+    if is_hgq2_checkpoint(p):  # an HGQ2 0.2 checkpoint: read without HGQ2, as the equivalent hgq-hil model
+        return load_hgq2(p)
     try:
         return hgq.load_model(p)
     except Exception as err:  # noqa: BLE001 - Keras raises many kinds for a broken archive
