@@ -185,30 +185,6 @@ def hgq2_quantize(x: np.ndarray, q: HGQ2Quantizer) -> np.ndarray:
 
 
 # -- building the hgq-hil model ----------------------------------------------------------------------------------
-def _exact_formats(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-element ``(k, i, f)`` holding each (float32) value exactly under SAT; zeros get 0 bits."""
-    v = np.asarray(v, np.float64)
-    k = (v < 0).astype(np.float64)
-    f = np.zeros_like(v)
-    nz = v != 0
-    m, e = np.frexp(np.abs(v[nz]))  # |v| = m * 2**e, m in [0.5, 1) with at most 24 significant bits
-    mi = (m * 2.0**24).astype(np.int64)
-    tz = np.array([(int(a) & -int(a)).bit_length() - 1 for a in mi], dtype=np.float64)
-    f[nz] = 24 - e - tz
-    i = np.zeros_like(v)
-    i[nz] = np.ceil(np.log2(np.abs(v[nz]) + 2.0 ** -f[nz]))
-    i[~nz] = -f[~nz]
-    return k, i, f
-
-
-def _set_constant(q: Any, values: np.ndarray) -> None:
-    """Give an hgq-hil constant quantizer (kif, SAT, element) the formats that hold ``values`` exactly."""
-    k, i, f = _exact_formats(values)
-    q.k.assign(k.astype(np.float32))
-    q.i.assign(i.astype(np.float32))
-    q.bvar.assign(f.astype(np.float32))
-
-
 def _set_activation(q: Any, src: HGQ2Quantizer, where: str) -> None:
     """Copy HGQ2's activation widths into an hgq-hil quantizer; refuse what hgq-hil would quantize differently."""
     shape = tuple(q.k.shape)
@@ -232,9 +208,6 @@ def _activation_conf(src: HGQ2Quantizer, ndim: int) -> dict:
     hom = [a for a in range(1, ndim) if src.k.ndim == ndim and src.k.shape[a] == 1]
     return dict(q_type=src.q_type, place="activation", round_mode=src.round_mode, overflow_mode=src.overflow_mode,
                 homogeneous_axes=[0, *hom], trainable_widths=False)  # fmt: skip
-
-
-_CONST = dict(q_type="kif", round_mode="RND", overflow_mode="SAT", granularity="element", trainable_widths=False)
 
 
 def _fold_batchnorm(c: Mapping, lv: list[np.ndarray], kernel: np.ndarray, bias: np.ndarray):
@@ -283,7 +256,7 @@ def load_hgq2(path: str | Path):
 
     import hgq  # noqa: F401  (Keras on JAX first)
     from hgq.layers import QDense, QEinsumDense
-    from hgq.quantizer import Quantizer
+    from hgq.quantizer import HOLD_CONF, Quantizer, hold_exactly
 
     cfg, h5 = _read(path)
     layers = _chain(cfg)
@@ -335,9 +308,9 @@ def load_hgq2(path: str | Path):
             kernel, bias = _fold_batchnorm(c, lv, kernel, bias)
         qk = hgq2_quantize(kernel, kq)
         qb = hgq2_quantize(bias, bq) if has_bias else None
-        common = dict(activation=None if act == "linear" else act, enable_iq=enable_iq,
+        common = dict(activation=None if act == "linear" else act, enable_iq=enable_iq, name=name,
                       iq_conf=_activation_conf(iq, len(x.shape)) if iq else None,
-                      kq_conf=dict(_CONST, place="weight"), bq_conf=dict(_CONST, place="bias"), name=name)  # fmt: skip
+                      kq_conf=dict(HOLD_CONF, place="weight"), bq_conf=dict(HOLD_CONF, place="bias"))  # fmt: skip
         if cls == "QEinsumDense":
             layer = QEinsumDense(c["equation"], c["output_shape"], bias_axes=c.get("bias_axes"), **common)
         else:
@@ -355,10 +328,10 @@ def load_hgq2(path: str | Path):
         if iq is not None:
             _set_activation(layer.iq, iq, f"{where} iq")
         layer.kernel.assign(qk)
-        _set_constant(layer.kq, qk)
+        hold_exactly(layer.kq, qk)
         if qb is not None:
             layer.bias.assign(qb)
-            _set_constant(layer.bq, qb)
+            hold_exactly(layer.bq, qb)
         if not np.array_equal(layer.qkernel, qk.astype(np.float64)) or (
             qb is not None and not np.array_equal(layer.qbias, qb.astype(np.float64))
         ):

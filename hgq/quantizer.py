@@ -28,7 +28,7 @@ from keras import ops
 
 from hgq.fixed import check_overflow_mode, check_round_mode
 
-__all__ = ["Clip", "Quantizer", "round_mantissa", "ste_round"]
+__all__ = ["HOLD_CONF", "Clip", "Quantizer", "exact_kif", "hold_exactly", "round_mantissa", "ste_round"]
 
 LN2 = math.log(2.0)
 
@@ -428,6 +428,38 @@ class Quantizer(keras.layers.Layer):
             trainable_widths=self.trainable_widths,
         )
         return cfg
+
+
+def exact_kif(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-element ``(k, i, f)`` (float64 arrays) under which SAT quantization returns each (float32-representable)
+    value unchanged; zeros get zero bits (pruned)."""
+    v = np.asarray(values, np.float64)
+    k = (v < 0).astype(np.float64)
+    f = np.zeros_like(v)
+    i = np.zeros_like(v)
+    nz = v != 0
+    m, e = np.frexp(np.abs(v[nz]))  # |v| = m * 2**e, m in [0.5, 1): at most 53 significant bits
+    mi = (m * 2.0**53).astype(np.uint64)
+    tz = np.array([(int(a) & -int(a)).bit_length() - 1 for a in mi], dtype=np.float64)
+    f[nz] = 53 - e - tz
+    i[nz] = np.ceil(np.log2(np.abs(v[nz]) + 2.0 ** -f[nz]))
+    i[~nz] = -f[~nz]
+    return k, i, f
+
+
+def hold_exactly(q: Quantizer, values: np.ndarray) -> None:
+    """Set a built constant quantizer (``q_type="kif"``, SAT, element granularity) to formats that keep
+    ``values`` exactly (:func:`exact_kif`): for constants imported already quantized."""
+    if q.q_type != "kif" or q.overflow_mode != "SAT" or q.is_activation:
+        raise ValueError(f"hold_exactly needs a kif SAT constant quantizer, got {q.q_type} {q.overflow_mode} {q.place}")
+    k, i, f = exact_kif(values)
+    q.k.assign(k.astype(np.float32))
+    q.i.assign(i.astype(np.float32))
+    q.bvar.assign(f.astype(np.float32))
+
+
+#: constructor config of a constant quantizer for :func:`hold_exactly` (add ``place``)
+HOLD_CONF = dict(q_type="kif", round_mode="RND", overflow_mode="SAT", granularity="element", trainable_widths=False)
 
 
 def make_quantizer(conf: dict | Quantizer | None, place: str, name: str) -> Quantizer:
