@@ -147,3 +147,14 @@ def test_sign_only_activation_elements_are_refused(tmp_path):
 
     with pytest.raises(HGQ2ImportError, match=r"layer 'dense_0' \(QDense\) iq: 1 element\(s\) keep only a sign bit"):
         load_hgq2(_patched(tmp_path, weights=sign_only))
+
+
+def test_mixed_layers_equal_hgq2_predictions():
+    """Quantizer layer (SAT) → QBatchNormDense (BN on the input, folded) → QEinsumDense (TRN input) → QDense."""
+    v = np.load(DATA / "jet_hgq2_mixed_vectors.npz")
+    model = load_hgq2(DATA / "jet_hgq2_mixed.keras")
+    assert [type(layer).__name__ for layer in model.layers[1:]] == ["Quantizer", "QDense", "QEinsumDense", "QDense"]
+    assert np.array_equal(model.predict(v["x"], verbose=0), v["y"])
+    xq = hdl_gen.quantize_input(model, v["x"])
+    assert np.array_equal(xq, v["xq"].astype(np.float64))
+    assert np.array_equal(hdl_gen.convert(model, name="hgq2_mixed").predict(xq), v["y"].astype(np.float64))
