@@ -2,11 +2,13 @@
 
 A config names the part (device, package, speed grade), the target clock, the I/O standard, the toolchain
 (``vivado``, ``quartus``, ``trellis`` for ECP5, ``icestorm`` for iCE40), the flow (``ooc``: out-of-context
-vendor plan, no pins; ``board``: an Amaranth platform with pins) and the part's resources (for the
-"design too large" check). Adding a board is adding a file: the built-in ``boards/configs/`` directory is
-searched first, then every directory on ``$HGQ_HIL_BOARDS`` (``os.pathsep``-separated), then ``search_path``;
-a later file with the same ``name`` replaces an earlier one. A broken file outside the built-in directory is
-skipped with a :class:`BoardConfigWarning` (the other boards stay usable); asking for it by name raises its error.
+vendor plan, no pins; ``board``: an Amaranth platform with pins), the part's resources (for the "design too
+large" check) and optionally the model it builds by default (``[design] model``: a checkpoint shipped in
+``hgq/data`` or a ``.keras`` path next to the file; else the shipped jet tagger). Adding a board is adding a file:
+the built-in ``boards/configs/`` directory is searched first, then every directory on ``$HGQ_HIL_BOARDS``
+(``os.pathsep``-separated), then ``search_path``; a later file with the same ``name`` replaces an earlier one. A
+broken file outside the built-in directory is skipped with a :class:`BoardConfigWarning` (the other boards stay
+usable); asking for it by name raises its error.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ __all__ = [
 ]
 
 BUILTIN_DIR = Path(__file__).parent / "configs"
+#: the shipped checkpoints (``hgq/data/<name>.keras``) that ``[design] model = "<name>"`` names
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "hgq" / "data"
 ENV_VAR = "HGQ_HIL_BOARDS"
 
 TOOLCHAINS = {"vivado": "amd", "quartus": "intel", "trellis": "lattice", "icestorm": "lattice"}
@@ -54,6 +58,7 @@ _TOP_KEYS = {
     "resources": dict,
     "program": dict,
     "pins": dict,
+    "design": dict,
 }
 _REQUIRED = (
     "name",
@@ -73,6 +78,8 @@ _IO_KEYS = {"standard": str, "uart_baud": int}
 _PROGRAM_KEYS = {"openfpgaloader_board": str}  # [program]: how boards.program loads a bitstream
 # [pins] (vendor boards): package pins of the UART harness top (boards.wrap.UartPorTop) and their I/O standard
 _PINS_KEYS = {"clk": str, "rx": str, "tx": str, "standard": str}
+# [design]: the model `hgq-hil build --board B` builds when given none (boards.pipeline.board_design)
+_DESIGN_KEYS = {"model": str}
 
 
 class ConfigError(ValueError):
@@ -106,6 +113,7 @@ class BoardConfig:
     uart_baud: int | None = None
     openfpgaloader_board: str | None = None  # [program] openfpgaloader_board: the board name for -b
     pins: Mapping[str, str] = field(default_factory=dict)  # [pins]: clk, rx, tx (+ standard) for a UART top
+    default_model: Path | None = None  # [design] model, resolved: the checkpoint built by default (None: shipped)
     source: Path | None = field(default=None, compare=False)
 
     @property
@@ -132,6 +140,7 @@ class BoardConfig:
             "clock_mhz": round(self.clock_mhz, 6),
             "io_standard": self.io_standard,
             "resources": dict(self.resources),
+            "default_model": str(self.default_model) if self.default_model else None,
             "source": str(self.source) if self.source else None,
         }
 
@@ -185,6 +194,10 @@ def _from_dict(data: Mapping[str, Any], where: str, source: Path | None = None) 
     if pins and not {"clk", "rx", "tx"} <= set(pins):
         raise ConfigError(f"{where} [pins]: give all of clk, rx and tx (package pin names), got {sorted(pins)}")
 
+    design = data.get("design", {})
+    _check_table(f"{where} [design]", design, _DESIGN_KEYS)
+    default_model = _design_model(design["model"], where, source) if "model" in design else None
+
     res = data["resources"]
     _check_table(f"{where} [resources]", res, dict.fromkeys(RESOURCE_KEYS, int))
     for key in ("LUT", "FF"):
@@ -213,8 +226,30 @@ def _from_dict(data: Mapping[str, Any], where: str, source: Path | None = None) 
         uart_baud=io.get("uart_baud"),
         openfpgaloader_board=data.get("program", {}).get("openfpgaloader_board"),
         pins=dict(pins),
+        default_model=default_model,
         source=source,
     )
+
+
+def _design_model(value: str, where: str, source: Path | None) -> Path:
+    """``[design] model``: a shipped checkpoint name (``jet_tagger_up5k``, ``.keras`` optional) in
+    :data:`SHIPPED_DIR`, or a path (one with a ``/``) relative to the config file; it must exist."""
+    v = value.strip()
+    if not v:
+        raise ConfigError(f"{where} [design]: model is empty; name a checkpoint in {SHIPPED_DIR} or a .keras path")
+    if "/" in v or os.sep in v:
+        path = Path(v).expanduser()
+        if not path.is_absolute() and source is not None:
+            path = source.parent / path
+    else:
+        path = SHIPPED_DIR / (v if v.endswith(".keras") else f"{v}.keras")
+    if not path.is_file():
+        shipped = ", ".join(sorted(f.stem for f in SHIPPED_DIR.glob("*.keras"))) or "none"
+        raise ConfigError(
+            f"{where} [design]: model {value!r} is not a file ({path}); name a shipped checkpoint ({shipped}) or a "
+            ".keras path relative to the config file"
+        )
+    return path
 
 
 def load_config(path: str | os.PathLike[str]) -> BoardConfig:

@@ -34,11 +34,11 @@ from .config import BoardConfig
 from .platforms import platform_for
 from .reports import (
     BuildResult,
-    DesignTooLarge,
     check_fits,
     parse_nextpnr_log_utilization,
     parse_nextpnr_report,
     parse_yosys_stat,
+    too_large,
     write_result,
 )
 from .uart import design_id
@@ -193,6 +193,7 @@ def open_build(
                     {k: v for k, v in cfg.resources.items() if k in ("LUT", "FF")},
                     cfg.name,
                     "yosys estimate before place-and-route",
+                    part=cfg.part,
                 )
         elif tool.startswith("nextpnr"):
             try:
@@ -202,11 +203,7 @@ def open_build(
                 util = parse_nextpnr_log_utilization(log.read_text()) if log.exists() else {}
                 over = {k: v for k, v in util.items() if v[0] > v[1]}
                 if over:
-                    sizes = ", ".join(f"{k} {u} > {a}" for k, (u, a) in over.items())
-                    raise DesignTooLarge(
-                        f"design too large for board {cfg.name!r} (nextpnr): {sizes}; "
-                        "pick a larger board or a smaller model"
-                    ) from e
+                    raise too_large(cfg.name, "nextpnr packer", over, part=cfg.part) from e
                 raise
             rep = parse_nextpnr_report((out / f"{TOP_NAME}.report.json").read_text(), family)
             result.utilization = rep["utilization"]

@@ -7,6 +7,8 @@ last layer, the only one allowed to import every other package (docs/architectur
 
 from __future__ import annotations
 
+import math
+import os
 import warnings
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -18,7 +20,24 @@ import numpy as np
 
 from hdl_gen.delay import DEFAULT_PART
 
-__all__ = ["KerasCheck", "check_keras", "lower", "pick_point", "report", "train", "verify_rtl"]
+from .config import SHIPPED_DIR, BoardConfig, get_board
+
+__all__ = [
+    "SHIPPED_MODEL",
+    "KerasCheck",
+    "board_design",
+    "check_board_fits",
+    "check_keras",
+    "default_model",
+    "lower",
+    "pick_point",
+    "report",
+    "train",
+    "verify_rtl",
+]
+
+#: the shipped calibrated jet tagger (16-64-32-32-5; hgq/data/jet_tagger_ci.json says how it was made)
+SHIPPED_MODEL = SHIPPED_DIR / "jet_tagger_ci.keras"
 
 
 def train(
@@ -148,3 +167,45 @@ def report(design, *, yosys: bool = False) -> dict:
         family = yosys_family(design.part)
         rep["yosys"] = yosys_estimate(design.verilog(), design.name, family=family)
     return rep
+
+
+def default_model(board: str | BoardConfig) -> Path:
+    """The checkpoint ``hgq-hil build --board B`` builds when given no design or model: the board config's
+    ``[design] model`` when it has one (e.g. the iCEBreaker's ``jet_tagger_up5k``, a smaller Pareto point that fits
+    the UP5K), else the shipped jet tagger :data:`SHIPPED_MODEL`."""
+    return get_board(board).default_model or SHIPPED_MODEL
+
+
+def board_design(board: str | BoardConfig, model: Any = None, *, name: str = "jet_tagger"):
+    """The design board ``board`` builds: ``model`` (a ``.keras`` path or a loaded Keras model; default:
+    :func:`default_model`) converted by ``hdl_gen.convert`` for the board's part and clock."""
+    import hdl_gen
+
+    from .checks import load_model_file
+
+    cfg = get_board(board)
+    if model is None:
+        model = default_model(cfg)
+    if isinstance(model, str | os.PathLike):
+        model = load_model_file(model)
+    return hdl_gen.convert(model, part=cfg.part, clock_ns=cfg.clock_period_ns, name=name)
+
+
+def check_board_fits(design, board: str | BoardConfig) -> None:
+    """Raise :class:`boards.reports.DesignTooLarge` (exit 1) when a design's own estimate exceeds a vendor part,
+    before its build plan is written. The estimate is ``Design.report()``'s ``lut_estimate`` (LUT6-sized; on Intel
+    parts, whose capacity counts ALMs, half of it: two LUT halves or two adder bits per ALM) and its
+    ``register_bits``, both optimistic, so only a design that cannot fit is refused. Open boards are checked by
+    their yosys counts, after synthesis and before place-and-route (:mod:`boards.openflow`), so nothing here."""
+    from .reports import check_fits
+
+    cfg = get_board(board)
+    if cfg.is_open or not hasattr(design, "report"):
+        return
+    rep = design.report()
+    luts = int(rep["lut_estimate"])
+    if cfg.vendor == "intel":
+        luts = math.ceil(luts / 2)
+    used = {"LUT": luts, "FF": int(rep["register_bits"])}
+    avail = {k: cfg.resources[k] for k in ("LUT", "FF")}
+    check_fits(used, avail, cfg.name, "hdl_gen estimate before the vendor build", part=cfg.part)

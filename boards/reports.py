@@ -22,6 +22,7 @@ __all__ = [
     "DesignTooLarge",
     "ReportError",
     "check_fits",
+    "too_large",
     "parse_nextpnr_log_utilization",
     "parse_nextpnr_report",
     "parse_quartus_fit_summary",
@@ -263,13 +264,27 @@ def parse_yosys_stat(stat: Mapping[str, Any] | str, family: str) -> dict[str, An
     return {"utilization": used, "cells": {k: v for k, v in sorted(cells.items()) if not k.startswith("$")}}
 
 
-def check_fits(used: Mapping[str, int | None], available: Mapping[str, int], board: str, when: str) -> None:
-    """Raise :class:`DesignTooLarge` naming every resource over the part's total."""
-    over = [f"{k} {used[k]} > {available[k]}" for k in available if used.get(k) is not None and used[k] > available[k]]
+#: what to do about a design too large for its board (the end of every :class:`DesignTooLarge` message)
+TOO_LARGE_FIX = (
+    "build a smaller Pareto point (a checkpoint of `hgq-hil train` with a larger --beta: `hgq-hil build --model "
+    "point.keras`, or a design directory) or pick a bigger board (`hgq-hil boards`)"
+)
+
+
+def too_large(board: str, when: str, over: Mapping[str, tuple[int, int]], *, part: str | None = None) -> DesignTooLarge:
+    """The one-line :class:`DesignTooLarge` for ``over`` (``{resource: (used, available)}``) found ``when``."""
+    sizes = ", ".join(f"{k} {u} > {a}" + (f" ({100 * u / a:.0f} %)" if a else "") for k, (u, a) in over.items())
+    where = f"board {board!r}" + (f" ({part})" if part else "")
+    return DesignTooLarge(f"design too large for {where}, by the {when}: {sizes}; {TOO_LARGE_FIX}")
+
+
+def check_fits(
+    used: Mapping[str, int | None], available: Mapping[str, int], board: str, when: str, *, part: str | None = None
+) -> None:
+    """Raise :class:`DesignTooLarge` naming every resource over the part's total (counts, capacity, the fix)."""
+    over = {k: (int(used[k]), int(a)) for k, a in available.items() if used.get(k) is not None and used[k] > a}
     if over:
-        raise DesignTooLarge(
-            f"design too large for board {board!r} ({when}): {', '.join(over)}; pick a larger board or a smaller model"
-        )
+        raise too_large(board, when, over, part=part)
 
 
 # ---------------------------------------------------------------- result

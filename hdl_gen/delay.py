@@ -15,8 +15,27 @@ requested clock, hence per-family ns delays):
 - AMD 7-series (-2): LUT6 ≈ 0.12 ns, net ≈ 0.4-0.6 ns, CARRY4 entry ≈ 0.35 ns, ≈ 0.11 ns per 4-bit block (DS181).
 - Lattice ECP5 (-6/-8): LUT4 ≈ 0.4 ns, net ≈ 0.6-0.9 ns, CCU2C ≈ 0.06 ns per bit after a ≈ 0.35 ns entry
   (ECP5 family datasheet, nextpnr timing database).
-- Lattice iCE40 (HX/UP): LUT4 ≈ 0.5-0.9 ns, net ≈ 1 ns, SB_CARRY ≈ 0.13 ns per bit (iCE40 datasheets; UP is
-  slower than HX: the UP figures are used).
+- Lattice iCE40 (HX/UP): UP is slower than HX, and the UP figures are used, from nextpnr-ice40's UP5K timing
+  database as its critical-path reports show them on the jet taggers built here: LUT4 ≈ 0.9-1.3 ns, a net
+  between tiles ≈ 1.8-3.5 ns (≈ 0.7 ns local), SB_CARRY ≈ 0.28 ns per bit, LUT inputs → carry-out ≈ 0.7 ns,
+  clock-to-Q ≈ 1.4 ns + setup ≈ 0.8 ns. With ``lut_ns`` 2.6 the estimate came within -3 %/+10 % of nextpnr's
+  achieved period on two jet taggers (one pipelined, one single-stage) on the UP5K; HX parts run faster.
+- Intel/Altera ALM families (Cyclone V, Cyclone 10 GX, Arria 10, Stratix 10, Agilex 7). An ALM (adaptive logic
+  module) is a fracturable 6-input LUT (one 6-input or two smaller functions) with two dedicated full adders and
+  up to four registers; ten ALMs make a LAB, whose carry chain runs through the ALMs (2 bits per ALM) and on into
+  the next LAB (device handbooks, "LAB and ALM" chapters). So ``lut_inputs`` is 6 and a carry block is one ALM of
+  2 bits; ``carry_entry_ns`` is the arithmetic-mode half-ALM's data-input → carry-out beyond its LUT plus the last
+  bit's carry-in → sum-out. Cell delays come from the ALM timing models that yosys' ``intel_alm`` cell library
+  carries (taken from Quartus' own models): Cyclone V LUT6 ≈ 0.4-0.6 ns, data → carry-out ≈ 0.8-1.1 ns, carry-in →
+  sum ≈ 0.37 ns, ≈ 0.07 ns per ALM of carry; Cyclone 10 GX (the 20 nm Arria 10 fabric, slower grades) LUT6
+  ≈ 0.17-0.28 ns, data → carry-out ≈ 0.5 ns, carry-in → sum ≈ 0.28 ns, ≈ 0.03 ns per ALM. Routing (the input
+  net in ``lut_ns``) and the register overhead are not in those models and are our estimates (≈ 0.55 ns on
+  Cyclone V, ≈ 0.4 ns on Cyclone 10 GX). Arria 10 (-2) is the Cyclone 10 GX fabric at a faster grade (≈ 15 %
+  faster assumed); Stratix 10 and Agilex 7 (-2, HyperFlex fabric, conventional registers, no Hyper-Retiming
+  counted) are scaled from it by process node, Agilex 7 landing close to UltraScale+ -2 (a 12-bit adder ≈ 0.85 ns
+  against 0.70). These Intel figures are the roughest of the table: the public datasheets give no logic-cell
+  delays for Stratix 10 or Agilex, so treat them as planning estimates until a Quartus timing report says
+  otherwise.
 
 Muxes (relu, saturation, select) on a 6-input-LUT family merge into the LUT of the adder, comparator or mux
 that reads them (a ripple-carry bit uses 2-3 of the LUT6's inputs): such a mux costs ``merge_ns`` (the wider
@@ -41,12 +60,12 @@ DEFAULT_PART = "xcvu13p-flga2577-2-e"
 class Family:
     """Delay constants (ns) of one device family; see the module docstring for their origin."""
 
-    name: str  # short name: "xcup", "xc7", "ecp5", "ice40"
+    name: str  # short name: "xcup", "xc7", "ecp5", "ice40", "cyclonev", ..., "agilex7"
     title: str
     lut_inputs: int  # K of the K-input LUT
     lut_ns: float  # one LUT level including its input net
     carry_entry_ns: float  # LUT -> carry chain entry and the chain's exit to the next net
-    carry_bits: int  # bits per carry block (CARRY8: 8, CARRY4: 4, CCU2C/SB_CARRY: 1 per bit)
+    carry_bits: int  # bits per carry block (CARRY8: 8, CARRY4: 4, CCU2C/SB_CARRY: 1 per bit, Intel ALM: 2)
     carry_block_ns: float  # propagation through one carry block
     reg_ns: float  # clock-to-Q + setup + clock uncertainty of one register-to-register path
     yosys_family: str  # what resources.yosys_estimate runs for it
@@ -87,7 +106,14 @@ FAMILIES: dict[str, Family] = {
         Family("xcup", "AMD UltraScale+", 6, 0.40, 0.20, 8, 0.05, 0.30, "xcup", 0.10),
         Family("xc7", "AMD 7-series", 6, 0.70, 0.35, 4, 0.11, 0.45, "xc7", 0.15),
         Family("ecp5", "Lattice ECP5", 4, 1.00, 0.35, 1, 0.06, 0.60, "ecp5", 1.00),
-        Family("ice40", "Lattice iCE40", 4, 1.60, 0.40, 1, 0.13, 0.80, "ice40", 1.60),
+        Family("ice40", "Lattice iCE40", 4, 2.60, 0.70, 1, 0.28, 2.20, "ice40", 2.60),
+        # Intel/Altera ALM parts: 6-input fracturable LUT, 2 carry bits per ALM (yosys: synth_intel_alm, a
+        # Cyclone V-like ALM mapping for all of them; see resources.synth_script)
+        Family("cyclonev", "Intel Cyclone V", 6, 1.00, 0.85, 2, 0.07, 0.60, "intel_alm", 0.20),
+        Family("cyclone10gx", "Intel Cyclone 10 GX", 6, 0.65, 0.55, 2, 0.035, 0.45, "intel_alm", 0.15),
+        Family("arria10", "Intel Arria 10", 6, 0.55, 0.47, 2, 0.03, 0.40, "intel_alm", 0.13),
+        Family("stratix10", "Intel Stratix 10", 6, 0.48, 0.40, 2, 0.025, 0.35, "intel_alm", 0.12),
+        Family("agilex7", "Intel Agilex 7", 6, 0.42, 0.32, 2, 0.02, 0.30, "intel_alm", 0.10),
     )
 }
 
@@ -103,13 +129,26 @@ _PREFIXES: tuple[tuple[str, str], ...] = (
     ("xcve", "xcup"),
     ("xcvp", "xcup"),
     ("xcvc", "xcup"),
+    # Intel/Altera ordering codes: AGF/AGI/AGM (Agilex 7 F/I/M), 1S (Stratix 10 GX/SX/TX/MX/DX), 10AX/10AS/10AT
+    # (Arria 10 GX/SX/GT), 10CX (Cyclone 10 GX; 10CL, Cyclone 10 LP, is LE-based and not listed), 5C (Cyclone V
+    # E/GX/GT/SE/SX/ST)
+    ("agf", "agilex7"),
+    ("agi", "agilex7"),
+    ("agm", "agilex7"),
+    ("1s", "stratix10"),
+    ("10ax", "arria10"),
+    ("10as", "arria10"),
+    ("10at", "arria10"),
+    ("10cx", "cyclone10gx"),
+    ("5c", "cyclonev"),
 )
 
 
 def family_of(part: str) -> Family:
-    """The delay family of a part name, e.g. ``"xcvu13p-flga2577-2-e"`` → UltraScale+, ``"LFE5U-85F"`` → ECP5.
+    """The delay family of a part name, e.g. ``"xcvu13p-flga2577-2-e"`` → UltraScale+, ``"LFE5U-85F"`` → ECP5,
+    ``"AGFB014R24B2E2V"`` → Agilex 7.
 
-    A family short name (``"xcup"``, ``"xc7"``, ``"ecp5"``, ``"ice40"``) is accepted too.
+    A family short name (``"xcup"``, ``"xc7"``, ``"ecp5"``, ``"ice40"``, ``"agilex7"``, ...) is accepted too.
     """
     p = str(part).strip().lower()
     if p in FAMILIES:
@@ -118,6 +157,7 @@ def family_of(part: str) -> Family:
         if p.startswith(prefix):
             return FAMILIES[fam]
     raise ValueError(
-        f"unknown part {part!r}: expected an AMD (xcvu*/xcku*/xczu*/xc7*) or Lattice (LFE5U*/iCE40*) part name, "
-        f"or a family name ({', '.join(FAMILIES)})"
+        f"unknown part {part!r}: expected an AMD (xcvu*/xcku*/xczu*/xc7*), Lattice (LFE5U*/iCE40*) or Intel "
+        f"(AGF*/AGI*/AGM* Agilex 7, 1S* Stratix 10, 10AX*/10AS*/10AT* Arria 10, 10CX* Cyclone 10 GX, 5C* Cyclone V) "
+        f"part name, or a family name ({', '.join(FAMILIES)})"
     )

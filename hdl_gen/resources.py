@@ -2,8 +2,12 @@
 
 ``report --yosys``, the benchmarks and the open board flows (:mod:`boards.openflow`, :mod:`boards.reports`) all
 use it. Relative figures: yosys maps adders to CARRY4 even on UltraScale+ and counts inverters apart; calibrate
-against Vivado before quoting absolutes. The WebAssembly yosys sees only its working
-directory tree, so every run happens in a temporary directory with relative paths.
+against Vivado before quoting absolutes. Intel/Altera ALM parts (the ``intel_alm`` family: Cyclone V, Cyclone 10
+GX, Arria 10, Stratix 10, Agilex 7) all run ``synth_intel_alm -family cyclonev``, the only ALM target this yosys
+has: the cell counts are those of a Cyclone V-like ALM mapping (fracturable 6-input LUTs, 2 adder bits per ALM,
+4 registers per ALM), which the newer ALM families share structurally; ``alms`` estimates packed ALMs from them.
+Calibrate against Quartus (``Logic utilization (in ALMs)``) before quoting absolutes. The WebAssembly yosys sees
+only its working directory tree, so every run happens in a temporary directory with relative paths.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ __all__ = ["YosysError", "find_tool", "stat_cells", "synth_script", "yosys_famil
 
 _XILINX = ("xcup", "xcu", "xc7")
 _LATTICE = ("ecp5", "ice40")
+_INTEL = ("intel_alm",)
 
 
 class YosysError(RuntimeError):
@@ -62,7 +67,7 @@ def _yosys_cmd() -> list[str]:
 
 def yosys_family(part: str) -> str:
     """The family name :func:`synth_script` takes for a part (``"xcvu13p-..."`` → ``"xcup"``, ``"LFE5U-85F"`` →
-    ``"ecp5"``), from the same part table as the delay model."""
+    ``"ecp5"``, ``"AGFB014R24B2E2V"`` → ``"intel_alm"``), from the same part table as the delay model."""
     from hdl_gen.delay import family_of
 
     return family_of(part).yosys_family
@@ -101,8 +106,18 @@ def synth_script(top: str, family: str = "xcup", *, fast: bool = False) -> str:
             body = f"{synth} -noabc9"
         else:
             body = synth
+    elif family in _INTEL:
+        synth = f"synth_intel_alm -family cyclonev -top {top} -noiopad -noclkbuf"
+        if fast:  # synth_intel_alm's map_luts step with classic abc in place of abc9
+            body = (
+                f"{synth} -run :map_luts; abc -lut 6; techmap -map +/intel_alm/common/alm_map.v; opt -fast; clean; "
+                f"{synth} -run check:"
+            )
+        else:
+            body = synth
     else:
-        raise ValueError(f"unknown yosys family {family!r}; expected one of {', '.join(_XILINX + _LATTICE)}")
+        known = ", ".join(_XILINX + _LATTICE + _INTEL)
+        raise ValueError(f"unknown yosys family {family!r}; expected one of {known}")
     return read + body + "; tee -q -o stat.json stat -json"
 
 
@@ -127,6 +142,17 @@ def _count(cells: dict[str, int], family: str) -> dict[str, int]:
             "muxf": tot(lambda c: c in ("PFUMX", "L6MUX21")),
             "dsp": tot(lambda c: c.startswith("MULT")),
         }
+    if family in _INTEL:
+        # an ALM holds one ALUT6, or two smaller ALUTs, or two arithmetic half-ALMs (2 adder bits), and 4 registers
+        lut6, ffs = tot(lambda c: c == "MISTRAL_ALUT6"), tot(lambda c: c == "MISTRAL_FF")
+        halves = tot(lambda c: (c.startswith("MISTRAL_ALUT") and c != "MISTRAL_ALUT6") or c == "MISTRAL_NOT")
+        return {
+            "luts": lut6 + halves,
+            "alms": max(lut6 + -(-halves // 2), -(-ffs // 4)),
+            "ffs": ffs,
+            "carry": tot(lambda c: c == "MISTRAL_ALUT_ARITH"),
+            "dsp": tot(lambda c: c.startswith("MISTRAL_MUL")),
+        }
     return {
         "luts": tot(lambda c: c == "SB_LUT4"),
         "ffs": tot(lambda c: c.startswith("SB_DFF")),
@@ -150,14 +176,16 @@ def yosys_estimate(
         verilog: the Verilog text.
         top: top module name.
         family: ``"xcup"``/``"xcu"``/``"xc7"`` (``synth_xilinx -family ... -flatten -noiopad -noclkbuf``),
-            ``"ecp5"`` (``synth_ecp5 -noiopad``) or ``"ice40"`` (``synth_ice40``).
+            ``"ecp5"`` (``synth_ecp5 -noiopad``), ``"ice40"`` (``synth_ice40``) or ``"intel_alm"``
+            (``synth_intel_alm -family cyclonev -noiopad -noclkbuf``, for every Intel ALM part).
         fast: classic ABC LUT mapping instead of ABC9 (much faster on big designs, within ~1 % in LUTs).
         timeout: seconds before the run is killed (TimeoutExpired).
         nice: niceness increment for the yosys process (0 = unchanged).
 
     Returns:
         ``{"family", "luts", "ffs", "carry", ..., "cells": {type: count}, "seconds", "script"}``; on Xilinx
-        ``luts`` counts LUT1-6 and INV, SRLs (``srls``) are apart; on ECP5 ``luts`` includes 2 per CCU2C.
+        ``luts`` counts LUT1-6 and INV, SRLs (``srls``) are apart; on ECP5 ``luts`` includes 2 per CCU2C; on
+        Intel ``luts`` counts ALUTs (arithmetic half-ALMs included) and ``alms`` the ALMs they pack into.
     """
     script = synth_script(top, family, fast=fast)
     cmd = _yosys_cmd() + ["-q", "-p", script]

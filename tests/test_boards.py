@@ -163,3 +163,130 @@ def test_toy_core_verilog_deterministic():
     assert toy_design(6).verilog() == toy_design(6).verilog()
     with pytest.raises(ValueError, match="even number"):
         toy_design(3)
+
+
+# ---------------------------------------------------------------- which design each board builds, size checks
+
+
+def _mlp_design(part: str, clock_ns: float):
+    import hdl_gen
+    from hdl_gen.examples import mlp_graph
+
+    g = mlp_graph((8, 12, 6, 3), seed=2, wbits=3, in_bits=6, act_bits=6)
+    return hdl_gen.convert(g, part=part, clock_ns=clock_ns, name="mlp")
+
+
+def test_board_default_models():
+    from boards import pipeline
+    from boards.config import SHIPPED_DIR
+
+    ice = get_board("icebreaker")  # the shipped jet tagger does not fit the UP5K: a smaller Pareto point does
+    assert ice.default_model == SHIPPED_DIR / "jet_tagger_up5k.keras" and ice.default_model.is_file()
+    assert pipeline.default_model("icebreaker") == ice.default_model
+    assert ice.to_dict()["default_model"] == str(ice.default_model)
+    assert pipeline.SHIPPED_MODEL.is_file()
+    for b in ("ulx3s", "vu13p", "vu9p", "agilex7"):
+        assert get_board(b).default_model is None and pipeline.default_model(b) == pipeline.SHIPPED_MODEL
+
+
+def test_design_model_key(tmp_path):
+    text = (Path(boards.config.BUILTIN_DIR) / "vu9p.toml").read_text()
+    f = tmp_path / "vu9p.toml"
+    f.write_text(text + '\n[design]\nmodel = "jet_tagger_up5k.keras"\n')  # a shipped name, .keras optional
+    assert load_config(f).default_model.name == "jet_tagger_up5k.keras"
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "x.keras").write_bytes(b"")
+    f.write_text(text + '\n[design]\nmodel = "m/x.keras"\n')  # a path, relative to the config file
+    assert load_config(f).default_model == tmp_path / "m" / "x.keras"
+    for bad, msg in [
+        ('model = "nope"', r"\[design\]: model 'nope' is not a file .*jet_tagger_ci"),
+        ("model = 3", r"\[design\]: key 'model' has int"),
+        ('modle = "x"', r"\[design\]: unknown key 'modle'"),
+    ]:
+        f.write_text(text + f"\n[design]\n{bad}\n")
+        with pytest.raises(ConfigError, match=msg):
+            load_config(f)
+
+
+def test_intel_part_schedules_and_gets_its_quartus_plan(tmp_path):
+    """The agilex7 board: its part resolves to the Agilex 7 delay family, the design pipelines for 400 MHz, and the
+    Quartus plan names the part, the family and the clock."""
+    from boards import pipeline
+
+    cfg = get_board("agilex7")
+    d = _mlp_design(cfg.part, cfg.clock_period_ns)
+    rep = d.report()
+    assert rep["family"] == "agilex7" and rep["family_title"] == "Intel Agilex 7" and rep["meets_clock"]
+    assert d.latency >= 1 and rep["critical_path_ns"] <= 2.5
+    pipeline.check_board_fits(d, cfg)  # far below the part
+    r = boards.build(d, "agilex7", tmp_path / "q", run=False)
+    assert r.part == "AGFB014R24B2E2V" and r.clock_mhz == 400.0 and not r.ran
+    tcl = (tmp_path / "q" / "mlp_quartus.tcl").read_text()
+    assert "set_global_assignment -name DEVICE AGFB014R24B2E2V" in tcl
+    assert 'set_global_assignment -name FAMILY "Agilex 7"' in tcl and "TOP_LEVEL_ENTITY mlp" in tcl
+    assert "create_clock -name clk -period 2.500 [get_ports {clk}]" in (tmp_path / "q" / "mlp.sdc").read_text()
+    lay = json.loads((tmp_path / "q" / "mlp.layout.json").read_text())
+    assert lay["part"] == "AGFB014R24B2E2V" and lay["clock_ns"] == 2.5 and lay["latency"] == d.latency
+
+
+def test_vendor_design_too_large_before_the_plan(tmp_path, monkeypatch, capsys):
+    """A design over a vendor part's capacity (here a fake 10-ALM Agilex) is refused before any file is written:
+    one `error:` line naming the counts, the capacity and the fix, exit 1."""
+    from boards import pipeline
+    from boards.checks import exit_code
+    from boards.cli import main
+
+    text = (Path(boards.config.BUILTIN_DIR) / "agilex7.toml").read_text()
+    (tmp_path / "tiny_agx.toml").write_text(
+        text.replace('name = "agilex7"', 'name = "tiny_agx"').replace("LUT = 487200", "LUT = 10")
+    )
+    monkeypatch.setenv(ENV_VAR, str(tmp_path))
+    d = _mlp_design("AGFB014R24B2E2V", 2.5)
+    d.write(tmp_path / "d")
+    alms = -(-d.report()["lut_estimate"] // 2)
+    msg = (
+        rf"design too large for board 'tiny_agx' \(AGFB014R24B2E2V\), by the hdl_gen estimate before the vendor "
+        rf"build: LUT {alms} > 10 \(\d+ %\); build a smaller Pareto point .* or pick a bigger board"
+    )
+    with pytest.raises(reports.DesignTooLarge, match=msg) as err:
+        pipeline.check_board_fits(d, "tiny_agx")
+    assert exit_code(err.value) == 1
+    assert main(["build", str(tmp_path / "d"), "--board", "tiny_agx", "--out", str(tmp_path / "out")]) == 1
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: design too large for board 'tiny_agx'")
+    assert not (tmp_path / "out").exists()
+
+
+def test_icebreaker_default_design_fits():
+    """`hgq-hil build --board icebreaker` builds the board's [design] model (a smaller Pareto point of the jet
+    tagger): its estimate is well under the UP5K's 5,280 LUT4 (yosys: ~2,550 LUT4 for the core, the shipped
+    jet_tagger_ci ~6,000; hgq/data/jet_tagger_up5k.json has the placed-and-routed figures)."""
+    from boards import pipeline
+
+    d = pipeline.board_design("icebreaker")
+    assert d.part == "iCE40UP5K-SG48" and d.layout["clock_ns"] == pytest.approx(83.333)
+    rep = d.report()
+    assert rep["meets_clock"] and rep["lut_estimate"] < 0.6 * 5280 and rep["register_bits"] < 0.1 * 5280
+
+
+@pytest.mark.parametrize("name", ["jet_tagger_ci", "jet_tagger_up5k"])
+def test_shipped_model_figures_match_convert(name):
+    """The design figures recorded next to each shipped checkpoint are what hdl_gen.convert reports today (the
+    README's Figures table quotes jet_tagger_ci's), so they cannot drift."""
+    import hdl_gen
+    from boards.checks import load_model_file
+    from boards.config import SHIPPED_DIR
+
+    meta = json.loads((SHIPPED_DIR / f"{name}.json").read_text())
+    ((key, fig),) = [(k, v) for k, v in meta.items() if k.startswith("design_at_")]
+    assert meta["model"] == f"{name}.keras"
+    d = hdl_gen.convert(load_model_file(SHIPPED_DIR / meta["model"]), part=fig["part"], clock_ns=fig["clock_ns"])
+    r = d.report()
+    got = {
+        "latency_cycles": r["latency_cycles"],
+        "latency_ns": r["latency_ns"],
+        "lut_estimate": r["lut_estimate"],
+        "register_bits": r["register_bits"],
+        "adders": r["total_adders"],
+    }
+    assert {k: fig[k] for k in got} == pytest.approx(got), f"{name}.json {key} is stale"

