@@ -110,13 +110,21 @@ def check_out_file(path: str | Path, what: str) -> Path:
 
 
 def load_model_file(path: str | Path):
-    """A Keras model from a ``.keras`` file (hgq-hil's, or an HGQ2 0.2 checkpoint: :mod:`hgq.hgq2`), with errors
-    that say what is wrong with the file."""
+    """A Keras model from a ``.keras`` file (hgq-hil's, or an HGQ2 0.2 checkpoint: :mod:`hgq.hgq2`) or a QONNX
+    ``.onnx`` graph (:mod:`hgq.qonnx_import`), with errors that say what is wrong with the file."""
     import hgq  # noqa: PLC0415
 
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"model file {str(p)!r} does not exist (train one with `hgq-hil train`)")
+    if p.suffix.lower() == ".onnx":  # a QONNX graph: hgq.qonnx_import
+        try:
+            import onnx  # noqa: F401, PLC0415
+
+            from hgq.qonnx_import import load_qonnx  # noqa: PLC0415
+        except ImportError:
+            raise ValueError(f"{str(p)!r} is an ONNX graph: reading it needs pip install 'hgq-hil[qonnx]'") from None
+        return load_qonnx(p)
     if not zipfile.is_zipfile(p):
         raise ValueError(
             f"model file {str(p)!r} is not a .keras archive (not a zip file: truncated, or another format); "
