@@ -13,8 +13,11 @@ layers, so ``hdl_gen.convert``, ``simulate``, ``gate`` and ``build`` treat it as
   grid; otherwise QONNX would round twice, which is refused).
 - ``Quant`` and ``BipolarQuant`` on constants (weights, biases) are evaluated here with QONNX's own formula;
   ``Transpose``, ``Reshape``, ``Identity`` and ``Constant`` on constants fold.
-- ``MatMul``/``Gemm`` by a constant, an optional ``Add`` of a constant and an optional ``Relu`` become one
-  :class:`~hgq.layers.QDense` whose constants are held exactly; ``Flatten``/``Reshape`` pass through.
+- ``MatMul``/``Gemm``/``Conv`` by a constant, an optional ``Add`` of a constant and an optional ``Relu`` become one
+  :class:`~hgq.layers.QDense`/``QConv1D``/``QConv2D`` whose constants are held exactly; ``MaxPool``,
+  ``AveragePool`` (power-of-two area) and 1-D global pools map to hgq-hil's pools; ``Flatten``/``Reshape`` pass
+  through. Feature maps are channels-last in hgq-hil: an ``(N, C, *S)`` graph input becomes an ``(N, *S, C)``
+  model input, and the dense layer after a flatten gets its rows in that order.
 
 Exactness needs power-of-two scales and zero points of 0; anything else, float operations that are not one of
 the above, branches, and other ops are refused by name (:class:`QONNXImportError`), with the supported list.
@@ -32,8 +35,10 @@ import numpy as np
 
 __all__ = ["SUPPORTED_OPS", "QONNXImportError", "int_quant", "load_qonnx"]
 
-SUPPORTED_OPS = ("Quant", "IntQuant", "Trunc", "BipolarQuant", "MatMul", "Gemm", "Add", "Relu", "Flatten",
-                 "Reshape", "Identity", "Transpose", "Constant")  # fmt: skip
+SUPPORTED_OPS = ("Quant", "IntQuant", "Trunc", "BipolarQuant", "MatMul", "Gemm", "Conv", "Add", "Relu", "MaxPool",
+                 "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Reshape", "Identity", "Transpose",
+                 "Constant")  # fmt: skip
+_POOLS = ("MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool")
 _ROUND = {"ROUND": "RND_CONV", "HALF_EVEN": "RND_CONV", "FLOOR": "TRN", "HALF_UP": "RND_INF", "DOWN": "TRN_ZERO"}
 
 
@@ -90,11 +95,18 @@ def _text(v: Any) -> str:
 
 @dataclass
 class _Dense:
+    """A MatMul/Gemm/Conv by constants with its bias and ReLU (kernel in the Keras layout)."""
+
     kernel: np.ndarray
     f_kernel: float
     bias: np.ndarray | None = None
     relu: bool = False
     names: list[str] = field(default_factory=list)
+    conv: dict | None = None  # rank, kernel_size, strides, padding of a convolution
+
+    @property
+    def units(self) -> int:
+        return int(self.kernel.shape[-1])
 
 
 def _const_formats_f(v: np.ndarray) -> float:
@@ -112,7 +124,7 @@ def load_qonnx(path: str | Path):
     from onnx import numpy_helper
 
     import hgq  # noqa: F401  (Keras on JAX first)
-    from hgq.layers import QDense
+    from hgq.layers import QConv1D, QConv2D, QDense
     from hgq.quantizer import HOLD_CONF, Quantizer, hold_exactly
 
     try:
@@ -155,7 +167,16 @@ def load_qonnx(path: str | Path):
                 by_input.setdefault(n, []).append(node)
     layers: list[tuple[str, Any]] = []
     tensor, f_cur, quantized = inputs[0].name, None, False
+    shape = tuple(dims[1:])  # the current tensor's ONNX shape without the batch (channels first when spatial)
+    perm: np.ndarray | None = None  # Keras-order → ONNX-order positions after flattening a spatial tensor
     dense: _Dense | None = None
+
+    def flush() -> None:
+        nonlocal dense, f_cur
+        if dense is not None:
+            layers.append(("dense", dense))
+            f_cur, dense = _dense_f(f_cur, dense), None
+
     while tensor != g.output[0].name or by_input.get(tensor):
         users = by_input.get(tensor, [])
         if len(users) != 1:
@@ -166,59 +187,74 @@ def load_qonnx(path: str | Path):
         if op not in SUPPORTED_OPS:
             raise QONNXImportError(f"node {name!r} is an ONNX {op}, which does not convert; supported: "
                                    f"{', '.join(SUPPORTED_OPS)}")  # fmt: skip
-        if op in ("MatMul", "Gemm", "Add", "Relu") and not quantized:
+        if op not in ("Quant", "IntQuant", "Trunc", "Identity") and not quantized:
             raise QONNXImportError(f"node {name!r} ({op}) reads the graph input before any Quant node: hgq-hil "
                                    "needs the input quantized (put a Quant node first)")  # fmt: skip
         if op in ("Quant", "IntQuant", "Trunc"):
-            if dense is not None:
-                layers.append(("dense", dense))
-                f_cur, dense = _dense_f(f_cur, dense), None
-            conf, f_cur = _activation_quantizer(node, name, args, f_cur, len(dims), qonnx_opset)
+            flush()
+            if perm is not None and (np.size(args[1]) > 1 or (len(args) > 4 and np.size(args[4]) > 1)):
+                raise QONNXImportError(f"node {name!r} ({op}): per-element scales after flattening a feature map")
+            conf, f_cur = _activation_quantizer(node, name, args, f_cur, 1 + len(shape), qonnx_opset)
             layers.append(("quant", conf))
             quantized = True
         elif op in ("MatMul", "Gemm"):
-            if dense is not None:
-                layers.append(("dense", dense))
-                f_cur, dense = _dense_f(f_cur, dense), None
+            flush()
             w = args[1]
             if w is None or node.input[0] != tensor:
                 raise QONNXImportError(f"node {name!r} ({op}) multiplies two activations; only products with a "
                                        "constant (weights) convert")  # fmt: skip
+            if len(shape) != 1:
+                raise QONNXImportError(f"node {name!r} ({op}) on a {len(shape) + 1}-D tensor: flatten it first")
             a = _attrs(node)
             if op == "Gemm":
                 if a.get("transA", 0) or a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0:
                     raise QONNXImportError(f"node {name!r} (Gemm): transA, alpha and beta other than 0, 1, 1")
                 w = w.T if a.get("transB", 0) else w
+            if perm is not None:  # rows in the order Keras flattens (channels last)
+                w, perm = w[perm], None
             dense = _Dense(w, _const_formats_f(w), names=[name])
             if op == "Gemm" and len(node.input) > 2 and node.input[2]:
                 dense.bias = np.broadcast_to(args[2], (w.shape[1],)).copy()
+            shape = (int(w.shape[1]),)
+        elif op == "Conv":
+            flush()
+            dense, shape = _conv(node, name, args, shape)
         elif op == "Add":
             other = [a for a in args if a is not None]
             if dense is None or dense.bias is not None or dense.relu or len(other) != 1:
-                raise QONNXImportError(f"node {name!r} (Add) is not a constant bias right after MatMul/Gemm")
-            dense.bias = np.broadcast_to(other[0], (dense.kernel.shape[1],)).copy()
+                raise QONNXImportError(f"node {name!r} (Add) is not a constant bias right after MatMul/Gemm/Conv")
+            b = np.asarray(other[0])
+            if dense.conv is not None and b.size == dense.units:  # (1, M, 1, 1): per output channel
+                b = b.reshape(-1)
+            dense.bias = np.broadcast_to(b, (dense.units,)).copy()
             dense.names.append(name)
         elif op == "Relu":
             if dense is None or dense.relu:
-                raise QONNXImportError(f"node {name!r} (Relu) does not follow a MatMul/Gemm (+ Add)")
+                raise QONNXImportError(f"node {name!r} (Relu) does not follow a MatMul/Gemm/Conv (+ Add)")
             dense.relu = True
             dense.names.append(name)
+        elif op in _POOLS:
+            flush()
+            pool, shape, extra_f = _pool(node, name, shape)
+            f_cur = None if f_cur is None else f_cur + extra_f
+            layers.append(("pool", pool))
         elif op in ("Flatten", "Reshape"):
-            if dense is not None:
-                layers.append(("dense", dense))
-                f_cur, dense = _dense_f(f_cur, dense), None
+            flush()
+            if len(shape) > 1:
+                perm = np.moveaxis(np.arange(int(np.prod(shape))).reshape(shape), 0, -1).ravel()
+            shape = (int(np.prod(shape)),)
             layers.append(("flatten", name))
         elif op == "BipolarQuant":
             raise QONNXImportError(f"node {name!r} (BipolarQuant) on an activation is a sign function, not fixed "
                                    "point; only constants may be bipolar")  # fmt: skip
         tensor = node.output[0]
-    if dense is not None:
-        layers.append(("dense", dense))
+    flush()
     if not quantized:
         raise QONNXImportError(f"{path}: no Quant node on the input; hgq-hil needs the input quantized")
 
     # 3. the hgq-hil model
-    x = inp = keras.Input(shape=tuple(dims[1:]), name="x")
+    in_shape = tuple(dims[1:]) if len(dims) == 2 else (*dims[2:], dims[1])  # channels last
+    x = inp = keras.Input(shape=in_shape, name="x")
     fills: list[tuple[Any, Any]] = []
     for kind, item in layers:
         if kind == "quant":
@@ -226,12 +262,20 @@ def load_qonnx(path: str | Path):
             x = q(x)
             fills.append((q, item))
         elif kind == "flatten":
-            x = keras.layers.Flatten(name=str(item))(x)
+            x = keras.layers.Flatten(name=_keras_name(str(item)))(x)
+        elif kind == "pool":
+            x = item["layer"](**item["args"])(x)
         else:
             d: _Dense = item
-            layer = QDense(d.kernel.shape[1], activation="relu" if d.relu else None, enable_iq=False,
-                           use_bias=d.bias is not None, kq_conf=dict(HOLD_CONF, place="weight"),
-                           bq_conf=dict(HOLD_CONF, place="bias"), name=_keras_name(d.names[0]))  # fmt: skip
+            common = dict(activation="relu" if d.relu else None, enable_iq=False, use_bias=d.bias is not None,
+                          kq_conf=dict(HOLD_CONF, place="weight"), bq_conf=dict(HOLD_CONF, place="bias"),
+                          name=_keras_name(d.names[0]))  # fmt: skip
+            if d.conv is None:
+                layer = QDense(d.units, **common)
+            else:
+                cls = QConv1D if d.conv["rank"] == 1 else QConv2D
+                layer = cls(d.units, d.conv["kernel_size"], strides=d.conv["strides"], padding=d.conv["padding"],
+                            **common)  # fmt: skip
             x = layer(x)
             fills.append((layer, d))
     out = keras.Model(inp, x, name=_keras_name(g.name or Path(path).stem))
@@ -305,12 +349,117 @@ def _activation_quantizer(node: Any, name: str, args: Sequence, f_in: float | No
         raise QONNXImportError(f"node {name!r} ({op}): unsigned narrow range (max 2**b - 2) is not fixed point")
     k = np.float64(signed)
     i = bits - k - f
-    shape_axes = [ax for ax in range(1, ndim)]
     per_channel = np.size(f) > 1 or np.size(bits) > 1
-    hom = [0] if per_channel else [0, *shape_axes]
+    if not per_channel:
+        hom = list(range(ndim))
+    elif ndim == 2:  # per feature
+        hom = [0]
+        f, i = (np.broadcast_to(v, np.broadcast_shapes(np.shape(f), np.shape(i))).reshape(1, -1) for v in (f, i))
+    else:  # per channel of a feature map: ONNX (1, C, 1, ...) → Keras (1, ..., 1, C)
+        hom = list(range(ndim - 1))
+        f, i = (np.broadcast_to(v, np.broadcast_shapes(np.shape(f), np.shape(i))).reshape((1,) * (ndim - 1) + (-1,))
+                for v in (f, i))  # fmt: skip
     conf = dict(q_type="kif", place="activation", round_mode=_ROUND[mode],
                 overflow_mode="SAT_SYM" if narrow else "SAT", homogeneous_axes=hom, trainable_widths=False)  # fmt: skip
     return {"name": _keras_name(name), "conf": conf, "kif": (k, i, f)}, float(np.max(f))
+
+
+def _same_pads(spatial: Sequence[int], kernel: Sequence[int], strides: Sequence[int]) -> list[int]:
+    """ONNX ``pads`` (begins then ends) of Keras' "same" padding."""
+    begins, ends = [], []
+    for n, k, st in zip(spatial, kernel, strides, strict=True):
+        total = max((math.ceil(n / st) - 1) * st + k - n, 0)
+        begins.append(total // 2)
+        ends.append(total - total // 2)
+    return begins + ends
+
+
+def _window(node: Any, name: str, shape: Sequence[int], kernel: Sequence[int]) -> tuple[list[int], str, tuple]:
+    """Strides, Keras padding and the output ONNX shape of a Conv/pool window over ``shape`` (C, *spatial)."""
+    a = _attrs(node)
+    rank = len(kernel)
+    strides = list(a.get("strides", [1] * rank))
+    if any(d != 1 for d in a.get("dilations", [1] * rank)) or a.get("ceil_mode", 0):
+        raise QONNXImportError(f"node {name!r} ({node.op_type}): dilations and ceil_mode are not supported")
+    auto = _text(a.get("auto_pad", "NOTSET"))
+    pads = list(a.get("pads", [0] * 2 * rank))
+    spatial = list(shape[1:])
+    if auto == "VALID" or (auto == "NOTSET" and not any(pads)):
+        padding = "valid"
+    elif auto == "SAME_UPPER" or (auto == "NOTSET" and pads == _same_pads(spatial, kernel, strides)):
+        padding = "same"
+    else:
+        raise QONNXImportError(f"node {name!r} ({node.op_type}): pads {pads} (auto_pad {auto}) are neither none nor "
+                               "Keras' 'same' padding")  # fmt: skip
+    if padding == "valid":
+        out = [(n - k) // st + 1 for n, k, st in zip(spatial, kernel, strides, strict=True)]
+    else:
+        out = [math.ceil(n / st) for n, st in zip(spatial, strides, strict=True)]
+    return strides, padding, tuple(out)
+
+
+def _conv(node: Any, name: str, args: Sequence, shape: Sequence[int]) -> tuple[_Dense, tuple]:
+    """A Conv by constant weights (ONNX (M, C, *k)) as a channels-last hgq-hil convolution."""
+    w = args[1]
+    if w is None:
+        raise QONNXImportError(f"node {name!r} (Conv): the weights must be constants")
+    a = _attrs(node)
+    rank = w.ndim - 2
+    if rank not in (1, 2) or len(shape) != rank + 1:
+        raise QONNXImportError(f"node {name!r} (Conv): only 1-D and 2-D convolutions convert")
+    if a.get("group", 1) != 1:
+        raise QONNXImportError(f"node {name!r} (Conv): grouped/depthwise convolutions (group > 1) do not convert")
+    kernel = tuple(int(k) for k in w.shape[2:])
+    strides, padding, out = _window(node, name, shape, kernel)
+    kw = np.transpose(w, (*range(2, w.ndim), 1, 0))  # (M, C, *k) → (*k, C, M)
+    d = _Dense(kw, _const_formats_f(kw), names=[name],
+               conv=dict(rank=rank, kernel_size=kernel, strides=tuple(strides), padding=padding))  # fmt: skip
+    if len(args) > 2 and args[2] is not None:
+        d.bias = np.asarray(args[2]).reshape(-1).copy()
+    return d, (int(w.shape[0]), *out)
+
+
+def _pool(node: Any, name: str, shape: Sequence[int]) -> tuple[dict, tuple, float]:
+    """A pooling node as an hgq-hil pooling layer spec, its output shape and the fractional bits it adds."""
+    from hgq.layers import (
+        QAveragePooling1D,
+        QAveragePooling2D,
+        QGlobalAveragePooling1D,
+        QGlobalMaxPooling1D,
+        QMaxPooling1D,
+        QMaxPooling2D,
+    )
+
+    op, rank = node.op_type, len(shape) - 1
+    if rank not in (1, 2):
+        raise QONNXImportError(f"node {name!r} ({op}): needs a 1-D or 2-D feature map")
+    if op.startswith("Global"):
+        if rank != 1:
+            raise QONNXImportError(f"node {name!r} ({op}): only 1-D global pooling converts (flatten, then a dense)")
+        cls = QGlobalAveragePooling1D if op == "GlobalAveragePool" else QGlobalMaxPooling1D
+        extra = math.log2(shape[1]) if op == "GlobalAveragePool" else 0.0
+        if extra != int(extra):
+            raise QONNXImportError(f"node {name!r} ({op}): averages over {shape[1]} positions, not a power of two")
+        return {"layer": cls, "args": {"name": _keras_name(name), "enable_iq": False}}, (shape[0],), extra
+    kernel = tuple(int(k) for k in _attrs(node)["kernel_shape"])
+    strides, padding, out = _window(node, name, shape, kernel)
+    extra = 0.0
+    if op == "AveragePool":
+        extra = math.log2(math.prod(kernel))
+        if extra != int(extra) or padding != "valid":
+            raise QONNXImportError(f"node {name!r} (AveragePool): only unpadded pools of a power-of-two area are "
+                                   "exact")  # fmt: skip
+        cls = QAveragePooling1D if rank == 1 else QAveragePooling2D
+    else:
+        cls = QMaxPooling1D if rank == 1 else QMaxPooling2D
+    args = {
+        "pool_size": kernel,
+        "strides": tuple(strides),
+        "padding": padding,
+        "name": _keras_name(name),
+        "enable_iq": False,
+    }
+    return {"layer": cls, "args": args}, (shape[0], *out), extra
 
 
 def _fold(node: Any, args: list[np.ndarray]) -> np.ndarray:

@@ -133,3 +133,37 @@ def test_brevitas_model_cli_convert_and_simulate(tmp_path, capsys):
     assert main(["simulate", str(tmp_path / "d"), "--vectors", str(tmp_path / "v.npz"), "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["passed"] and r["mismatches"] == 0 and r["compared"] >= len(y)
+
+
+def _cnn(path: Path, pool: str) -> Path:
+    """(1, 4, 4) jet image → Quant → Conv 3×3 'same' + bias + Relu → Quant → MaxPool/AveragePool 2×2 → Flatten →
+    Gemm → 5 (ONNX NCHW; the imported model takes channels last)."""
+    rng = np.random.default_rng(3)
+    c = {"W": rng.normal(0, 0.5, (4, 1, 3, 3)), "B": rng.normal(0, 0.2, 4), "W2": rng.normal(0, 0.5, (16, 5)),
+         "zero": 0.0, "s_in": 2.0**-4, "bw8": 8.0, "s_w": 2.0**-5, "bw6": 6.0, "s_b": 2.0**-9, "bw12": 12.0,
+         "s_a": 2.0**-3}  # fmt: skip
+    inits = [nh.from_array(np.asarray(v, np.float32), k) for k, v in c.items()]
+    nodes = [_quant("x", "s_in", "bw8", "xq"), _quant("W", "s_w", "bw6", "Wq", narrow=1),
+             _quant("B", "s_b", "bw12", "Bq"), _quant("W2", "s_w", "bw6", "W2q", narrow=1),
+             oh.make_node("Conv", ["xq", "Wq", "Bq"], ["c0"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], name="conv"),
+             oh.make_node("Relu", ["c0"], ["c1"]), _quant("c1", "s_a", "bw8", "c2", signed=0),
+             oh.make_node(pool, ["c2"], ["p"], kernel_shape=[2, 2], strides=[2, 2], name="pool"),
+             oh.make_node("Flatten", ["p"], ["fl"]), oh.make_node("MatMul", ["fl", "W2q"], ["y"])]  # fmt: skip
+    g = oh.make_graph(nodes, "cnn", [oh.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])],
+                      [oh.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])], inits)  # fmt: skip
+    onnx.save(oh.make_model(g, opset_imports=[oh.make_opsetid("", 13), oh.make_opsetid(DOMAIN, 1)]), path)
+    return path
+
+
+@pytest.mark.parametrize("pool", ["MaxPool", "AveragePool"])
+def test_conv_and_pooling_equal_qonnx_execution(tmp_path, pool):
+    path = _cnn(tmp_path / "cnn.onnx", pool)
+    x = physics_vectors(64, seed=6).astype(np.float32).reshape(-1, 1, 4, 4)  # 16 jet features as a 4×4 image
+    ref = _qonnx_outputs(path, x)
+    model = load_qonnx(path)
+    names = [type(layer).__name__ for layer in model.layers[1:]]
+    assert names == ["Quantizer", "QConv2D", "Quantizer", f"Q{pool.replace('Pool', 'Pooling')}2D", "Flatten", "QDense"]
+    xk = np.moveaxis(x, 1, -1)  # channels last
+    assert np.array_equal(model.predict(xk, verbose=0), ref)
+    xq = hdl_gen.quantize_input(model, xk)
+    assert np.array_equal(hdl_gen.convert(model, name="qcnn").predict(xq), ref.astype(np.float64))
