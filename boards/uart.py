@@ -469,17 +469,9 @@ def hil(
     """``hgq-hil hil``: check a board running the UART harness around ``design_dir``'s core. Vectors come from
     ``vectors`` (``.npz`` with ``x`` and optional ``y``, as for ``simulate``) or are corner + ``n_random`` random
     ones; expected outputs are the file's ``y`` or the design's own (``design.predict``)."""
-    from sim.api import load_design_dir
-    from sim.vectors import corner_vectors, load_vectors, random_vectors
+    from sim.api import design_and_vectors
 
-    design = load_design_dir(design_dir)
-    if vectors is None:
-        if n_random < 0:
-            raise ValueError(f"n_random must be >= 0, got {n_random}")
-        x = np.concatenate([corner_vectors(design.layout), random_vectors(design.layout, n_random, seed)])
-        y = None
-    else:
-        x, y = load_vectors(vectors, design.layout)
+    design, x, y = design_and_vectors(design_dir, vectors, n_random, seed)
     if y is None:
         if not hasattr(design, "predict"):
             raise ValueError(f"{design_dir} holds no graph to compute expected outputs: give --vectors with y")

@@ -56,28 +56,7 @@ from hgq.layers import QBatchNormDense, QDense, QEinsumDense, Quantizer  # noqa:
 if os.path.exists(os.path.join(os.path.dirname(__import__("hgq").__file__), "fixed.py")):
     raise SystemExit("hgq2_fixture.py imported hgq-hil's hgq, not HGQ2's: run it with the HGQ2 venv's python")
 
-SAMPLE = REPO / "hgq" / "data" / "jsc_sample.npz"
-
-
-def load_split(path: Path = SAMPLE, test_size: float = 0.2, random_state: int = 42):
-    """``hgq.data.jsc_split(load_jsc('sample'))`` re-done in numpy.
-
-    Returns ``(x_train, y_train, x_test, y_test, test_index, mean, scale)``.
-    """
-    with np.load(path, allow_pickle=False) as f:
-        x, y = np.asarray(f["X"], np.float64), f["y"].astype(np.int64)
-    n = len(y)
-    n_test = int(np.ceil(test_size * n))
-    perm = np.random.RandomState(random_state).permutation(n)
-    train, test = perm[n_test:], perm[:n_test]
-    mean = x[train].mean(axis=0)
-    std = x[train].std(axis=0)
-    scale = np.where(std > 0, std, 1.0)
-
-    def tr(a):
-        return ((a - mean) / scale).astype(np.float32)
-
-    return tr(x[train]), y[train], tr(x[test]), y[test], test, mean, scale
+from jsc_split_numpy import load_split  # noqa: E402  (scripts/: the same split without hgq-hil)
 
 
 def build(beta0: float) -> keras.Model:

@@ -60,34 +60,13 @@ from brevitas.quant import (  # noqa: E402
     Int16Bias,
     Uint8ActPerTensorFixedPoint,
 )
+from jsc_split_numpy import load_split  # noqa: E402  (scripts/: the same split without hgq-hil)
 from onnx import numpy_helper  # noqa: E402
 from qonnx.core.modelwrapper import ModelWrapper  # noqa: E402
 from qonnx.core.onnx_exec import execute_onnx  # noqa: E402
 from qonnx.util.cleanup import cleanup_model  # noqa: E402
 
-SAMPLE = REPO / "hgq" / "data" / "jsc_sample.npz"
 STEM = "jet_qonnx"
-
-
-def load_split(path: Path = SAMPLE, test_size: float = 0.2, random_state: int = 42):
-    """``hgq.data.jsc_split(load_jsc('sample'))`` re-done in numpy (as in ``scripts/hgq2_fixture.py``).
-
-    Returns ``(x_train, y_train, x_test, y_test, test_index, mean, scale)``.
-    """
-    with np.load(path, allow_pickle=False) as f:
-        x, y = np.asarray(f["X"], np.float64), f["y"].astype(np.int64)
-    n = len(y)
-    n_test = int(np.ceil(test_size * n))
-    perm = np.random.RandomState(random_state).permutation(n)
-    train, test = perm[n_test:], perm[:n_test]
-    mean = x[train].mean(axis=0)
-    std = x[train].std(axis=0)
-    scale = np.where(std > 0, std, 1.0)
-
-    def tr(a):
-        return ((a - mean) / scale).astype(np.float32)
-
-    return tr(x[train]), y[train], tr(x[test]), y[test], test, mean, scale
 
 
 class JetQ(torch.nn.Module):

@@ -292,17 +292,25 @@ def cli_simulate(
     docs/interfaces.md) or, without one, on corner + ``n_random`` random vectors (needs ``hdl_gen.load_design``
     for the expected outputs). Returns the result; the caller prints it (``result.to_dict()``) and exits with
     ``0 if result.passed else 1``."""
-    from sim.vectors import corner_vectors, random_vectors  # noqa: PLC0415
-
     check_simulator(simulator)
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    design, x, y = design_and_vectors(design_dir, vectors, n_random, seed)
+    return verify(design, x, simulator, mode, expected=y, waves=waves, seed=seed)
+
+
+def design_and_vectors(
+    design_dir: str | Path, vectors: str | Path | None = None, n_random: int = 1000, seed: int = 0
+) -> tuple[DesignLike, np.ndarray, np.ndarray | None]:
+    """``(design, x, y)`` for a check of a written design: the vectors file's ``x`` (and ``y``, else None), or
+    the corner vectors and ``n_random`` random ones (``y`` None). Used by ``simulate`` and ``hil``."""
+    from sim.vectors import corner_vectors, random_vectors  # noqa: PLC0415
+
     design = load_design_dir(design_dir)
     if vectors is None:
         if n_random < 0:
             raise ValueError(f"n_random must be >= 0, got {n_random}")
         x = np.concatenate([corner_vectors(design.layout), random_vectors(design.layout, n_random, seed)])
-        y = None
-    else:
-        x, y = load_vectors(vectors, design.layout)
-    return verify(design, x, simulator, mode, expected=y, waves=waves, seed=seed)
+        return design, x, None
+    x, y = load_vectors(vectors, design.layout)
+    return design, x, y
