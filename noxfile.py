@@ -16,7 +16,7 @@ nox.options.reuse_venv = "yes"
 nox.options.sessions = ["lint", "tests"]
 
 PY = f"{sys.version_info.major}.{sys.version_info.minor}" if sys.version_info >= (3, 11) else "3.11"
-ALL = ".[sim,compare,dev,hil,qonnx]"
+ALL = ".[sim,compare,dev,hil,qonnx,sweep]"
 BOARDS = ["ulx3s", "icebreaker", "vu13p", "vu9p", "agilex7"]
 
 
