@@ -1,5 +1,5 @@
-"""The ``hgq-hil`` console script: train, convert, simulate, build, hil, sim-board, program, report, gate, demo,
-boards, cache.
+"""The ``hgq-hil`` console script: train, convert, simulate, build, hil, sim-board, program, sweep, report, gate,
+demo, boards, cache.
 
 A thin layer over :mod:`boards.pipeline` (the flow written once), at the end of the flow. Human tables by default,
 ``--json`` for machines; progress bars (rich) on training, conversion and simulation. Exit codes (README):
@@ -245,6 +245,37 @@ def cmd_program(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Run a study file's trials (train → lower → report) on Ray, locally or on --address; a rerun resumes."""
+    from boards.sweep import load_study, run_study
+
+    study = load_study(args.study)
+    out = check_out_dir(args.out)
+    con = _console()
+
+    def progress(row: dict, done: int, total: int) -> None:
+        if args.json:
+            return
+        what = (f"val acc {row['val_accuracy']:.4f}, LUT est. {row['lut_estimate']:,}, {row['latency_ns']:g} ns"
+                if row["status"] == "ok" else f"FAILED: {row.get('error')}")  # fmt: skip
+        con.print(f"[{done}/{total}] trial {row['trial']} ({row['trial_s']:.0f} s): {what}")
+
+    res = run_study(study, out, workers=args.workers, address=args.address, max_trials=args.max_trials,
+                    progress=progress)  # fmt: skip
+    cols = ["trial", *study.space, "val_accuracy", "accuracy", "lut_estimate", "latency_ns", "status"]
+    cols += [c for c in ("yosys_lut", "bit_exact") if any(c in r for r in res["rows"])]
+    front = {r["trial"] for r in res["pareto"]}
+    lines = ["  ".join(cols) + "  pareto"]
+    for r in res["rows"]:
+        cells = [f"{r.get(c):.4f}" if isinstance(r.get(c), float) and c.endswith("accuracy") else str(r.get(c))
+                 for c in cols]  # fmt: skip
+        lines.append("  ".join(cells) + ("  *" if r["trial"] in front else ""))
+    human = "\n".join(lines) + (f"\n{res['ran']} trials run, {res['skipped']} already done; Pareto set: "
+                                f"{len(res['pareto'])}; table {out / 'trials.jsonl'}, plot {res['plot']}")  # fmt: skip
+    _emit(args, {k: res[k] for k in ("rows", "pareto", "ran", "skipped", "plot")}, human)
+    return 0 if all(r.get("status") == "ok" for r in res["rows"]) else EXIT_FAIL
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Per-layer adders, bits, LUT/FF estimates and latency of a design directory (optionally yosys counts)."""
     import hdl_gen
@@ -426,6 +457,13 @@ def build_parser() -> argparse.ArgumentParser:
     pg.add_argument("--cable", default=None, help="openFPGALoader cable (default: the board's)")
     pg.add_argument("--flash", action="store_true", help="write the flash (persistent) instead of SRAM")
     pg.add_argument("--dry-run", action="store_true", help="print the command only")
+
+    sw = add("sweep", cmd_sweep, "study file -> trials on Ray (local or --address), table, Pareto set, plot")
+    sw.add_argument("study", help="study .toml (see boards/sweep.py and the README)")
+    sw.add_argument("--out", default="out/sweep", help="results: trials.jsonl (resumable), pareto.json, study.png")
+    sw.add_argument("--workers", type=positive_int, default=None, help="trials at once (default: all CPUs)")
+    sw.add_argument("--address", default=None, help="an existing Ray cluster (e.g. 127.0.0.1:6379); default local")
+    sw.add_argument("--max-trials", type=positive_int, default=None, help="stop after this many new trials")
 
     r = add("report", cmd_report, "design -> per-layer table, LUT/FF estimates, latency")
     r.add_argument("design")

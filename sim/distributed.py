@@ -45,7 +45,9 @@ def ray_session(address: str | None = None, workers: int | None = None) -> Itera
         raise ValueError(f"workers must be >= 1, got {workers}")
     started = False
     if not ray.is_initialized():
-        env = {"env_vars": {**WORKER_ENV, "PYTHONPATH": os.pathsep.join(_project_paths())}}
+        cache = os.path.join(os.path.expanduser("~"), ".cache", "hgq-hil", "jax")  # compiled steps shared by trials
+        jax_cache = {"JAX_COMPILATION_CACHE_DIR": cache, "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+        env = {"env_vars": {**WORKER_ENV, **jax_cache, "PYTHONPATH": os.pathsep.join(_project_paths())}}
         kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "runtime_env": env}
         if address is None:
             kw["num_cpus"] = workers or os.cpu_count() or 1
