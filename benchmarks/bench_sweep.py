@@ -1,0 +1,55 @@
+"""Sweep throughput on Ray: the same 8-trial study with 2 workers against 1 worker, same run, same machine.
+
+Usage: python benchmarks/bench_sweep.py [--quick] [--out DIR]
+
+Baseline: the study run with ``workers=1`` (one trial at a time, one single-threaded Ray worker). A warm-up trial
+fills the shared JAX compilation cache first, so neither timed run pays for compiling the training step; both
+runs start from an empty results store. Bar (issue 23): 2 workers take <= 0.6x the wall time of 1 worker on this
+2-core machine. ``--quick``: 4 trials of 2 epochs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from boards.sweep import Study, run_study
+
+
+def study(trials: int, epochs: int) -> Study:
+    """A grid of ``trials`` points over β end and clock (training differs between trials)."""
+    betas = [1e-5, 3e-5, 1e-4, 3e-4][: max(1, trials // 2)]
+    return Study(name="bench", recipe={"epochs": epochs, "hidden": [16], "batch_size": 2048},
+                 space={"beta_end": betas, "lr": [3e-3, 6e-3][: 1 + (trials > 1)]}, method="grid", trials=trials,
+                 objectives={"val_accuracy": "max", "lut_estimate": "min"})  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    trials, epochs = (4, 2) if args.quick else (8, 6)
+    root = Path(args.out or tempfile.mkdtemp(prefix="bench_sweep_"))
+    s = study(trials, epochs)
+    warm = Study(name="warm", recipe=dict(s.recipe, epochs=epochs), space={"beta_end": [2e-5]}, method="grid", trials=1)
+    run_study(warm, root / "warm", workers=1)
+    times = {}
+    for workers in (1, 2):
+        out = root / f"w{workers}"
+        shutil.rmtree(out, ignore_errors=True)
+        t0 = time.perf_counter()
+        res = run_study(s, out, workers=workers)
+        times[workers] = time.perf_counter() - t0
+        ok = sum(r["status"] == "ok" for r in res["rows"])
+        print(f"{trials} trials ({epochs} epochs each), {workers} worker(s): {times[workers]:.1f} s wall, {ok} ok, "
+              f"Pareto set {len(res['pareto'])}")  # fmt: skip
+    ratio = times[2] / times[1]
+    print(f"2 workers / 1 worker wall time: {ratio:.2f}x (bar <= 0.6x: {'met' if ratio <= 0.6 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()
