@@ -152,10 +152,15 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Stream vectors through the Verilog on Verilator or Icarus; exit 1 unless every output and the latency match."""
-    from sim import cli_simulate
+    from sim import cli_simulate, cli_simulate_sharded
 
     with _step(f"simulating on {args.simulator} ({args.mode})", args.json):
-        r = cli_simulate(args.design, args.vectors, args.simulator, args.mode, n_random=args.n_random, seed=args.seed)
+        if args.workers is None and args.address is None:
+            r = cli_simulate(args.design, args.vectors, args.simulator, args.mode, n_random=args.n_random,
+                             seed=args.seed)  # fmt: skip
+        else:
+            r = cli_simulate_sharded(args.design, args.vectors, args.simulator, args.mode, workers=args.workers,
+                                     address=args.address, n_random=args.n_random, seed=args.seed)  # fmt: skip
     human = r.headline()
     if r.first_mismatch:
         human += f"\nfirst mismatch: {r.first_mismatch}"
@@ -418,6 +423,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--mode", choices=["stream", "bulk"], default="stream")
     s.add_argument("--n-random", type=non_negative_int, default=1000, help="random vectors besides the corners (>= 0)")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="shard the vectors over this many Ray workers (pays off from a few million vectors)",
+    )
+    s.add_argument("--address", default=None, help="shard on an existing Ray cluster (e.g. 127.0.0.1:6379)")
 
     b = add("build", cmd_build, "design + board -> vendor project or open-source build")
     b.add_argument("design", nargs="?", default=None, help="design directory (default: the shipped jet tagger)")

@@ -114,7 +114,7 @@ def load_design_dir(path: str | Path) -> DesignLike:
     return load_dir_design(path)
 
 
-def _bulk_build(design: Any, layout: dict, simulator: str, n: int, clock: str) -> Build:
+def bulk_build(design: Any, layout: dict, simulator: str, n: int, clock: str) -> Build:
     """The harness build: ``hdl`` clocks itself (``--timing`` on Verilator); ``cocotb`` has ``clk`` as a port for
     cocotb's ``Clock``. Verilator builds keep only the harness counters public (no ``--public-flat-rw``) and use
     :data:`VERILATOR_BULK_ARGS`."""
@@ -182,7 +182,7 @@ def verify(
     if mode == "stream":
         b = build(simulator, {f"{design.name}.v": design.verilog()}, design.name, label=design.name)
     else:
-        b = _bulk_build(design, layout, simulator, n, bulk_clock)
+        b = bulk_build(design, layout, simulator, n, bulk_clock)
 
     runs = _runs_root()
     run_dir = Path(tempfile.mkdtemp(prefix=f"{design.name}-{simulator}-{mode}-", dir=runs))

@@ -49,8 +49,8 @@ def ray_session(address: str | None = None, workers: int | None = None) -> Itera
         jax_cache = {"JAX_COMPILATION_CACHE_DIR": cache, "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
         env = {"env_vars": {**WORKER_ENV, **jax_cache, "PYTHONPATH": os.pathsep.join(_project_paths())}}
         kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "runtime_env": env}
-        if address is None:
-            kw["num_cpus"] = workers or os.cpu_count() or 1
+        if address is None:  # "local": a new instance, never a cluster someone started here with `ray start`
+            kw.update(address="local", num_cpus=workers or os.cpu_count() or 1)
         else:
             kw["address"] = address
         try:
