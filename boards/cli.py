@@ -1,5 +1,6 @@
-"""The ``hgq-hil`` console script: train, convert, simulate, build, hil, sim-board, program, sweep, report, gate,
-demo, boards, cache.
+"""The ``hgq-hil`` console script: from training to hardware in the loop, one command per step.
+
+Commands: train, convert, simulate, build, hil, sim-board, program, sweep, report, gate, demo, boards, cache.
 
 A thin layer over :mod:`boards.pipeline` (the flow written once), at the end of the flow. Human tables by default,
 ``--json`` for machines; progress bars (rich) on training, conversion and simulation. Exit codes (README):
