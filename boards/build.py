@@ -10,14 +10,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from amaranth.back.verilog import convert as verilog_convert
-
 from . import quartus, vivado
 from .config import BoardConfig, get_board
 from .openflow import open_build
 from .reports import BuildResult, ReportError, write_result
-from .uart import design_id
-from .wrap import UartPorTop
+from .uart import design_id, por_top_verilog
 
 if TYPE_CHECKING:
     from hdl_gen.design_dir import DesignLike
@@ -56,9 +53,8 @@ def _vendor(
     top, sources, pins = name, [src.name], None
     if uart:  # the core inside the UART harness, with a power-on reset: a full-chip build on the board's pins
         top, pins = UART_TOP, dict(cfg.pins)
-        harness = verilog_convert(UartPorTop(layout, design_id(verilog), 1e9 / cfg.clock_period_ns,
-                                             baud or cfg.uart_baud or 115200), name=top, emit_src=False,
-                                  strip_internal_attrs=True)  # fmt: skip
+        harness = por_top_verilog(layout, design_id(verilog), 1e9 / cfg.clock_period_ns,
+                                  baud or cfg.uart_baud or 115200, name=top)  # fmt: skip
         (out / f"{top}.v").write_text(harness)
         sources.append(f"{top}.v")
     if cfg.toolchain == "vivado":

@@ -395,6 +395,17 @@ def harness_verilog(layout: Mapping[str, Any], divisor: int, fifo_depth: int = 1
     return verilog.convert(h, name="uart_harness", emit_src=False, strip_internal_attrs=True)
 
 
+def por_top_verilog(layout: Mapping[str, Any], ident: int, clock_hz: float, baud: int = 115200,
+                    fifo_depth: int = 16, name: str = "hgq_uart_top") -> str:  # fmt: skip
+    """Verilog of the vendor top :class:`~boards.wrap.UartPorTop` (ports clk, rx, tx; power-on reset)."""
+    from amaranth.back import verilog
+
+    from .wrap import UartPorTop
+
+    top = UartPorTop(layout, ident, clock_hz, baud, fifo_depth)
+    return verilog.convert(top, name=name, emit_src=False, strip_internal_attrs=True)
+
+
 def simulate_harness(
     design: Any,
     x: np.ndarray,
@@ -419,12 +430,7 @@ def simulate_harness(
     xq = np.asarray(x, dtype=np.float64)
     y = np.asarray(design.predict(xq), dtype=np.float64)
     if power_on_reset:
-        from amaranth.back import verilog
-
-        from .wrap import UartPorTop
-
-        por = UartPorTop(layout, design_id(core_v), clock_hz=divisor * 115200.0, fifo_depth=fifo_depth)
-        top = verilog.convert(por, name="uart_harness", emit_src=False, strip_internal_attrs=True)
+        top = por_top_verilog(layout, design_id(core_v), divisor * 115200.0, fifo_depth=fifo_depth, name="uart_harness")
     else:
         top = harness_verilog(layout, divisor, fifo_depth, timeout_bytes, design_id(core_v))
     b = build(simulator, {"uart_harness.v": top, f"{name}.v": core_v}, "uart_harness", label="uart")

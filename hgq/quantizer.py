@@ -439,8 +439,8 @@ def exact_kif(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     i = np.zeros_like(v)
     nz = v != 0
     m, e = np.frexp(np.abs(v[nz]))  # |v| = m * 2**e, m in [0.5, 1): at most 53 significant bits
-    mi = (m * 2.0**53).astype(np.uint64)
-    tz = np.array([(int(a) & -int(a)).bit_length() - 1 for a in mi], dtype=np.float64)
+    mi = (m * 2.0**53).astype(np.int64)
+    tz = np.log2((mi & -mi).astype(np.float64))  # trailing zero bits: the lowest set bit is a power of two
     f[nz] = 53 - e - tz
     i[nz] = np.ceil(np.log2(np.abs(v[nz]) + 2.0 ** -f[nz]))
     i[~nz] = -f[~nz]
