@@ -13,19 +13,25 @@ from hgq.data import (
     FEATURES,
     GENERATED_NAME,
     OPENML_NAME,
+    PARTICLE_FEATURES,
     DatasetUnavailableError,
     JSCData,
+    ParticleData,
     export_vectors,
     jsc_split,
     load_jsc,
+    load_particles,
     load_vectors,
+    particle_split,
     physics_vectors,
     save_dataset,
     train_test_indices,
 )
 from hgq.data.jsc import SAMPLE_FILE
+from hgq.data.particles import PARTICLES_SAMPLE_FILE
 
 F = {f: i for i, f in enumerate(FEATURES)}
+PF = {f: i for i, f in enumerate(PARTICLE_FEATURES)}
 
 
 @pytest.fixture(scope="module")
@@ -226,6 +232,170 @@ def test_generator_tiny_run(tmp_path):
     same = generate.generate_chunk("w", generate.chunk_seed(5, "w", 0), 2)
     w = np.load(tmp_path / "chunk_w_0000.npz")
     assert np.array_equal(same["x"], w["x"])
+    assert np.array_equal(same["particles"], w["particles"]) and np.array_equal(same["mask"], w["mask"])
+    # the particle view of the merged file: the same jets (rows) as the HLF view
+    pd = load_particles(path, n_particles=None)
+    assert pd.P.shape == (10, generate.N_PARTICLES, 8) and np.array_equal(pd.X, d.X) and np.array_equal(pd.y, d.y)
+    assert prov["particle_level"]["n_particles"] == generate.N_PARTICLES and "--particles 32" in prov["command"]
+    rows = np.flatnonzero(d.y == 2)
+    assert np.array_equal(pd.P[rows], w["particles"]) and np.array_equal(pd.X[rows], w["x"].astype(np.float32))
+
+
+def test_generator_particles_are_the_jet_constituents():
+    """With room for every constituent the particle view reproduces the jet: multiplicity, 4-momentum sums."""
+    pytest.importorskip("pythia8mc", reason="physics extra not installed (pip install 'hgq-hil[physics]')")
+    pytest.importorskip("fastjet", reason="physics extra not installed (pip install 'hgq-hil[physics]')")
+    from hgq.data import generate
+
+    res = generate.generate_chunk("t", generate.chunk_seed(9, "t", 0), 3, n_particles=400)
+    p, m, x = res["particles"].astype(np.float64), res["mask"], res["x"]
+    assert p.shape == (3, 400, 8) and res["particles"].dtype == np.float32 and m.dtype == bool
+    assert np.array_equal(m.sum(axis=1), x[:, F["j_multiplicity"]]) and not m.all()
+    assert not np.any(p[~m]) and not np.any(m[:, 1:] & ~m[:, :-1])
+    pt, phi = p[..., PF["ptrel"]], p[..., PF["phirel"]]
+    assert np.allclose((pt * np.cos(phi)).sum(axis=1), 1, atol=1e-5)  # sum of p_T vectors = jet p_T along its axis
+    assert np.allclose((pt * np.sin(phi)).sum(axis=1), 0, atol=1e-5)
+    assert np.allclose(p[..., PF["erel"]].sum(axis=1), 1, atol=1e-5)
+    assert np.all(np.diff(np.where(m, pt, -1.0), axis=1) <= 0)
+    assert np.allclose(p[..., PF["log_ptrel"]][m], np.log(pt[m]), atol=1e-5)
+    assert set(np.unique(p[..., PF["charge"]][m])) == {-1.0, 0.0, 1.0}
+
+
+def test_generator_refuses_chunks_without_particles(tmp_path):
+    """Chunks of an older generator (no particles) or of another --particles are never mixed in."""
+    from hgq.data import generate
+
+    seed = generate.chunk_seed(5, "qcd", 0)
+    chunk = {"x": np.zeros((4, 16)), "y": np.array([0, 0, 1, 1]), "seed": seed, "n_events": 4, "seconds": 1.0}
+    np.savez(tmp_path / "chunk_qcd_0000.npz", **chunk)
+    with pytest.raises(ValueError, match="no particle features.*fresh --out"):
+        generate.generate(2, tmp_path, workers=1, seed=5, chunk=2, n_particles=16)
+    np.savez(tmp_path / "chunk_qcd_0000.npz", **chunk, particles=np.zeros((4, 8, 8)), mask=np.zeros((4, 8), bool))
+    with pytest.raises(ValueError, match="--particles 8, not 16; use a fresh --out"):
+        generate.generate(2, tmp_path, workers=1, seed=5, chunk=2, n_particles=16)
+    with pytest.raises(ValueError, match="n_particles must be >= 1"):
+        generate.generate(2, tmp_path, n_particles=0)
+
+
+@pytest.fixture(scope="module")
+def psample() -> ParticleData:
+    return load_particles("sample")
+
+
+def test_particles_sample_shapes_and_dtypes(psample):
+    n = len(psample)
+    assert psample.name == GENERATED_NAME and psample.features == PARTICLE_FEATURES and len(PARTICLE_FEATURES) == 8
+    assert psample.P.shape == (n, 16, 8) and psample.P.dtype == np.float32
+    assert psample.mask.shape == (n, 16) and psample.mask.dtype == bool
+    assert psample.X.shape == (n, 16) and psample.y.dtype == np.int64 and psample.classes == CLASSES
+    assert psample.counts() == dict.fromkeys(CLASSES, 1000) == psample.provenance["counts"]
+    assert psample.provenance["particle_level"]["n_particles"] == 16 and psample.provenance["seed"] != 20260523
+    assert np.all(psample.X[:, F["j_multiplicity"]] >= psample.mask.sum(axis=1))
+    assert PARTICLES_SAMPLE_FILE.stat().st_size < 1_500_000
+    eight = load_particles("sample", n_particles=8)
+    assert np.array_equal(eight.P, psample.P[:, :8]) and np.array_equal(eight.mask, psample.mask[:, :8])
+    assert np.array_equal(eight.X, psample.X) and load_particles("sample", None).P.shape[1] == 16
+
+
+def test_particles_sample_consistency(psample):
+    """pT-sorted, bounded, mutually consistent features (tolerances: the sample stores float16)."""
+    p, m = psample.P.astype(np.float64), psample.mask
+    assert not np.any(p[~m]) and not np.any(m[:, 1:] & ~m[:, :-1])
+    pt, phi = p[..., PF["ptrel"]], p[..., PF["phirel"]]
+    assert np.all(np.diff(np.where(m, pt, -1.0), axis=1) <= 0)
+    assert np.all((pt[m] > 0) & (pt[m] <= 1)) and np.all(np.abs(phi) <= np.pi)
+    # scalar sum of p_T >= |vector sum| (slightly above 1); the projection on the jet axis of a subset is <= 1
+    assert np.all(pt.sum(axis=1) <= 1.1) and np.all((pt * np.cos(phi)).sum(axis=1) <= 1 + 1e-2)
+    assert np.all(p[..., PF["erel"]].sum(axis=1) <= 1 + 1e-2)
+    assert np.allclose(p[..., PF["log_ptrel"]][m], np.log(pt[m]), atol=1e-2)
+    assert np.allclose(p[..., PF["log_erel"]][m], np.log(p[..., PF["erel"]][m]), atol=1e-2)
+    dr = np.hypot(p[..., PF["etarel"]], phi)
+    assert np.allclose(p[..., PF["delta_r"]], dr, atol=2e-3)
+    assert set(np.unique(p[..., PF["charge"]][m])) == {-1.0, 0.0, 1.0}
+
+
+def _padded_file(tmp_path, n_particles: int = 6) -> tuple:
+    rng = np.random.default_rng(1)
+    n = 20
+    counts = rng.integers(1, n_particles + 1, n)
+    mask = np.arange(n_particles)[None, :] < counts[:, None]
+    p = rng.normal(size=(n, n_particles, 8)).astype(np.float32) * mask[..., None]
+    x, y = rng.normal(size=(n, 16)), np.arange(n) % 5
+    arrays = {"particles": p, "mask": mask, "particle_features": np.array(PARTICLE_FEATURES)}
+    return save_dataset(tmp_path / "p.npz", x, y, {"name": "toy"}, arrays=arrays), p, mask
+
+
+def test_load_particles_padding_and_errors(tmp_path):
+    path, p, mask = _padded_file(tmp_path)
+    d = load_particles(path, n_particles=4)
+    assert d.name == "toy" and np.array_equal(d.P, p[:, :4]) and np.array_equal(d.mask, mask[:, :4])
+    assert np.array_equal(load_particles(path, n_particles=None).P, p)
+    with pytest.raises(ValueError, match=r"asked for 7 particles per jet, but .*p\.npz holds 6"):
+        load_particles(path, n_particles=7)
+    with pytest.raises(ValueError, match="asked for 0"):
+        load_particles(path, n_particles=0)
+    with pytest.raises(FileNotFoundError, match="neither 'sample'"):
+        load_particles(tmp_path)  # a directory must hold jsc_generated.npz
+    hlf_only = save_dataset(tmp_path / "hlf.npz", np.zeros((2, 16)), [0, 1], {"name": "h"})
+    with pytest.raises(ValueError, match=r"no particle-level arrays.*--particles N"):
+        load_particles(hlf_only)
+    bad = p.copy()
+    bad[~mask] = 1.0
+    arrays = {"particles": bad, "mask": mask, "particle_features": np.array(PARTICLE_FEATURES)}
+    save_dataset(tmp_path / "bad.npz", np.zeros((20, 16)), np.arange(20) % 5, {"name": "b"}, arrays=arrays)
+    with pytest.raises(ValueError, match="zero where mask is False"):
+        load_particles(tmp_path / "bad.npz", None)
+    arrays["particle_features"] = np.array(PARTICLE_FEATURES[::-1])
+    save_dataset(tmp_path / "names.npz", np.zeros((20, 16)), np.arange(20) % 5, {"name": "b"}, arrays=arrays)
+    with pytest.raises(ValueError, match="differ from"):
+        load_particles(tmp_path / "names.npz", None)
+    with pytest.raises(ValueError, match="may not be named"):
+        save_dataset(tmp_path / "x.npz", np.zeros((1, 16)), [0], {"name": "x"}, arrays={"X": np.zeros(1)})
+
+
+def test_particle_split_reuses_hlf_split(psample):
+    n = len(psample)
+    split = particle_split(psample)
+    train, test = train_test_indices(n)
+    assert np.array_equal(split.hlf.test_index, test) and np.array_equal(split.hlf.train_index, train)
+    ref = jsc_split(JSCData(psample.name, psample.X, psample.y))
+    assert np.array_equal(split.x_test, ref.x_test) and np.array_equal(split.x_train, ref.x_train)
+    assert np.array_equal(split.y_test, psample.y[test]) and np.array_equal(split.mask_test, psample.mask[test])
+    assert len(split.p_val) == len(split.x_val) == 0
+    val = particle_split(psample, seed=7, val_size=0.1)
+    ref = jsc_split(psample.hlf(), random_state=7, val_size=0.1)
+    for part in ("train", "val", "test"):
+        idx = getattr(ref, f"{part}_index")
+        assert np.array_equal(getattr(val.hlf, f"{part}_index"), idx)
+        assert np.array_equal(getattr(val, f"x_{part}"), getattr(ref, f"x_{part}"))
+        assert np.array_equal(getattr(val, f"p_{part}"), psample.P[idx] * val.p_scale)
+    assert len(val.p_val) == 500 and len(val.p_train) == 3500 and len(val.p_test) == 1000
+
+
+def test_particle_split_power_of_two_scales_from_train_only(psample, tmp_path):
+    split = particle_split(psample)
+    train = split.hlf.train_index
+    exponents = np.log2(split.p_scale)
+    assert split.p_scale.dtype == np.float32 and np.array_equal(exponents, np.round(exponents))
+    peak = np.abs(psample.P[train]).max(axis=(0, 1))
+    assert np.array_equal(split.p_scale, np.exp2(-np.ceil(np.log2(peak))).astype(np.float32))
+    assert np.abs(split.p_train).max() <= 1 and np.abs(split.p_train).max(axis=(0, 1)).min() > 0.5
+    assert np.array_equal(split.p_train / split.p_scale, psample.P[train])  # exact: powers of two
+    assert np.array_equal(split.transform(psample.P[split.hlf.test_index]), split.p_test)
+    p_mod = psample.P.copy()
+    p_mod[split.hlf.test_index] *= 1000.0
+    moved = particle_split(ParticleData(psample.name, p_mod, psample.mask, psample.X, psample.y))
+    assert np.array_equal(moved.p_scale, split.p_scale)
+    p_mod = psample.P.copy()
+    p_mod[train[0]] *= 1000.0
+    assert not np.array_equal(
+        particle_split(ParticleData(psample.name, p_mod, psample.mask, psample.X, psample.y)).p_scale, split.p_scale
+    )
+    # padded entries stay exactly zero and the mask travels unchanged
+    path, p, mask = _padded_file(tmp_path)
+    toy = particle_split(load_particles(path, n_particles=None), test_size=0.25)
+    assert not np.any(toy.p_train[~toy.mask_train]) and not np.any(toy.p_test[~toy.mask_test])
+    assert np.array_equal(toy.mask_test, mask[toy.hlf.test_index])
 
 
 def test_one_vectors_reader_strict_and_lenient(tmp_path):

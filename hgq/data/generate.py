@@ -8,8 +8,10 @@ matching (Delta R < 0.8 to the jet axis) gives a label: q/g from the outgoing ha
 the hadronic decay (W -> qq', Z -> qq, t -> b qq') lies inside the jet. The 16 JSC HLF features are computed with
 fjcontrib through FastJet's awkward interface: the jet is reclustered C/A R = 0.8 and groomed with mMDT (soft drop
 beta = 0, z_cut = 0.1); energy correlators and the groomed mass use the groomed constituents, ``j_multiplicity`` and
-``j_zlogz`` the whole jet. The work is split into chunks (process, index), each with its own recorded seed; a chunk
-writes one ``.npz`` when done, so an interrupted run keeps what it made and a rerun skips finished chunks.
+``j_zlogz`` the whole jet. With every jet go its ``--particles N`` (default 32) leading constituents (ungroomed
+jet, pT-descending, zero-padded, with a mask) as PARTICLE_FEATURES; :mod:`hgq.data.particles` loads them. The work
+is split into chunks (process, index), each with its own recorded seed; a chunk writes one ``.npz`` when done, so
+an interrupted run keeps what it made and a rerun skips finished chunks.
 
 ``pythia8mc`` and ``fastjet`` are imported only inside the functions here; the core never imports them.
 """
@@ -30,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from hgq.data.jsc import CLASSES, FEATURES, GENERATED_NAME, save_dataset
+from hgq.data.particles import PARTICLE_FEATURES
 
 PROCESSES: dict[str, tuple[str, ...]] = {
     "qcd": ("HardQCD:all = on",),
@@ -71,6 +74,18 @@ PARTICLE_ETA_MAX = 2.5
 MATCH_DR = 0.8
 SOFTDROP = {"beta": 0.0, "symmetry_cut": 0.1, "R0": 0.8}
 BATCH_EVENTS = 50
+N_PARTICLES = 32
+PARTICLE_DEFINITIONS: dict[str, str] = {
+    "ptrel": "pT_i / pT_jet",
+    "erel": "E_i / E_jet",
+    "log_ptrel": "ln(pT_i / pT_jet)",
+    "log_erel": "ln(E_i / E_jet)",
+    "etarel": "eta_i - eta_jet (pseudorapidity)",
+    "phirel": "phi_i - phi_jet wrapped to [-pi, pi)",
+    "delta_r": "hypot(etarel, phirel)",
+    "charge": "electric charge of the particle (-1, 0, +1), from Pythia's particle data",
+}
+"""Definitions of PARTICLE_FEATURES; the jet is the anti-kT jet's 4-momentum (sum of its constituents)."""
 _INVISIBLE = (12, 14, 16)
 _LIGHT_QUARKS = (1, 2, 3, 4)  # q class: u d s c (b-initiated QCD jets are not labelled)
 _DECAY_QUARKS = (1, 2, 3, 4, 5)
@@ -166,7 +181,8 @@ def _truth_targets(ev: dict[str, np.ndarray], process: str) -> list[tuple[int, n
     return targets
 
 
-def _event_arrays(batch) -> list[dict[str, np.ndarray]]:
+def _event_arrays(batch, particle_data=None) -> list[dict[str, np.ndarray]]:
+    """Per-event numpy arrays of a Pythia batch; with ``particle_data`` (``pythia.particleData``) also ``charge``."""
     import awkward as ak
 
     prt = batch["prt"]
@@ -181,6 +197,9 @@ def _event_arrays(batch) -> list[dict[str, np.ndarray]]:
         "pz": ak.to_numpy(ak.flatten(prt.p.pz)),
         "E": ak.to_numpy(ak.flatten(prt.p.e)),
     }
+    if particle_data is not None:
+        ids, inverse = np.unique(flat["id"], return_inverse=True)
+        flat["charge"] = np.array([particle_data.charge(int(i)) for i in ids], dtype=np.float64)[inverse]
     edges = np.concatenate([[0], np.cumsum(counts)])
     return [{k: v[a:b] for k, v in flat.items()} for a, b in zip(edges[:-1], edges[1:], strict=True)]
 
@@ -194,7 +213,10 @@ def _to_awkward(parts: list[dict[str, np.ndarray]]):
 
 
 def labelled_jets(events: list[dict[str, np.ndarray]], process: str) -> tuple[list[dict[str, np.ndarray]], list[int]]:
-    """Anti-kT R=0.8 jets above 800 GeV of visible |eta| < 2.5 finals, with their truth labels (matched only)."""
+    """Anti-kT R=0.8 jets above 800 GeV of visible |eta| < 2.5 finals, with their truth labels (matched only).
+
+    Each jet is a dict of its constituents' ``px py pz E`` (and ``charge`` when the events carry it).
+    """
     import awkward as ak
     import fastjet
 
@@ -202,10 +224,11 @@ def labelled_jets(events: list[dict[str, np.ndarray]], process: str) -> tuple[li
     for ev in events:
         eta, _ = _eta_phi(ev["px"], ev["py"], ev["pz"])
         keep = (ev["status"] > 0) & ~np.isin(np.abs(ev["id"]), _INVISIBLE) & (np.abs(eta) < PARTICLE_ETA_MAX)
-        visible.append({k: ev[k][keep] for k in ("px", "py", "pz", "E")})
+        visible.append({k: ev[k][keep] for k in ("px", "py", "pz", "E", "charge") if k in ev})
     cs = fastjet.ClusterSequence(_to_awkward(visible), fastjet.JetDefinition(fastjet.antikt_algorithm, JET_R))
     jets = cs.inclusive_jets(min_pt=JET_PT_MIN)
     consts = cs.constituents(min_pt=JET_PT_MIN)
+    index = cs.constituent_index(min_pt=JET_PT_MIN) if events and "charge" in events[0] else None
     out_consts, labels = [], []
     for e, ev in enumerate(events):
         targets = _truth_targets(ev, process)
@@ -219,7 +242,10 @@ def labelled_jets(events: list[dict[str, np.ndarray]], process: str) -> tuple[li
             if label not in PROCESS_CLASSES[process]:
                 continue
             c = consts[e][j]
-            out_consts.append({k: ak.to_numpy(c[k]) for k in ("px", "py", "pz", "E")})
+            jet = {k: ak.to_numpy(c[k]) for k in ("px", "py", "pz", "E")}
+            if index is not None:
+                jet["charge"] = visible[e]["charge"][ak.to_numpy(index[e][j])]
+            out_consts.append(jet)
             labels.append(label)
     return out_consts, labels
 
@@ -255,11 +281,40 @@ def jet_features(jets: list[dict[str, np.ndarray]]) -> np.ndarray:
     return np.stack([cols[f] for f in FEATURES], axis=1)
 
 
-def generate_chunk(process: str, seed: int, per_class: int, *, max_events: int | None = None) -> dict:
-    """Generate ``per_class`` labelled jets of every class ``process`` yields; returns arrays and counters."""
+def particle_features(jets: list[dict[str, np.ndarray]], n_particles: int) -> tuple[np.ndarray, np.ndarray]:
+    """PARTICLE_FEATURES of jets given as constituent 4-vectors with ``charge``: float32 ``[N, n_particles, 8]``
+    (pT-descending, the first ``n_particles``, zero-padded) and the bool mask ``[N, n_particles]`` (True = real).
+
+    The jet axis, pT and E are those of the sum of all constituents (the anti-kT jet's 4-momentum).
+    """
+    out = np.zeros((len(jets), n_particles, len(PARTICLE_FEATURES)))
+    mask = np.zeros((len(jets), n_particles), dtype=bool)
+    for i, jet in enumerate(jets):
+        px, py, pz, e, q = (np.asarray(jet[k], dtype=np.float64) for k in ("px", "py", "pz", "E", "charge"))
+        pt = np.hypot(px, py)
+        order = np.argsort(-pt, kind="stable")[:n_particles]
+        jet_eta, jet_phi = _eta_phi(px.sum(), py.sum(), pz.sum())
+        ptrel, erel = pt[order] / np.hypot(px.sum(), py.sum()), e[order] / e.sum()
+        eta, phi = _eta_phi(px[order], py[order], pz[order])
+        deta, dphi = eta - jet_eta, np.mod(phi - jet_phi + np.pi, 2 * np.pi) - np.pi
+        cols = (ptrel, erel, np.log(ptrel), np.log(erel), deta, dphi, np.hypot(deta, dphi), q[order])
+        out[i, : len(order)] = np.stack(cols, axis=1)
+        mask[i, : len(order)] = True
+    return out.astype(np.float32), mask
+
+
+def generate_chunk(
+    process: str, seed: int, per_class: int, *, max_events: int | None = None, n_particles: int = N_PARTICLES
+) -> dict:
+    """Generate ``per_class`` labelled jets of every class ``process`` yields; returns arrays and counters.
+
+    ``x`` holds the 16 HLF features, ``particles``/``mask`` the :func:`particle_features` of the same jets (rows).
+    """
     pythia = _make_pythia(process, seed)
     wanted = PROCESS_CLASSES[process]
     xs: dict[int, list[np.ndarray]] = {c: [] for c in wanted}
+    ps: dict[int, list[np.ndarray]] = {c: [] for c in wanted}
+    ms: dict[int, list[np.ndarray]] = {c: [] for c in wanted}
     have = dict.fromkeys(wanted, 0)
     n_events = 0
     limit = max_events if max_events is not None else 200 * per_class + 1000
@@ -272,31 +327,44 @@ def generate_chunk(process: str, seed: int, per_class: int, *, max_events: int |
             )
         batch = pythia.nextBatch(BATCH_EVENTS)
         n_events += len(batch)
-        consts, labels = labelled_jets(_event_arrays(batch), process)
+        consts, labels = labelled_jets(_event_arrays(batch, pythia.particleData), process)
         feats = jet_features(consts)
+        parts, masks = particle_features(consts, n_particles)
         for c in wanted:
             sel = np.array(labels, dtype=np.int64) == c
             if have[c] < per_class and sel.any():
-                take = feats[sel][: per_class - have[c]]
-                xs[c].append(take)
-                have[c] += len(take)
-    x = np.concatenate([np.concatenate(xs[c]) for c in wanted])
+                k = per_class - have[c]
+                xs[c].append(feats[sel][:k])
+                ps[c].append(parts[sel][:k])
+                ms[c].append(masks[sel][:k])
+                have[c] += len(xs[c][-1])
+    x, p, m = (np.concatenate([np.concatenate(a[c]) for c in wanted]) for a in (xs, ps, ms))
     y = np.concatenate([np.full(per_class, c, dtype=np.int64) for c in wanted])
-    return {"x": x, "y": y, "n_events": n_events, "seconds": time.perf_counter() - t0}
+    return {"x": x, "y": y, "particles": p, "mask": m, "n_events": n_events, "seconds": time.perf_counter() - t0}
 
 
-def _run_task(task: tuple[str, int, int, int, str]) -> dict:
-    process, index, seed, per_class, out = task
+def _run_task(task: tuple[str, int, int, int, int, str]) -> dict:
+    process, index, seed, per_class, n_particles, out = task
     path = Path(out) / f"chunk_{process}_{index:04d}.npz"
     if path.exists():
         with np.load(path) as f:
             if int(f["seed"]) != seed or len(f["y"]) != per_class * len(PROCESS_CLASSES[process]):
                 raise ValueError(f"{path} was made with another seed or chunk size; use a fresh --out directory")
+            if "particles" not in f.files or "mask" not in f.files:
+                raise ValueError(
+                    f"{path} has no particle features (made by an older hgq.data.generate); use a fresh --out directory"
+                )
+            if f["particles"].shape[1] != n_particles:
+                raise ValueError(
+                    f"{path} was made with --particles {f['particles'].shape[1]}, not {n_particles}; use a fresh "
+                    "--out directory"
+                )
             return {"file": path.name, "process": process, "index": index, "seed": int(f["seed"]),
                     "n_events": int(f["n_events"]), "seconds": float(f["seconds"]), "skipped": True}  # fmt: skip
-    res = generate_chunk(process, seed, per_class)
+    res = generate_chunk(process, seed, per_class, n_particles=n_particles)
     tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, x=res["x"], y=res["y"], seed=seed, n_events=res["n_events"], seconds=res["seconds"])
+    np.savez_compressed(tmp, x=res["x"], y=res["y"], particles=res["particles"], mask=res["mask"], seed=seed,
+                        n_events=res["n_events"], seconds=res["seconds"])  # fmt: skip
     os.replace(tmp, path)
     return {"file": path.name, "process": process, "index": index, "seed": seed, "n_events": res["n_events"],
             "seconds": res["seconds"], "skipped": False}  # fmt: skip
@@ -308,13 +376,26 @@ def _versions() -> dict[str, str]:
     return {p: version(p) for p in ("pythia8mc", "fastjet", "awkward", "numpy")} | {"python": platform.python_version()}
 
 
-def generate(per_class: int, out: str | Path, *, workers: int = 2, seed: int = 0, chunk: int = 500) -> Path:
+def generate(
+    per_class: int,
+    out: str | Path,
+    *,
+    workers: int = 2,
+    seed: int = 0,
+    chunk: int = 500,
+    n_particles: int = N_PARTICLES,
+) -> Path:
     """Generate ``per_class`` jets of each class into ``out`` (chunks, then ``jsc_generated.npz`` + provenance).
 
-    Returns the path of the merged ``.npz``. Finished chunks already in ``out`` are reused.
+    The merged file holds ``X``/``y`` (16 HLF) and ``particles``/``mask`` (``n_particles`` leading constituents)
+    of the same jets. Returns its path. Finished chunks already in ``out`` are reused (they must hold particles of
+    the same ``n_particles``).
     """
-    if per_class < 1 or chunk < 1 or workers < 1:
-        raise ValueError(f"per_class, chunk and workers must be >= 1, got {per_class}, {chunk}, {workers}")
+    if min(per_class, chunk, workers, n_particles) < 1:
+        raise ValueError(
+            f"per_class, chunk, workers and n_particles must be >= 1, got {per_class}, {chunk}, {workers}, "
+            f"{n_particles}"
+        )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     n_chunks = math.ceil(per_class / chunk)
@@ -322,7 +403,7 @@ def generate(per_class: int, out: str | Path, *, workers: int = 2, seed: int = 0
     for index in range(n_chunks):  # interleaved so an interrupted run stays roughly balanced
         n = min(chunk, per_class - index * chunk)
         for process in PROCESSES:
-            tasks.append((process, index, chunk_seed(seed, process, index), n, str(out)))
+            tasks.append((process, index, chunk_seed(seed, process, index), n, n_particles, str(out)))
     t0 = time.perf_counter()
     records = []
     with contextlib.ExitStack() as stack:
@@ -339,17 +420,17 @@ def generate(per_class: int, out: str | Path, *, workers: int = 2, seed: int = 0
                   f"{done} new)", flush=True)  # fmt: skip
     wall = time.perf_counter() - t0
     records.sort(key=lambda r: (r["index"], list(PROCESSES).index(r["process"])))
-    xs, ys = [], []
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("x", "y", "particles", "mask")}
     for r in records:
         with np.load(out / r["file"]) as f:
-            xs.append(f["x"])
-            ys.append(f["y"])
-    x, y = np.concatenate(xs), np.concatenate(ys)
+            for k, v in parts.items():
+                v.append(f[k])
+    x, y, p, m = (np.concatenate(v) for v in parts.values())
     provenance = {
         "name": GENERATED_NAME,
         "generator": "hgq.data.generate",
         "command": f"python -m hgq.data.generate --per-class {per_class} --out DIR --workers {workers} "
-        f"--seed {seed} --chunk {chunk}",
+        f"--seed {seed} --chunk {chunk} --particles {n_particles}",
         "versions": _versions(),
         "settings": {
             "common": list(COMMON_SETTINGS),
@@ -367,6 +448,14 @@ def generate(per_class: int, out: str | Path, *, workers: int = 2, seed: int = 0
                 "j_zlogz": "sum z log z, z = pT_i / sum pT, ungroomed jet",
             },  # fmt: skip
         },
+        "particle_level": {
+            "n_particles": n_particles,
+            "features": list(PARTICLE_FEATURES),
+            "definitions": PARTICLE_DEFINITIONS,
+            "constituents": "ungroomed anti-kT jet; jet = sum of all its constituents' 4-momenta",
+            "order": "pT descending; the first n_particles kept, zero-padded, mask True = real particle",
+            "dtype": "float32",
+        },
         "seed": seed,
         "per_class": per_class,
         "chunk": chunk,
@@ -380,7 +469,8 @@ def generate(per_class: int, out: str | Path, *, workers: int = 2, seed: int = 0
         "workers": workers,
     }
     merged = out / "jsc_generated.npz"
-    save_dataset(merged, x, y, provenance)
+    save_dataset(merged, x, y, provenance,
+                 arrays={"particles": p, "mask": m, "particle_features": np.array(PARTICLE_FEATURES)})  # fmt: skip
     return merged
 
 
@@ -391,6 +481,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2, help="parallel processes (one per core)")
     ap.add_argument("--seed", type=int, default=0, help="run seed; chunk seeds derive from it")
     ap.add_argument("--chunk", type=int, default=500, help="jets per class per chunk")
+    ap.add_argument("--particles", type=int, default=N_PARTICLES, help="leading constituents kept per jet")
     args = ap.parse_args(argv)
     try:
         import fastjet  # noqa: F401
@@ -398,7 +489,9 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as e:
         print(f"error: {e}; install the physics extra: pip install 'hgq-hil[physics]'", file=sys.stderr)
         return 2
-    path = generate(args.per_class, args.out, workers=args.workers, seed=args.seed, chunk=args.chunk)
+    path = generate(
+        args.per_class, args.out, workers=args.workers, seed=args.seed, chunk=args.chunk, n_particles=args.particles
+    )
     print(f"wrote {path}")
     return 0
 

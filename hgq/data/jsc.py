@@ -198,16 +198,30 @@ def _load_openml(cache_dir: Path) -> JSCData:
     return _load_npz(cached)
 
 
-def save_dataset(path: str | os.PathLike, x: np.ndarray, y: np.ndarray, provenance: dict, *, dtype=np.float32) -> Path:
+def save_dataset(
+    path: str | os.PathLike,
+    x: np.ndarray,
+    y: np.ndarray,
+    provenance: dict,
+    *,
+    dtype=np.float32,
+    arrays: dict[str, np.ndarray] | None = None,
+) -> Path:
     """Write a data set :func:`load_jsc` reads: ``X`` (``dtype``), ``y`` (uint8), names; ``<stem>.json`` beside it.
 
-    ``provenance`` must hold the data set's ``name``; it is written as the JSON record.
+    ``provenance`` must hold the data set's ``name``; it is written as the JSON record. ``arrays`` are stored as
+    they are beside those (e.g. ``particles``, ``mask``, ``particle_features`` for :mod:`hgq.data.particles`).
     """
     if "name" not in provenance:
         raise ValueError("save_dataset: provenance needs a 'name' (data sets are never mixed)")
+    arrays = dict(arrays or {})
+    clash = {"X", "y", "name", "features", "classes"} & set(arrays)
+    if clash:
+        raise ValueError(f"save_dataset: extra arrays may not be named {sorted(clash)}")
     path = Path(path)
     np.savez_compressed(
         path,
+        **arrays,
         X=np.asarray(x, dtype=dtype),
         y=np.asarray(y, dtype=np.uint8),
         name=np.array(provenance["name"]),
