@@ -15,7 +15,7 @@ from hdl_gen.interp import InterpError, interp, interp_mant, interp_trace
 from hdl_gen.ir import Graph, GraphBuilder
 from hdl_gen.resources import yosys_estimate
 
-_TRACE_NAMES = ("FloatPrecisionWarning", "TraceError", "quantize_input", "trace")
+_TRACE_NAMES = ("FloatPrecisionWarning", "TraceError", "flatten_io", "quantize_input", "trace")
 
 __all__ = [
     "Design",
@@ -29,6 +29,7 @@ __all__ = [
     "Graph",
     "GraphBuilder",
     "convert",
+    "flatten_io",
     "graph_cost",
     "graph_report",
     "interp",

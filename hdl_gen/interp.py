@@ -358,6 +358,16 @@ def _compile(g: Graph, expand: bool, keep_all: bool) -> _Plan:
     tab_len = [1]
     in_slots = np.full(len(g.inputs), -1, dtype=np.int64)
     in_shift = np.zeros(len(g.inputs), dtype=np.int64)
+    for j in range(n):  # ports are written before the first step: their slots first (a later port op, e.g. a
+        cur = -1  # second model input read first deep in the graph, must not share a slot used before it)
+        op = g.ops[j]
+        if need[j] and op.kind.port:
+            alloc(j)
+            idx = op.attrs.index
+            in_slots[idx] = slot[j]
+            in_shift[idx] = op.interval.f - g.input_types[idx].f
+            if in_shift[idx] < 0:
+                raise InterpError(f"{_where(op, j)}: input op step is coarser than its port format")
     for j in range(n):
         cur = j
         if j in block_at:
@@ -369,17 +379,10 @@ def _compile(g: Graph, expand: bool, keep_all: bool) -> _Plan:
                 code = []
             steps.append(("block", _block_step(g, g.blocks[bi], block_out[bi], slot)))
             release(x for x in g.blocks[bi].inputs if x is not None)
-        if not need[j] or j in producer:
-            continue
         op = g.ops[j]
-        alloc(j)
-        if op.kind.port:
-            idx = op.attrs.index
-            in_slots[idx] = slot[j]
-            in_shift[idx] = op.interval.f - g.input_types[idx].f
-            if in_shift[idx] < 0:
-                raise InterpError(f"{_where(op, j)}: input op step is coarser than its port format")
+        if not need[j] or j in producer or op.kind.port:
             continue
+        alloc(j)
         code.append(_instr(g, j, slot, tables, tab_len))
         release(op.args)
     if code:

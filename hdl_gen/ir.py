@@ -15,6 +15,7 @@ the block as one exact integer matrix product. Op ids are dense and in creation 
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -504,15 +505,29 @@ class GraphBuilder:
     # -- constant matrix-vector product ---------------------------------------------------------------------
     def cmvm(self, xs: list[int | None], W, *, depth_bound=None, in_depths=None) -> list[int | None]:
         """``y = x @ W`` for constant dyadic ``W`` (n_in × n_out) as a DA adder graph (:func:`hdl_gen.cmvm.solve`)."""
-        from hdl_gen.cmvm import solve
+        return self.cmvm_shared([xs], W, depth_bound=depth_bound, in_depths=in_depths)[0]
+
+    def cmvm_shared(self, xss: list[list[int | None]], W, *, depth_bound=None, in_depths=None) -> list[list]:
+        """``y_p = x_p @ W`` for several input vectors sharing one constant ``W`` (a set's members, a sequence's
+        steps): one DA solution over the hull of their input ranges, instanced per vector and typed exactly for
+        its own inputs (:func:`hdl_gen.cmvm.retype`)."""
+        from hdl_gen.cmvm import retype, solve
 
         W = np.asarray(W, dtype=np.float64)
-        if W.ndim != 2 or W.shape[0] != len(xs):
-            raise ValueError(f"cmvm: W has shape {W.shape} but there are {len(xs)} inputs")
+        if W.ndim != 2 or any(len(xs) != W.shape[0] for xs in xss):
+            raise ValueError(f"cmvm: W has shape {W.shape} but the inputs have {sorted({len(x) for x in xss})} rows")
         w_f = _common_f(W)
-        w_mant = np.ldexp(W, w_f).astype(np.int64)
-        ivs = [self.iv(x) for x in xs]
-        g = solve(W, ivs, depth_bound=depth_bound, in_depths=in_depths, objective="bits")
+        w_mant = tuple(tuple(int(v) for v in r) for r in np.ldexp(W, w_f).astype(np.int64))
+        ivss = [[self.iv(x) for x in xs] for xs in xss]
+        hull = [functools.reduce(Interval.union, col) for col in zip(*ivss, strict=True)]
+        g0 = solve(W, hull, depth_bound=depth_bound, in_depths=in_depths, objective="bits")
+        return [
+            self._instance(xs, g0 if len(xss) == 1 else retype(g0, ivs), w_mant, w_f)
+            for xs, ivs in zip(xss, ivss, strict=True)
+        ]
+
+    def _instance(self, xs: list[int | None], g, w_mant: tuple, w_f: int) -> list[int | None]:
+        """Ops of one solved adder graph ``g`` on inputs ``xs``, recorded as a :class:`CmvmBlock`."""
         first = len(self.ops)
         src: list[int | None] = list(xs)
         for op in g.ops:
@@ -530,9 +545,7 @@ class GraphBuilder:
             if (got.lo_value, got.hi_value) != (want.lo_value, want.hi_value):
                 raise AssertionError(f"cmvm output {o}: interval {got} differs from the solver's {want}")
         created = tuple(range(first, len(self.ops)))
-        self.blocks.append(
-            CmvmBlock(self.layer, tuple(xs), tuple(ys), tuple(tuple(int(v) for v in r) for r in w_mant), w_f, created)
-        )
+        self.blocks.append(CmvmBlock(self.layer, tuple(xs), tuple(ys), w_mant, w_f, created))
         return ys
 
     # -- finish --------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from hgq.quantizer import Quantizer
 
 from .ir import Graph, GraphBuilder
 
-__all__ = ["TraceError", "quantize_input", "trace"]
+__all__ = ["TraceError", "flatten_io", "quantize_input", "trace"]
 
 FLOAT32_BITS = 24
 MAX_TABLE_VALUES = 1 << 20
@@ -133,19 +133,28 @@ class _Tracer:
 
     def linear(self, xs: list, W: np.ndarray) -> list:
         """``x @ W`` through the CMVM solver, with the float32 exactness check."""
+        return self.linear_shared([xs], W)[0]
+
+    def linear_shared(self, xss: list[list], W: np.ndarray) -> list[list]:
+        """``x_p @ W`` for every vector ``x_p`` (positions of a dense/conv layer, members of a set): one CMVM
+        solution shared by all of them (:meth:`GraphBuilder.cmvm_shared`), with the float32 exactness check."""
         W = np.asarray(W, dtype=np.float64)
-        keep = [r for r, x in enumerate(xs) if x is not None and np.any(W[r] != 0)]
-        if not keep or not np.any(W):
-            return [None] * W.shape[1]
-        xs_k, W_k = [xs[r] for r in keep], W[keep]
-        ivs = [self.b.iv(x) for x in xs_k]
-        wf = _dyadic_f(W_k)
-        fx = max(iv.f for iv in ivs)
-        mags = np.array([max(abs(iv.lo), abs(iv.hi)) << (fx - iv.f) for iv in ivs], dtype=object)
-        wm = np.abs(np.ldexp(W_k, wf)).astype(np.int64).astype(object)
-        worst = int(max((mags @ wm).max(), 1))
-        self.warn_float(worst.bit_length(), "a sum of products")
-        return self.b.cmvm(xs_k, W_k, depth_bound=self.depth_bound)
+        keep = [r for r in range(W.shape[0]) if np.any(W[r] != 0) and any(xs[r] is not None for xs in xss)]
+        if not keep:
+            return [[None] * W.shape[1] for _ in xss]
+        W_k = W[keep]
+        wm = np.abs(np.ldexp(W_k, _dyadic_f(W_k))).astype(np.int64).astype(object)
+        for xs in xss:
+            ivs = [self.b.iv(xs[r]) for r in keep]
+            fx = max(iv.f for iv in ivs)
+            mags = np.array([max(abs(iv.lo), abs(iv.hi)) << (fx - iv.f) for iv in ivs], dtype=object)
+            self.warn_float(int(max((mags @ wm).max(), 1)).bit_length(), "a sum of products")
+        return self.b.cmvm_shared([[xs[r] for r in keep] for xs in xss], W_k, depth_bound=self.depth_bound)
+
+    def positions(self, x: np.ndarray, W: np.ndarray) -> np.ndarray:
+        """``x @ W`` over the last axis at every leading position, one shared solution."""
+        rows = [list(x[pos]) for pos in np.ndindex(x.shape[:-1])]
+        return np.array(self.linear_shared(rows, W), dtype=object).reshape(*x.shape[:-1], W.shape[1])
 
     def add_bias(self, y: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
         if bias is None:
@@ -177,6 +186,8 @@ class _Tracer:
         self.b.layer = layer.name
         if isinstance(layer, Quantizer):
             return [self.quant(ins[0], layer)]
+        if isinstance(layer, hl.QEinsum):
+            return [self.einsum2(layer, ins)]
         if isinstance(layer, hl.QAdd | hl.QSubtract | hl.QMultiply | hl.QMaximum | hl.QMinimum):
             return [self.merge(layer, ins)]
         if isinstance(layer, hl.QLayer):
@@ -189,6 +200,8 @@ class _Tracer:
             return [ins[0].reshape(-1)]
         if isinstance(layer, keras.layers.Reshape):
             return [ins[0].reshape(tuple(layer.target_shape))]
+        if isinstance(layer, keras.layers.RepeatVector):  # (d,) -> (n, d): a set-level value to every member
+            return [np.repeat(ins[0][None], int(layer.n), axis=0)]
         if isinstance(layer, keras.layers.Concatenate):
             ax = layer.axis - 1 if layer.axis > 0 else layer.axis
             return [np.concatenate(ins, axis=ax)]
@@ -215,17 +228,10 @@ class _Tracer:
             y = self.einsum(layer.equation, x, layer.qkernel, tuple(layer.full_output_shape[1:]))
             return self.act(self.add_bias(y, layer.qbias), layer.activation_name)
         if isinstance(layer, hl.QDense):  # QDenseBatchNorm too (folded kernel and bias)
-            W = layer.qkernel
-            y = _obj((*x.shape[:-1], W.shape[1]))
-            for pos in np.ndindex(x.shape[:-1]):
-                y[pos] = np.array(self.linear(list(x[pos]), W), dtype=object)
+            y = self.positions(x, layer.qkernel)
             return self.act(self.add_bias(y, layer.qbias), layer.activation_name)
         if isinstance(layer, hl.QBatchNormalization):
-            s, t = layer.qscale, layer.qoffset
-            y = _obj(x.shape)
-            for pos in np.ndindex(x.shape[:-1]):
-                y[pos] = np.array(self.linear(list(x[pos]), np.diag(s)), dtype=object)
-            return self.add_bias(y, t)
+            return self.add_bias(self.positions(x, np.diag(layer.qscale)), layer.qoffset)
         if isinstance(layer, hl.QUnaryFunctionLUT):
             return self.lut(layer, x)
         if isinstance(layer, hl.QLUTDense | hl.QLUTConv1D | hl.QLUTConv2D):
@@ -234,7 +240,7 @@ class _Tracer:
             return self.softmax(layer, x)
         if isinstance(layer, hl.QMaxPooling1D | hl.QMaxPooling2D | hl.QAveragePooling1D | hl.QAveragePooling2D):
             return self.pool(layer, x)
-        if isinstance(layer, hl.QGlobalMaxPooling1D | hl.QGlobalAveragePooling1D):
+        if isinstance(layer, hl.QGlobalMaxPooling1D | hl.QGlobalAveragePooling1D | hl.QGlobalSumPooling1D):
             return self.reduce(list(x), layer.kind)
         self.fail(f"{type(layer).__name__} has no lowering in hdl_gen.tracer")
 
@@ -261,6 +267,26 @@ class _Tracer:
             y[idx] = v
         return self.quant(y, layer.oq)
 
+    def einsum2(self, layer, ins: list[np.ndarray]) -> np.ndarray:
+        """Einsum of two variables: per output element, the products of its operand pairs (exact multipliers)
+        summed by a balanced adder tree."""
+        import itertools
+
+        a, b = (self.cooked(self.quant(x, q)) for x, q in zip(ins, layer.iq, strict=True))
+        la, lb, lo = layer.spec
+        size = dict(zip(la, a.shape, strict=True)) | dict(zip(lb, b.shape, strict=True))
+        summed = [c for c in dict.fromkeys(la + lb) if c not in lo]
+        y = _obj(tuple(size[c] for c in lo))
+        for oi in np.ndindex(y.shape):
+            terms = []
+            for si in itertools.product(*(range(size[c]) for c in summed)):
+                at = dict(zip(lo, oi, strict=True)) | dict(zip(summed, si, strict=True))
+                terms.append(self.b.mul(a[tuple(at[c] for c in la)], b[tuple(at[c] for c in lb)]))
+                self.check_width(terms[-1], "a product")
+            y[oi] = self.tree(terms, self.b.add) if terms else None
+            self.check_width(y[oi], "a sum of products")
+        return self.quant(y, layer.oq)
+
     def einsum(self, eq: str, x: np.ndarray, K: np.ndarray, out_shape: tuple) -> np.ndarray:
         """Einsum with a constant kernel as independent CMVMs (connected groups of outputs)."""
         n_in = x.size
@@ -271,8 +297,14 @@ class _Tracer:
             self.fail(f"einsum {eq!r} gives {M.shape[1]} outputs, expected shape {out_shape}")
         y = np.empty(M.shape[1], dtype=object)
         xf = list(x.reshape(-1))
+        groups: dict[bytes, list] = {}  # components with the same matrix (e.g. one per set member) share a solution
         for rows, cols in _components(P):
-            y[cols] = np.array(self.linear([xf[r] for r in rows], M[np.ix_(rows, cols)]), dtype=object)
+            sub = M[np.ix_(rows, cols)]
+            groups.setdefault(sub.tobytes() + bytes(str(sub.shape), "ascii"), []).append((rows, cols, sub))
+        for members in groups.values():
+            outs = self.linear_shared([[xf[r] for r in rows] for rows, _, _ in members], members[0][2])
+            for (_, cols, _), o in zip(members, outs, strict=True):
+                y[cols] = np.array(o, dtype=object)
         return y.reshape(out_shape)
 
     def conv(self, layer, x: np.ndarray) -> np.ndarray:
@@ -281,15 +313,15 @@ class _Tracer:
         sp = x.shape[:-1]
         outs, pads = _windows(sp, ks, st, layer.padding)
         W = K.reshape(-1, K.shape[-1])
-        y = _obj((*outs, K.shape[-1]))
+        patches = _obj((*outs, W.shape[0]))
         for pos in np.ndindex(*outs):
             patch = _obj((*ks, x.shape[-1]))
             for off in np.ndindex(*ks):
                 src = tuple(p * s + o - pd for p, s, o, pd in zip(pos, st, off, pads, strict=True))
                 if all(0 <= v < n for v, n in zip(src, sp, strict=True)):
                     patch[off] = x[src]
-            y[pos] = np.array(self.linear(list(patch.reshape(-1)), W), dtype=object)
-        return y
+            patches[pos] = patch.reshape(-1)
+        return self.positions(patches, W)
 
     def pool(self, layer, x: np.ndarray) -> np.ndarray:
         ks, st = tuple(layer.pool_size), tuple(layer.strides)
@@ -306,14 +338,15 @@ class _Tracer:
         return y
 
     def reduce(self, vals: list[np.ndarray], pool: str, n: int | None = None) -> np.ndarray:
-        """Element-wise max, or exact mean (sum then power-of-two shift), over a list of channel vectors."""
+        """Element-wise max, sum, or exact mean (sum then power-of-two shift) over a list of channel vectors
+        (balanced trees: log2 depth)."""
         n = len(vals) if n is None else n
         out = _obj(vals[0].shape)
         for c in np.ndindex(vals[0].shape):
-            v = vals[0][c]
-            for w in vals[1:]:
-                v = self.b.max(v, w[c]) if pool == "max" else self.b.add(v, w[c])
-            if pool != "max":
+            v = self.tree([w[c] for w in vals], self.b.max if pool == "max" else self.b.add)
+            if pool == "sum":
+                self.check_width(v, "a pooled sum")
+            elif pool != "max":
                 if n & (n - 1):
                     self.fail(f"average over {n} values is not exact; use a power-of-two pool")
                 self.check_width(v, "a pooled sum")
@@ -537,8 +570,9 @@ def trace(model: keras.Model, *, depth_bound: int | str | None = "min", name: st
     """Lower a calibrated hgq Keras model to an exact :class:`Graph`.
 
     Args:
-        model: a Sequential or functional Keras model of :mod:`hgq.layers` (one input, one output),
-            calibrated with :func:`hgq.trace_minmax`.
+        model: a Sequential or functional Keras model of :mod:`hgq.layers`, calibrated with
+            :func:`hgq.trace_minmax`. A model with several inputs (or outputs) gets one input (output) port: the
+            concatenation of its inputs (outputs) flattened, in model order (:func:`flatten_io`).
         depth_bound: adder-depth bound passed to the CMVM solver (None, an int, ``"min"`` or ``"min+K"``).
         name: graph name (default: the model's name).
 
@@ -547,18 +581,16 @@ def trace(model: keras.Model, *, depth_bound: int | str | None = "min", name: st
     """
     _check_calibrated(model)
     fm = _functional(model)
-    if len(fm.inputs) != 1 or len(fm.outputs) != 1:
-        raise TraceError(
-            f"model {model.name!r} has {len(fm.inputs)} inputs and {len(fm.outputs)} outputs; trace supports "
-            "one of each (concatenate inputs / outputs inside the model)"
-        )
     t = _Tracer(model, depth_bound, name or model.name)
-    in_shape = tuple(int(s) for s in fm.inputs[0].shape[1:])
-    n_in = math.prod(in_shape)
+    in_shapes = [tuple(int(s) for s in v.shape[1:]) for v in fm.inputs]
+    n_in = sum(math.prod(s) for s in in_shapes)
     x0 = np.empty(n_in, dtype=object)
     for j in range(n_in):
         x0[j] = _Raw(j)
-    values = {id(fm.inputs[0]): x0.reshape(in_shape)}
+    values, start = {}, 0
+    for v, shape in zip(fm.inputs, in_shapes, strict=True):  # several inputs: one port, their flat concatenation
+        values[id(v)] = x0[start : start + math.prod(shape)].reshape(shape)
+        start += math.prod(shape)
     for depth in sorted(fm._nodes_by_depth, reverse=True):
         for node in fm._nodes_by_depth[depth]:
             if node.is_input or node.operation is None:
@@ -569,16 +601,17 @@ def trace(model: keras.Model, *, depth_bound: int | str | None = "min", name: st
             outs = t.layer_fn(node.operation, ins)
             for kt, v in zip(node.outputs, outs, strict=True):
                 values[id(kt)] = v
-    y = values[id(fm.outputs[0])]
+    ys = [values[id(v)] for v in fm.outputs]
     t.layer = "output"
-    t.cooked(y)
-    out_shape = tuple(int(s) for s in fm.outputs[0].shape[1:])
-    if y.shape != out_shape:
-        raise TraceError(f"internal: traced output shape {y.shape} differs from the model's {out_shape}")
+    for y, v in zip(ys, fm.outputs, strict=True):
+        t.cooked(y)
+        if y.shape != tuple(int(s) for s in v.shape[1:]):
+            raise TraceError(f"internal: traced output shape {y.shape} differs from the model's {v.shape[1:]}")
+    y = ys[0] if len(ys) == 1 else np.concatenate([v.reshape(-1) for v in ys])
     for j in range(n_in):  # elements no quantizer reads: pruned ports
         if j not in t.specs:
             t.port(j, 0, 0, 0, "TRN", "WRAP")
-    g = t.b.build(list(y.reshape(-1)), in_shape, out_shape)
+    g = t.b.build(list(y.reshape(-1)), in_shapes[0] if len(in_shapes) == 1 else (n_in,), y.shape)
     g = _reorder_inputs(g, t.order)
     _INPUT_SPECS[model] = [t.specs[j][:5] for j in range(n_in)]
     return g
@@ -601,12 +634,26 @@ def _reorder_inputs(g: Graph, order: list[int]) -> Graph:
     return Graph(ops, tuple(inputs), tuple(types), g.outputs, g.input_shape, g.output_shape, g.blocks, g.name)
 
 
+def flatten_io(x) -> np.ndarray:
+    """One array ``[N, ...]`` for the port of a model with several inputs or outputs: a list of arrays is
+    flattened per sample and concatenated in order (what :func:`trace` makes the port); an array passes through."""
+    if isinstance(x, list | tuple):
+        parts = [np.asarray(v, dtype=np.float64) for v in x]
+        if len({len(v) for v in parts}) != 1:
+            raise ValueError(f"flatten_io: the arrays hold different sample counts {[len(v) for v in parts]}")
+        return np.concatenate([v.reshape(len(v), -1) for v in parts], axis=1)
+    return np.asarray(x, dtype=np.float64)
+
+
 def quantize_input(model: keras.Model, x) -> np.ndarray:
-    """``x`` quantized by the quantizers that read the model input (the graph's input port values), float64."""
+    """``x`` quantized by the quantizers that read the model input (the graph's input port values), float64.
+
+    ``x`` is the model's input array, or for a model with several inputs the list of them (the result is then
+    flat, ``[N, total elements]``, as the graph's port)."""
     if model not in _INPUT_SPECS:
         trace(model)
     specs = _INPUT_SPECS[model]
-    x = np.asarray(x, dtype=np.float64)
+    x = flatten_io(x)
     flat = x.reshape(x.shape[0], -1)
     if flat.shape[1] != len(specs):
         raise ValueError(f"quantize_input: the model takes {len(specs)} input elements, got shape {x.shape}")

@@ -6,9 +6,22 @@ from collections.abc import Sequence
 
 import keras
 
-from hgq.layers import QDense, QLUTDense
+from hgq.layers import (
+    QAdd,
+    QDense,
+    QEinsum,
+    QEinsumDense,
+    QGlobalAveragePooling1D,
+    QGlobalSumPooling1D,
+    QLUTDense,
+    QMultiply,
+    QSoftmax,
+)
 
-__all__ = ["jet_tagger", "lut_tagger"]
+__all__ = ["MASK_CONF", "deep_sets", "jedi_linear", "jet_tagger", "lut_tagger", "particle_transformer"]
+
+MASK_CONF = dict(q_type="kif", k0=0, i0=1, f0=0, round_mode="TRN", overflow_mode="SAT", trainable_widths=False)
+"""The particle mask's quantizer: exactly 0 or 1, never trained (a 1-bit port; masking is an AND per bit)."""
 
 
 def jet_tagger(
@@ -101,3 +114,165 @@ def lut_tagger(
         y = QLUTDense(u, hidden=features, table_bits=bits[j], iq_conf={**iq, **(iq_conf or {})}, eoq_conf=eoq_conf,
                       beta0=beta0, seed=seed + j, name=f"lut{j}")(y)  # fmt: skip
     return keras.Model(inp, y, name=name)
+
+
+def _set_inputs(n_particles: int, n_features: int) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    if n_particles < 1 or n_features < 1:
+        raise ValueError(f"need at least one particle and one feature, got {n_particles} x {n_features}")
+    return keras.Input((n_particles, n_features), name="particles"), keras.Input((n_particles, 1), name="mask")
+
+
+def _set_confs(kq_conf: dict | None, iq_conf: dict | None) -> tuple[dict, dict]:
+    kq = {"q_type": "kbi", "b0": 6, "i0": 0, "round_mode": "RND", "overflow_mode": "SAT_SYM", **(kq_conf or {})}
+    iq = {"q_type": "kif", "k0": 1, "i0": 3, "f0": 4, "round_mode": "RND", "overflow_mode": "WRAP", **(iq_conf or {})}
+    return kq, iq
+
+
+def _masked_mean(x, mask, name: str, beta0: float):
+    """Zero the padded members (times the 0/1 mask) and average over the set (an exact shift: 2**n members)."""
+    n = x.shape[1]
+    x = QMultiply(iq_confs=[{}, MASK_CONF], beta0=beta0, name=f"{name}_mask")([x, mask])
+    if n & (n - 1):
+        return QGlobalSumPooling1D(beta0=beta0, name=f"{name}_sum")(x)
+    return QGlobalAveragePooling1D(beta0=beta0, name=f"{name}_mean")(x)
+
+
+def _head(y, sizes: Sequence[int], n_out: int, dense):
+    for j, u in enumerate((*sizes, n_out)):
+        y = dense(u, None if j == len(sizes) else "relu", f"head{j}")(y)
+    return y
+
+
+def _dense_factory(kq: dict, iq: dict, beta0: float, seed: int):
+    count = iter(range(1000))
+
+    def dense(units: int, activation, name: str):
+        return QDense(units, activation=activation, kq_conf=kq, iq_conf=iq, beta0=beta0, name=name,
+                      kernel_initializer=keras.initializers.GlorotUniform(seed=seed + next(count)))  # fmt: skip
+
+    return dense
+
+
+def deep_sets(
+    n_particles: int = 16,
+    n_features: int = 8,
+    n_out: int = 5,
+    phi: Sequence[int] = (32, 32),
+    rho: Sequence[int] = (32,),
+    beta0: float = 1e-6,
+    kq_conf: dict | None = None,
+    iq_conf: dict | None = None,
+    seed: int = 0,
+    name: str = "deep_sets",
+) -> keras.Model:
+    """A Deep Sets tagger on particles: ``ρ(mean_i mask_i · φ(p_i))``, permutation invariant, logits out.
+
+    Inputs ``particles`` ``(n_particles, n_features)`` and ``mask`` ``(n_particles, 1)`` (1 = real particle,
+    :data:`MASK_CONF`). ``φ`` is a per-particle QDense stack with shared weights (one DA solution instanced per
+    particle in hardware), the aggregation an exact mean (sum and shift; a plain sum when ``n_particles`` is not
+    a power of two), ``ρ`` a QDense stack. Quantizer defaults as :func:`jet_tagger`.
+
+    Args:
+        n_particles, n_features, n_out: set size, features per particle, classes.
+        phi, rho: hidden sizes of the per-particle and the set-level networks.
+        beta0, kq_conf, iq_conf, seed, name: as :func:`jet_tagger`.
+    """
+    kq, iq = _set_confs(kq_conf, iq_conf)
+    dense = _dense_factory(kq, iq, beta0, seed)
+    p, m = _set_inputs(n_particles, n_features)
+    y = p
+    for j, u in enumerate(phi):
+        y = dense(u, "relu", f"phi{j}")(y)
+    y = _head(_masked_mean(y, m, "pool", beta0), rho, n_out, dense)
+    return keras.Model([p, m], y, name=name)
+
+
+def jedi_linear(
+    n_particles: int = 16,
+    n_features: int = 8,
+    n_out: int = 5,
+    width: int = 32,
+    head: Sequence[int] = (32, 16),
+    beta0: float = 1e-6,
+    kq_conf: dict | None = None,
+    iq_conf: dict | None = None,
+    seed: int = 0,
+    name: str = "jedi_linear",
+) -> keras.Model:
+    """An interaction-network tagger in the linear-complexity (JEDI-linear) form, logits out.
+
+    The pairwise messages of an interaction network (``O(n²)`` edges) are replaced by each particle meeting the
+    set's aggregate: ``x_i = φ(p_i)``, ``e_i = f_s(x_i) + f_g(mean_j mask_j x_j)`` (the global term computed once
+    and broadcast), ``o_i = f_o(e_i)``, then ``mean_i mask_i o_i`` feeds the classifier head. Linear in the number
+    of particles; every per-particle layer shares its weights (one DA solution per layer, instanced per
+    particle). Quantizer defaults as :func:`jet_tagger`.
+
+    Args:
+        n_particles, n_features, n_out: set size, features per particle, classes.
+        width: the per-particle feature width of every block.
+        head: hidden sizes of the classifier after the aggregation.
+        beta0, kq_conf, iq_conf, seed, name: as :func:`jet_tagger`.
+    """
+    kq, iq = _set_confs(kq_conf, iq_conf)
+    dense = _dense_factory(kq, iq, beta0, seed)
+    p, m = _set_inputs(n_particles, n_features)
+    x = dense(width, "relu", "embed")(p)
+    s = dense(width, "relu", "self")(x)
+    g = dense(width, "relu", "global")(_masked_mean(x, m, "agg", beta0))
+    g = keras.layers.RepeatVector(n_particles, name="broadcast")(g)
+    e = QAdd(beta0=beta0, name="interact")([s, g])
+    o = dense(width, "relu", "node")(e)
+    y = _head(_masked_mean(o, m, "pool", beta0), head, n_out, dense)
+    return keras.Model([p, m], y, name=name)
+
+
+def particle_transformer(
+    n_particles: int = 16,
+    n_features: int = 8,
+    n_out: int = 5,
+    d_model: int = 16,
+    heads: int = 2,
+    d_head: int = 8,
+    ffn: int = 32,
+    head: Sequence[int] = (16,),
+    beta0: float = 1e-6,
+    kq_conf: dict | None = None,
+    iq_conf: dict | None = None,
+    seed: int = 0,
+    name: str = "particle_transformer",
+) -> keras.Model:
+    """A one-block transformer encoder on particles (multi-head self-attention, feed-forward, residuals), logits.
+
+    ``x = W_e p``; per head ``h``: ``q, k, v = W_q x, W_k x, W_v x`` (QEinsumDense, shared over particles),
+    ``A = softmax(q kᵀ)`` over the keys (:class:`~hgq.layers.QSoftmax`: exact table softmax; the ``1/√d`` scale is
+    learned inside ``W_q``), ``o = A v`` (:class:`~hgq.layers.QEinsum`: exact variable products), then ``x + W_o o``,
+    ``x + FFN(x)``, the masked mean over particles and a QDense head. No normalisation layer: the widths are
+    learned per element instead (a batch norm would fold into the next kernel). Padded particles are zeros and
+    are excluded by the pooling mask; attention sees them as keys of value ``W_k 0``.
+
+    Args:
+        n_particles, n_features, n_out: set size, features per particle, classes.
+        d_model, heads, d_head, ffn: embedding width, attention heads, width per head, feed-forward width.
+        head: hidden sizes of the classifier after the pooling.
+        beta0, kq_conf, iq_conf, seed, name: as :func:`jet_tagger`.
+    """
+    kq, iq = _set_confs(kq_conf, iq_conf)
+    dense = _dense_factory(kq, iq, beta0, seed)
+    p, m = _set_inputs(n_particles, n_features)
+    x = dense(d_model, None, "embed")(p)
+
+    def proj(nm: str, j: int):
+        return QEinsumDense("bnd,dhk->bnhk", (n_particles, heads, d_head), bias_axes="hk", kq_conf=kq, iq_conf=iq,
+                            beta0=beta0, name=nm,
+                            kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 100 + j))(x)  # fmt: skip
+
+    q, k, v = proj("query", 0), proj("key", 1), proj("value", 2)
+    s = QEinsum("nhk,mhk->hnm", iq_confs=[iq, iq], beta0=beta0, name="scores")([q, k])
+    a = QSoftmax(iq_conf=iq, beta0=beta0, name="attention")(s)
+    o = QEinsum("hnm,mhk->nhk", iq_confs=[{**iq, "overflow_mode": "SAT"}, iq], beta0=beta0, name="mix")([a, v])
+    o = keras.layers.Reshape((n_particles, heads * d_head), name="concat_heads")(o)
+    x = QAdd(beta0=beta0, name="residual0")([x, dense(d_model, None, "out")(o)])
+    f = dense(d_model, None, "ffn1")(dense(ffn, "relu", "ffn0")(x))
+    x = QAdd(beta0=beta0, name="residual1")([x, f])
+    y = _head(_masked_mean(x, m, "pool", beta0), head, n_out, dense)
+    return keras.Model([p, m], y, name=name)

@@ -4,6 +4,6 @@
 """
 
 from .graph import AdderGraph, AddOp
-from .solver import minimal_depth, solve
+from .solver import minimal_depth, retype, solve
 
-__all__ = ["AddOp", "AdderGraph", "minimal_depth", "solve"]
+__all__ = ["AddOp", "AdderGraph", "minimal_depth", "retype", "solve"]

@@ -233,6 +233,27 @@ def _finish(ops, res, cs, e, ivs, depths, bound) -> AdderGraph:
     return g_
 
 
+def retype(g: AdderGraph, in_intervals) -> AdderGraph:
+    """The same adder network typed exactly for other input intervals (one solution instanced per set member).
+
+    The network computes ``x @ W`` for any input values; only its wires' ranges depend on the inputs.
+    """
+    ivs = tuple(in_intervals)
+    if len(ivs) != g.n_in:
+        raise ValueError(f"retype: the graph has {g.n_in} inputs but {len(ivs)} intervals were given")
+    b = Builder(ivs, g.in_depths or (0,) * g.n_in)
+    for op in g.ops:
+        b.add(op.a, op.b, op.shift, op.sub)
+    out_ivs = []
+    for t in g.outputs:
+        if t is None:
+            out_ivs.append(Interval(0, 0, 0))
+            continue
+        iv = b.ivals[t[0]].shift(t[1])
+        out_ivs.append(iv if t[2] > 0 else -iv)
+    return AdderGraph(g.n_in, ivs, tuple(b.ops), g.outputs, tuple(out_ivs), g.in_depths)
+
+
 def _solve(m: np.ndarray, e: int, ivs, depths, depth_bound, lat_penalty, objective="adders") -> AdderGraph:
     c, r, cs = center(m)
     cols = _columns(c, r)

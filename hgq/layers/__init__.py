@@ -19,7 +19,10 @@ Forward: ``oq(op(iq(x)))``, where ``op`` is exact arithmetic on quantized values
   ("valid"/"same" as in Keras), ``layer.kernel_size``, ``layer.qkernel`` (Keras kernel layout), ``layer.qbias``.
 - QBatchNormalization: ``iq(x) * qscale + qoffset`` on the last axis; ``layer.qscale``, ``layer.qoffset``.
 - QAdd, QSubtract, QMultiply, QMaximum, QMinimum: ``layer.iq`` is a list, one quantizer per input.
-- QMaxPooling1D/2D, QAveragePooling1D/2D (power-of-two pools), QGlobalAveragePooling1D, QGlobalMaxPooling1D:
+- QEinsum: ``einsum(layer.equation, iq[0](a), iq[1](b))`` of two variables (per-sample letters, no ``...``;
+  ``layer.spec`` = ``(a, b, out)`` letters).
+- QMaxPooling1D/2D, QAveragePooling1D/2D (power-of-two pools), QGlobalAveragePooling1D, QGlobalMaxPooling1D,
+  QGlobalSumPooling1D:
   ``layer.pool_size``, ``layer.strides``, ``layer.padding`` (Keras semantics); averages are exact (sum then
   a power-of-two shift).
 - QUnaryFunctionLUT: ``oq(fn(iq(x)))``; ``layer.table(index)`` -> ``(x_values, y_values)`` over every
@@ -50,12 +53,13 @@ from hgq.layers.conv import QConv1D, QConv2D
 from hgq.layers.core import QDense, QDenseBatchNorm, QEinsumDense
 from hgq.layers.lut import QUnaryFunctionLUT
 from hgq.layers.lut_dense import QLUTConv1D, QLUTConv2D, QLUTDense
-from hgq.layers.merge import QAdd, QMaximum, QMinimum, QMultiply, QSubtract
+from hgq.layers.merge import QAdd, QEinsum, QMaximum, QMinimum, QMultiply, QSubtract
 from hgq.layers.pooling import (
     QAveragePooling1D,
     QAveragePooling2D,
     QGlobalAveragePooling1D,
     QGlobalMaxPooling1D,
+    QGlobalSumPooling1D,
     QMaxPooling1D,
     QMaxPooling2D,
 )
@@ -71,9 +75,11 @@ __all__ = [
     "QConv2D",
     "QDense",
     "QDenseBatchNorm",
+    "QEinsum",
     "QEinsumDense",
     "QGlobalAveragePooling1D",
     "QGlobalMaxPooling1D",
+    "QGlobalSumPooling1D",
     "QLUTConv1D",
     "QLUTConv2D",
     "QLUTDense",

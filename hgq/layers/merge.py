@@ -8,7 +8,7 @@ from keras import ops
 from hgq.layers.base import finish_output
 from hgq.quantizer import make_quantizer, quantizer_config
 
-__all__ = ["QAdd", "QMaximum", "QMinimum", "QMultiply", "QSubtract"]
+__all__ = ["QAdd", "QEinsum", "QMaximum", "QMinimum", "QMultiply", "QSubtract"]
 
 
 class _QMerge(keras.layers.Layer):
@@ -165,3 +165,78 @@ class QMinimum(_QMinMax):
     """Element-wise minimum of quantized inputs; EBOPs ``Σ b − Σ min b``. Args as :class:`QAdd`."""
 
     fn = staticmethod(ops.minimum)
+
+
+def _einsum_spec(equation: str) -> tuple[str, str, str]:
+    """``(a, b, out)`` index letters of a two-operand einsum without ellipsis or repeated letters per operand."""
+    eq = equation.replace(" ", "")
+    if "..." in eq or "->" not in eq or eq.count(",") != 1:
+        raise ValueError(
+            f"QEinsum equation {equation!r}: write two operands and an explicit output, without '...' "
+            "(e.g. 'nd,md->nm')"
+        )
+    ins, out = eq.split("->")
+    a, b = ins.split(",")
+    for s in (a, b, out):
+        if len(set(s)) != len(s) or not s.isalpha():
+            raise ValueError(f"QEinsum equation {equation!r}: each operand names distinct letters (no traces)")
+    if not set(out) <= set(a) | set(b):
+        raise ValueError(f"QEinsum equation {equation!r}: the output uses a letter no operand has")
+    return a, b, out
+
+
+@keras.saving.register_keras_serializable(package="hgq")
+class QEinsum(_QMerge):
+    """Einsum of two quantized variables (attention's ``Q·Kᵀ`` and ``A·V``): ``einsum(eq, iq_0(a), iq_1(b))``.
+
+    Every product is exact and the sums are exact while they fit float32's 24 significant bits (the tracer warns
+    otherwise). In hardware each product is a variable × variable multiplier and each output an adder tree.
+    EBOPs ``Σ_products b_a·b_b`` (``einsum(eq, b_a, b_b)`` summed).
+
+    Args:
+        equation: two operands and an explicit output over the per-sample axes, e.g. ``"nd,md->nm"`` (the batch
+            axis is added in front); no ``...``.
+        **kwargs: :class:`QAdd` arguments (iq_confs, oq_conf, enable_oq, beta0, enable_ebops).
+    """
+
+    n_inputs = 2
+
+    def __init__(self, equation: str, **kwargs):
+        super().__init__(**kwargs)
+        self.equation = str(equation)
+        self.spec = _einsum_spec(self.equation)
+
+    @property
+    def batched(self) -> str:
+        a, b, out = self.spec
+        return f"Z{a},Z{b}->Z{out}"
+
+    def merge(self, xs):
+        return ops.einsum(self.batched, xs[0], xs[1])
+
+    def merge_ebops(self, bs):
+        a, b, out = self.spec
+        return ops.sum(ops.einsum(f"{a},{b}->", bs[0], bs[1]))
+
+    def compute_ebops(self, training: bool):
+        bits = [ops.broadcast_to(q.bits(training), s[1:]) for q, s in zip(self.iq, self._in_shapes, strict=True)]
+        return self.merge_ebops(bits)
+
+    def compute_output_shape(self, input_shape):
+        a, b, out = self.spec
+        sa, sb = tuple(input_shape[0])[1:], tuple(input_shape[1])[1:]
+        if len(sa) != len(a) or len(sb) != len(b):
+            raise ValueError(
+                f"QEinsum {self.equation!r}: operand ranks {len(sa)} and {len(sb)} (without the batch axis) do not "
+                f"match {len(a)} and {len(b)} letters"
+            )
+        size: dict[str, int | None] = {}
+        for letters, shape in ((a, sa), (b, sb)):
+            for c, n in zip(letters, shape, strict=True):
+                if size.get(c) not in (None, n) and n is not None:
+                    raise ValueError(f"QEinsum {self.equation!r}: axis {c!r} has sizes {size[c]} and {n}")
+                size[c] = n if n is not None else size.get(c)
+        return (input_shape[0][0], *(size[c] for c in out))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "equation": self.equation}

@@ -15,6 +15,7 @@ __all__ = [
     "QAveragePooling2D",
     "QGlobalAveragePooling1D",
     "QGlobalMaxPooling1D",
+    "QGlobalSumPooling1D",
     "QMaxPooling1D",
     "QMaxPooling2D",
 ]
@@ -95,11 +96,13 @@ class _QGlobal(QLayer):
             raise ValueError(f"global average pooling over {n} steps is not exact; use a power-of-two length")
 
     def op(self, qx, training):
-        return ops.max(qx, axis=1) if self.kind == "max" else ops.mean(qx, axis=1)
+        if self.kind == "max":
+            return ops.max(qx, axis=1)
+        return ops.sum(qx, axis=1) if self.kind == "sum" else ops.mean(qx, axis=1)
 
     def ebops_op(self, bx, training):
         e = ops.sum(bx)
-        return e * 0.65 if self.kind == "average" else e
+        return e if self.kind == "max" else e * 0.65
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[-1])
@@ -117,3 +120,11 @@ class QGlobalMaxPooling1D(_QGlobal):
     """Max over the steps axis of ``iq(x)``; EBOPs ``Σ b_x``."""
 
     kind = "max"
+
+
+@keras.saving.register_keras_serializable(package="hgq")
+class QGlobalSumPooling1D(_QGlobal):
+    """Exact sum over the steps (set) axis of ``iq(x)``: the Deep Sets / interaction-network aggregation; EBOPs
+    ``0.65·Σ b_x``. Mask padded set members first (a :class:`~hgq.layers.QMultiply` by a 0/1 mask input)."""
+
+    kind = "sum"
