@@ -144,7 +144,7 @@ def check_keras(model, design, x_raw: np.ndarray, keras_out: np.ndarray | None =
     import hdl_gen
 
     if keras_out is None:
-        keras_out = np.asarray(model.predict(x_raw, batch_size=4096, verbose=0))
+        keras_out = hdl_gen.flatten_io(model.predict(x_raw, batch_size=4096, verbose=0))
     xq = hdl_gen.quantize_input(model, x_raw)
     hw = design.predict(xq)
     bad = int(np.sum(np.any(hw != keras_out.reshape(hw.shape), axis=tuple(range(1, hw.ndim)))))
