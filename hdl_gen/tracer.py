@@ -238,6 +238,8 @@ class _Tracer:
             return self.lut_dense(layer, x)
         if isinstance(layer, hl.QSoftmax):
             return self.softmax(layer, x)
+        if isinstance(layer, hl.QSimpleRNN | hl.QGRU | hl.QLSTM):
+            return self.recurrent(layer, x)
         if isinstance(layer, hl.QMaxPooling1D | hl.QMaxPooling2D | hl.QAveragePooling1D | hl.QAveragePooling2D):
             return self.pool(layer, x)
         if isinstance(layer, hl.QGlobalMaxPooling1D | hl.QGlobalAveragePooling1D | hl.QGlobalSumPooling1D):
@@ -404,10 +406,58 @@ class _Tracer:
                 self.check_width(y[(*r, j)], "exp times inverse sum")
         return y
 
-    def tables(self, x: np.ndarray, fn, f_out: np.ndarray, what: str) -> np.ndarray:
+    def recurrent(self, layer, x: np.ndarray) -> np.ndarray:
+        """A recurrent layer unrolled in time: the input products of every step share one CMVM solution, the
+        recurrent product is solved for the state's formats (the same every step, so solved once), each gate is a
+        table of its quantized pre-activation (the layer's own ``gate_table``), products are exact multipliers."""
+        from hgq import layers as hl
+
+        T, u, b = x.shape[0], layer.units, self.b
+        xw = [self.add_bias(np.array(v, dtype=object), layer.qbias) for v in self.linear_shared(list(x), layer.qkernel)]
+        U = layer.qrecurrent
+        h, c = _obj((u,)), _obj((u,))
+        outs = []
+
+        def gate(j: int, z: np.ndarray) -> np.ndarray:
+            pre = self.quant(z, layer.pq[j])
+            f_out = layer.gate_quantizer(j).kif()[2]
+            name = layer.GATES[j][0]
+            return self.tables(pre, lambda v: layer.gate_table(j, v), f_out, f"gate {name!r}'s pre-activation",
+                               hint=f"narrow pq_{name} (fewer integer or fractional bits)")  # fmt: skip
+
+        def ew(fn, a: np.ndarray, d: np.ndarray, what: str) -> np.ndarray:
+            out = _obj(a.shape)
+            for k in range(a.size):
+                out[k] = fn(a[k], d[k])
+                self.check_width(out[k], what)
+            return out
+
+        for t in range(T):
+            hu = np.array(self.linear(list(h), U), dtype=object)
+            parts = [slice(j * u, (j + 1) * u) for j in range(layer.n_gates)]
+            if isinstance(layer, hl.QSimpleRNN):
+                h = gate(0, ew(b.add, xw[t], hu, "a pre-activation"))
+            elif isinstance(layer, hl.QGRU):
+                xz, xr, xn = (xw[t][p] for p in parts)
+                hz, hr, hn = (hu[p] for p in parts)
+                z = gate(0, ew(b.add, xz, hz, "a pre-activation"))
+                r = gate(1, ew(b.add, xr, hr, "a pre-activation"))
+                rn = ew(b.mul, r, self.add_bias(hn, layer.qbias_hn), "the reset product")
+                n = gate(2, ew(b.add, xn, rn, "a pre-activation"))
+                h = self.quant(ew(b.add, n, ew(b.mul, z, ew(b.sub, h, n, "h - n"), "z (h - n)"), "the new state"),
+                               layer.sq)  # fmt: skip
+            else:
+                zs = [ew(b.add, xw[t][p], hu[p], "a pre-activation") for p in parts]
+                i, f, g, o = (gate(j, zs[j]) for j in range(4))
+                c = self.quant(ew(b.add, ew(b.mul, f, c, "f c"), ew(b.mul, i, g, "i g"), "the cell sum"), layer.cq)
+                h = self.quant(ew(b.mul, o, gate(4, c), "o tanh(c)"), layer.sq)
+            outs.append(h)
+        return np.stack(outs) if layer.return_sequences else outs[-1]
+
+    def tables(self, x: np.ndarray, fn, f_out: np.ndarray, what: str, hint: str | None = None) -> np.ndarray:
         """Element-wise lookup ``fn`` (batched like ``x``, float64 out) over every value each wire can take."""
-        hint = "narrow the input quantizer (fewer integer or fractional bits) or the exp quantizer"
-        batch, ivs = self.enumerate(x, MAX_SOFTMAX_TABLE, what, hint, kind="a softmax table")
+        hint = hint or "narrow the input quantizer (fewer integer or fractional bits) or the exp quantizer"
+        batch, ivs = self.enumerate(x, MAX_SOFTMAX_TABLE, what, hint, kind="a table")
         yv = fn(batch)
         out = _obj(x.shape)
         for idx in np.ndindex(x.shape):

@@ -63,6 +63,7 @@ from hgq.layers.pooling import (
     QMaxPooling1D,
     QMaxPooling2D,
 )
+from hgq.layers.recurrent import QGRU, QLSTM, QSimpleRNN
 from hgq.layers.softmax import QSoftmax
 from hgq.quantizer import Quantizer
 
@@ -79,16 +80,19 @@ __all__ = [
     "QEinsumDense",
     "QGlobalAveragePooling1D",
     "QGlobalMaxPooling1D",
+    "QGRU",
     "QGlobalSumPooling1D",
     "QLUTConv1D",
     "QLUTConv2D",
     "QLUTDense",
+    "QLSTM",
     "QLayer",
     "QMaxPooling1D",
     "QMaxPooling2D",
     "QMaximum",
     "QMinimum",
     "QMultiply",
+    "QSimpleRNN",
     "QSoftmax",
     "QSubtract",
     "QUnaryFunctionLUT",
