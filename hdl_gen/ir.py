@@ -45,7 +45,7 @@ from hdl_gen.ops import (
 )
 from hdl_gen.ops import MAX as MAX_KIND
 from hdl_gen.ops import MIN as MIN_KIND
-from hgq.fixed import FixedType, Interval, check_overflow_mode, check_round_mode, requantize
+from hgq.fixed import MAX_INT_BITS, FixedType, Interval, check_overflow_mode, check_round_mode, requantize
 
 __all__ = ["CmvmBlock", "Graph", "GraphBuilder", "Op", "quantize_interval"]
 
@@ -520,6 +520,10 @@ class GraphBuilder:
         w_mant = tuple(tuple(int(v) for v in r) for r in np.ldexp(W, w_f).astype(np.int64))
         ivss = [[self.iv(x) for x in xs] for xs in xss]
         hull = [functools.reduce(Interval.union, col) for col in zip(*ivss, strict=True)]
+        # a member's absent (zero) input folds away in its copy: type it with the coarsest step, so that the
+        # adders it feeds keep their other operand's step, as the folded ops do
+        ivss = [[iv if x is not None else Interval(0, 0, -MAX_INT_BITS) for x, iv in zip(xs, ivs, strict=True)]
+                for xs, ivs in zip(xss, ivss, strict=True)]  # fmt: skip
         g0 = solve(W, hull, depth_bound=depth_bound, in_depths=in_depths, objective="bits")
         return [
             self._instance(xs, g0 if len(xss) == 1 else retype(g0, ivs), w_mant, w_f)

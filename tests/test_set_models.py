@@ -234,3 +234,22 @@ def _plant_attention_bug(design: Design, xq: np.ndarray) -> Design:
         if not np.array_equal(bad.predict(xq[:1]), want):
             return bad
     raise AssertionError("no attention table entry read by sample 0 changes an output")
+
+
+def test_shared_solution_with_an_absent_input_in_one_member():
+    """A member whose input is absent (constant 0) folds that input away; its copy keeps the other steps."""
+    from hdl_gen.interp import interp
+    from hdl_gen.ir import GraphBuilder
+    from hgq.fixed import FixedType
+
+    rng = np.random.default_rng(0)
+    W = rng.integers(-7, 8, (4, 3)) / 4.0
+    b = GraphBuilder()
+    coarse = FixedType(1, 6, -1)  # step 2: the folded ops keep it
+    full = [b.input(coarse) for _ in range(4)]
+    part = [b.input(coarse) for _ in range(3)] + [None]
+    ys = b.cmvm_shared([full, part], W)
+    g = b.build([*ys[0], *ys[1]], (7,), (6,))
+    x = rng.integers(-32, 32, (50, 7)) * 2.0
+    want = np.concatenate([x[:, :4] @ W, x[:, 4:] @ W[:3]], axis=1)
+    assert np.array_equal(interp(g, x), want)
