@@ -27,7 +27,7 @@ from hgq.quantizer import Quantizer
 
 from .ir import Graph, GraphBuilder
 
-__all__ = ["TraceError", "flatten_io", "quantize_input", "trace"]
+__all__ = ["TraceError", "flatten_io", "quantize_input", "trace", "trace_recurrent"]
 
 FLOAT32_BITS = 24
 MAX_TABLE_VALUES = 1 << 20
@@ -410,13 +410,19 @@ class _Tracer:
         """A recurrent layer unrolled in time: the input products of every step share one CMVM solution, the
         recurrent product is solved for the state's formats (the same every step, so solved once), each gate is a
         table of its quantized pre-activation (the layer's own ``gate_table``), products are exact multipliers."""
+        xw = [self.add_bias(np.array(v, dtype=object), layer.qbias) for v in self.linear_shared(list(x), layer.qkernel)]
+        h, c = _obj((layer.units,)), _obj((layer.units,))
+        outs = []
+        for t in range(x.shape[0]):
+            h, c = self.cell(layer, xw[t], h, c)
+            outs.append(h)
+        return np.stack(outs) if layer.return_sequences else outs[-1]
+
+    def cell(self, layer, xw: np.ndarray, h: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One step of a recurrent cell: ``xw`` = ``x_t W + b`` (ops), states ``h``, ``c`` -> the new states."""
         from hgq import layers as hl
 
-        T, u, b = x.shape[0], layer.units, self.b
-        xw = [self.add_bias(np.array(v, dtype=object), layer.qbias) for v in self.linear_shared(list(x), layer.qkernel)]
-        U = layer.qrecurrent
-        h, c = _obj((u,)), _obj((u,))
-        outs = []
+        u, b = layer.units, self.b
 
         def gate(j: int, z: np.ndarray) -> np.ndarray:
             pre = self.quant(z, layer.pq[j])
@@ -432,27 +438,23 @@ class _Tracer:
                 self.check_width(out[k], what)
             return out
 
-        for t in range(T):
-            hu = np.array(self.linear(list(h), U), dtype=object)
-            parts = [slice(j * u, (j + 1) * u) for j in range(layer.n_gates)]
-            if isinstance(layer, hl.QSimpleRNN):
-                h = gate(0, ew(b.add, xw[t], hu, "a pre-activation"))
-            elif isinstance(layer, hl.QGRU):
-                xz, xr, xn = (xw[t][p] for p in parts)
-                hz, hr, hn = (hu[p] for p in parts)
-                z = gate(0, ew(b.add, xz, hz, "a pre-activation"))
-                r = gate(1, ew(b.add, xr, hr, "a pre-activation"))
-                rn = ew(b.mul, r, self.add_bias(hn, layer.qbias_hn), "the reset product")
-                n = gate(2, ew(b.add, xn, rn, "a pre-activation"))
-                h = self.quant(ew(b.add, n, ew(b.mul, z, ew(b.sub, h, n, "h - n"), "z (h - n)"), "the new state"),
-                               layer.sq)  # fmt: skip
-            else:
-                zs = [ew(b.add, xw[t][p], hu[p], "a pre-activation") for p in parts]
-                i, f, g, o = (gate(j, zs[j]) for j in range(4))
-                c = self.quant(ew(b.add, ew(b.mul, f, c, "f c"), ew(b.mul, i, g, "i g"), "the cell sum"), layer.cq)
-                h = self.quant(ew(b.mul, o, gate(4, c), "o tanh(c)"), layer.sq)
-            outs.append(h)
-        return np.stack(outs) if layer.return_sequences else outs[-1]
+        hu = np.array(self.linear(list(h), layer.qrecurrent), dtype=object)
+        parts = [slice(j * u, (j + 1) * u) for j in range(layer.n_gates)]
+        if isinstance(layer, hl.QSimpleRNN):
+            return gate(0, ew(b.add, xw, hu, "a pre-activation")), c
+        if isinstance(layer, hl.QGRU):
+            xz, xr, xn = (xw[p] for p in parts)
+            hz, hr, hn = (hu[p] for p in parts)
+            z = gate(0, ew(b.add, xz, hz, "a pre-activation"))
+            r = gate(1, ew(b.add, xr, hr, "a pre-activation"))
+            rn = ew(b.mul, r, self.add_bias(hn, layer.qbias_hn), "the reset product")
+            n = gate(2, ew(b.add, xn, rn, "a pre-activation"))
+            new = ew(b.add, n, ew(b.mul, z, ew(b.sub, h, n, "h - n"), "z (h - n)"), "the new state")
+            return self.quant(new, layer.sq), c
+        zs = [ew(b.add, xw[p], hu[p], "a pre-activation") for p in parts]
+        i, f, g, o = (gate(j, zs[j]) for j in range(4))
+        c = self.quant(ew(b.add, ew(b.mul, f, c, "f c"), ew(b.mul, i, g, "i g"), "the cell sum"), layer.cq)
+        return self.quant(ew(b.mul, o, gate(4, c), "o tanh(c)"), layer.sq), c
 
     def tables(self, x: np.ndarray, fn, f_out: np.ndarray, what: str, hint: str | None = None) -> np.ndarray:
         """Element-wise lookup ``fn`` (batched like ``x``, float64 out) over every value each wire can take."""
@@ -641,23 +643,7 @@ def trace(model: keras.Model, *, depth_bound: int | str | None = "min", name: st
     for v, shape in zip(fm.inputs, in_shapes, strict=True):  # several inputs: one port, their flat concatenation
         values[id(v)] = x0[start : start + math.prod(shape)].reshape(shape)
         start += math.prod(shape)
-    for depth in sorted(fm._nodes_by_depth, reverse=True):
-        for node in fm._nodes_by_depth[depth]:
-            if node.is_input or node.operation is None:
-                continue
-            if any(id(v) not in values for v in node.input_tensors):
-                continue
-            ins = [values[id(v)] for v in node.input_tensors]
-            outs = t.layer_fn(node.operation, ins)
-            for kt, v in zip(node.outputs, outs, strict=True):
-                values[id(kt)] = v
-    ys = [values[id(v)] for v in fm.outputs]
-    t.layer = "output"
-    for y, v in zip(ys, fm.outputs, strict=True):
-        t.cooked(y)
-        if y.shape != tuple(int(s) for s in v.shape[1:]):
-            raise TraceError(f"internal: traced output shape {y.shape} differs from the model's {v.shape[1:]}")
-    y = ys[0] if len(ys) == 1 else np.concatenate([v.reshape(-1) for v in ys])
+    y = _walk(t, fm, values)
     for j in range(n_in):  # elements no quantizer reads: pruned ports
         if j not in t.specs:
             t.port(j, 0, 0, 0, "TRN", "WRAP")
@@ -665,6 +651,99 @@ def trace(model: keras.Model, *, depth_bound: int | str | None = "min", name: st
     g = _reorder_inputs(g, t.order)
     _INPUT_SPECS[model] = [t.specs[j][:5] for j in range(n_in)]
     return g
+
+
+def _walk(t: _Tracer, fm, values: dict, skip: tuple = ()) -> np.ndarray:
+    """Lower every node whose inputs are known (``values``: tensor id -> op array), except the layers in
+    ``skip``; returns the model outputs (several: flattened and concatenated)."""
+    for depth in sorted(fm._nodes_by_depth, reverse=True):
+        for node in fm._nodes_by_depth[depth]:
+            if node.is_input or node.operation is None or node.operation in skip:
+                continue
+            if any(id(v) not in values for v in node.input_tensors):
+                continue
+            ins = [values[id(v)] for v in node.input_tensors]
+            outs = t.layer_fn(node.operation, ins)
+            for kt, v in zip(node.outputs, outs, strict=True):
+                values[id(kt)] = v
+    missing = [v.name for v in fm.outputs if id(v) not in values]
+    if missing:
+        raise TraceError(f"model {fm.name!r}: outputs {missing} do not depend on the traced inputs")
+    ys = [values[id(v)] for v in fm.outputs]
+    t.layer = "output"
+    for y, v in zip(ys, fm.outputs, strict=True):
+        t.cooked(y)
+        if y.shape != tuple(int(s) for s in v.shape[1:]):
+            raise TraceError(f"internal: traced output shape {y.shape} differs from the model's {v.shape[1:]}")
+    return ys[0] if len(ys) == 1 else np.concatenate([v.reshape(-1) for v in ys])
+
+
+def _kif_types(q: Quantizer, shape) -> np.ndarray:
+    """The formats ``q`` gives a tensor of per-sample ``shape`` (object array of FixedType; width 0 = pruned)."""
+    k, i, f = (np.broadcast_to(a, shape) for a in q.kif())
+    out = np.empty(shape, dtype=object)
+    for idx in np.ndindex(shape):
+        t = FixedType(int(k[idx]), int(i[idx]), int(f[idx]))
+        out[idx] = t if t.width > 0 else FixedType(0, 0, 0)
+    return out
+
+
+def _hull(types) -> FixedType:
+    """The narrowest format holding every value of each format in ``types``."""
+    ivs = [t.interval for t in types if t.width > 0]
+    if not ivs:
+        return FixedType(0, 0, 0)
+    iv = ivs[0]
+    for v in ivs[1:]:
+        iv = iv.union(v)
+    return iv.type
+
+
+def trace_recurrent(model: keras.Model, *, depth_bound: int | str | None = "min", name: str | None = None):
+    """Split a model around its recurrent layer for the reused-cell form: ``(layer, cell, head)``.
+
+    ``cell``: one step, inputs ``[x_t (features, each in the hull of its per-step formats), h, (c)]`` (the
+    states in their quantizers' formats), outputs ``[h', (c')]``. ``head``: the rest of the model, its input the
+    last ``h`` in the state format. The model input must feed the recurrent layer directly (its input quantizer
+    gives the port formats), and the layer must return its last state only.
+    """
+    from hgq import layers as hl
+
+    _check_calibrated(model)
+    fm = _functional(model)
+    rec = [ly for ly in model._flatten_layers(include_self=False) if isinstance(ly, hl.QSimpleRNN | hl.QGRU | hl.QLSTM)]
+    if len(rec) != 1:
+        raise TraceError(f"model {model.name!r} has {len(rec)} recurrent layers; the reused-cell form needs exactly 1")
+    layer = rec[0]
+    node = next(n for d in fm._nodes_by_depth.values() for n in d if n.operation is layer)
+    if len(fm.inputs) != 1 or node.input_tensors[0] is not fm.inputs[0]:
+        raise TraceError(
+            f"layer {layer.name!r}: the reused-cell form needs the recurrent layer to read the (single) model "
+            "input directly; move per-step layers after it, or use the unrolled form"
+        )
+    if layer.return_sequences:
+        raise TraceError(f"layer {layer.name!r}: the reused-cell form needs return_sequences=False")
+    steps, feats = (int(s) for s in fm.inputs[0].shape[1:])
+    base = name or model.name
+    # the cell: one step on hull-typed inputs and state-typed states
+    t = _Tracer(model, depth_bound, f"{base}_cell")
+    t.layer = t.b.layer = layer.name
+    xt = _kif_types(layer.iq, (steps, feats))
+    x = np.array([t.b.input(_hull(xt[:, f])) for f in range(feats)], dtype=object)
+    h = np.array([t.b.input(v) for v in _kif_types(layer.sq, (layer.units,))], dtype=object)
+    lstm = isinstance(layer, hl.QLSTM)
+    c = np.array([t.b.input(v) for v in _kif_types(layer.cq, (layer.units,))] if lstm else [None] * layer.units)
+    xw = t.add_bias(np.array(t.linear(list(x), layer.qkernel), dtype=object), layer.qbias)
+    h2, c2 = t.cell(layer, xw, h, c)
+    outs = [*h2, *c2] if lstm else list(h2)
+    n_cell_in = feats + layer.units * (2 if lstm else 1)
+    cell = t.b.build(outs, (n_cell_in,), (len(outs),))
+    # the head: the rest of the model on the last state
+    th = _Tracer(model, depth_bound, f"{base}_head")
+    hh = np.array([th.b.input(v) for v in _kif_types(layer.sq, (layer.units,))], dtype=object)
+    y = _walk(th, fm, {id(node.outputs[0]): hh}, skip=(layer,))
+    head = th.b.build(list(y.reshape(-1)), (layer.units,), y.shape)
+    return layer, cell, head
 
 
 def _reorder_inputs(g: Graph, order: list[int]) -> Graph:

@@ -35,6 +35,11 @@ def harness_verilog(layout: dict, dut_name: str, depth: int, *, self_clock: bool
     """Verilog of the harness top for a core with this layout. ``self_clock``: the harness toggles ``clk``
     itself (``always #1``; Verilator needs ``--timing``); otherwise ``clk`` is a top input (driven by cocotb's
     ``Clock``)."""
+    if int(layout.get("ii", 1)) > 1:
+        raise ValueError(
+            f"design {dut_name!r} takes an input every {layout['ii']} cycles (II > 1); the bulk harness drives one "
+            "per cycle: verify it with mode='stream'"
+        )
     inp, out = Port.from_layout(layout, "input"), Port.from_layout(layout, "output")
     wx, wy, lat = inp.width, out.width, int(layout["latency"])
     en = ", .en(1'b1)" if layout.get("clock_enable") else ""

@@ -52,19 +52,27 @@ class Schedule:
         return self.pass_no.index(pass_no)
 
 
-def make_schedule(n: int, latency: int, seed: int = 0, *, second_pass: bool = True, p_valid: float = 0.7) -> Schedule:
+def make_schedule(
+    n: int, latency: int, seed: int = 0, *, second_pass: bool = True, p_valid: float = 0.7, ii: int = 1
+) -> Schedule:
     """Pass 1: reset, then ``n`` samples back to back, then ``latency + 2`` idle cycles. Pass 2 (when
     ``second_pass``): the same samples with ``valid_in`` low on a seeded pseudo-random pattern (the ``x`` of a
     bubble is a random sample's word) and a 1-3 cycle reset in mid-stream, then idle cycles. The ``latency``
     samples before the reset go back to back, so every register of the valid chain holds a 1 when the reset
     comes (one that ignores the reset shows a spurious ``valid_out``). On a bubble, ``sample`` holds the garbage
-    sample index and ``vin`` is 0."""
+    sample index and ``vin`` is 0.
+
+    A design with an initiation interval ``ii > 1`` takes an input every ``ii`` cycles at most: pass 1 offers one
+    exactly every ``ii`` cycles; pass 2 also drives ``valid_in`` high with garbage on some cycles while the design
+    is busy, which it must ignore (:func:`expected_stream` models which inputs are accepted)."""
     rng = random.Random(seed)
     s = Schedule()
     for _ in range(RESET_CYCLES):
         s.add(1, 0, -1, 1)
     for i in range(n):
         s.add(0, 1, i, 1)
+        for _ in range(ii - 1):
+            s.add(0, 0, rng.randrange(n), 1)
     for _ in range(latency + 2):
         s.add(0, 0, -1, 1)
     if not second_pass or n == 0:
@@ -82,6 +90,8 @@ def make_schedule(n: int, latency: int, seed: int = 0, *, second_pass: bool = Tr
         if rng.random() < p_valid or reset_at - latency <= i < reset_at:
             s.add(0, 1, i, 2)
             i += 1
+            for _ in range(ii - 1):  # busy: a valid_in now is ignored
+                s.add(0, int(rng.random() < 0.3), rng.randrange(n), 2)
         else:
             s.add(0, 0, rng.randrange(n), 2)
     for _ in range(latency + 2):
@@ -89,16 +99,22 @@ def make_schedule(n: int, latency: int, seed: int = 0, *, second_pass: bool = Tr
     return s
 
 
-def expected_stream(s: Schedule, latency: int) -> tuple[list[int], list[int]]:
+def expected_stream(s: Schedule, latency: int, ii: int = 1) -> tuple[list[int], list[int]]:
     """Per sampled cycle: expected ``valid_out`` (1/0) and the sample index it carries (-1: none); cycle 0 is
-    before any reset edge and is not checked (``valid_out`` = -1 there)."""
+    before any reset edge and is not checked (``valid_out`` = -1 there). With ``ii > 1`` an input is accepted
+    only ``ii`` cycles or more after the last accepted one (a reset makes the design idle at once)."""
     c = len(s)
     ev, es = [0] * c, [-1] * c
-    for j in range(c):
-        k = j - latency
-        if k < 0 or not s.vin[k]:
+    free = 0  # first cycle a new input is accepted
+    for k in range(c):
+        if s.rst[k]:
+            free = k + 1
             continue
-        if latency > 0 and any(s.rst[k : k + latency]):
+        if not s.vin[k] or k < free:
+            continue
+        free = k + ii
+        j = k + latency
+        if j >= c or (latency > 0 and any(s.rst[k : k + latency])):
             continue
         ev[j], es[j] = 1, s.sample[k]
     ev[0] = -1
@@ -112,13 +128,14 @@ def score(
     out: Port,
     got_valid: list[int],
     got_y: list[int | None],
+    ii: int = 1,
 ) -> dict:
     """Compare sampled ``valid_out`` (-1 for X) and ``y`` (``None`` for X or not sampled) with the expected
     stream. Returns JSON-ready counts: ``compared`` (expected outputs over both passes), ``mismatches`` (of those,
     wrong or missing), ``valid_errors`` (cycles whose ``valid_out`` is wrong), ``errors`` (per kind of
     :data:`ERROR_KINDS`), ``first_mismatch`` (decoded through the layout), ``latency_observed``
     (first ``valid_out`` minus first ``valid_in`` of pass 1)."""
-    ev, es = expected_stream(s, latency)
+    ev, es = expected_stream(s, latency, ii)
     mask = out.mask
     mismatches = valid_errors = compared = 0
     errors = dict.fromkeys(ERROR_KINDS, 0)

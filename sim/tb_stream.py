@@ -39,8 +39,9 @@ async def stream(dut) -> None:
     layout, lat = cfg["layout"], int(cfg["latency"])
     out = Port.from_layout(layout, "output")
     xw, yw = read_hex(cfg["x_file"]), read_hex(cfg["y_file"])
-    s = make_schedule(len(xw), lat, cfg["seed"], second_pass=cfg["second_pass"])
-    ev, _ = expected_stream(s, lat)
+    ii = int(layout.get("ii", 1))
+    s = make_schedule(len(xw), lat, cfg["seed"], second_pass=cfg["second_pass"], ii=ii)
+    ev, _ = expected_stream(s, lat, ii)
     clk, x, vi, vo, y, rst = dut.clk, dut.x, dut.valid_in, dut.valid_out, dut.y, dut.rst
     if layout.get("clock_enable"):
         dut.en.value = 1
@@ -74,7 +75,7 @@ async def stream(dut) -> None:
             got_y.append(_int_or(y, None) if (v == 1 or ev[j] == 1) else None)
     if p2 == len(s):
         t1 = time.perf_counter()
-    res = score(s, lat, yw, out, got_v, got_y)
+    res = score(s, lat, yw, out, got_v, got_y, ii)
     n1 = len(xw)
     res.update(n_vectors=n1, cycles=len(s), pass1_s=t1 - t0, vectors_per_s=n1 / max(t1 - t0, 1e-9))
     Path(cfg["result"]).write_text(json.dumps(res, indent=1))
