@@ -65,8 +65,9 @@ def run(name: str, s, args) -> dict:
     model.compile(keras.optimizers.Adam(args.lr), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])  # fmt: skip
     e = args.epochs
-    beta = BetaScheduler([(0, args.beta[0], "constant"), (e // 4, args.beta[0], "constant"),
-                          (max(3 * e // 4, e // 4 + 1), args.beta[1], "log")])  # fmt: skip
+    hold = max(e // 4, 1)
+    beta = BetaScheduler([(0, args.beta[0], "constant"), (hold, args.beta[0], "constant"),
+                          (max(3 * e // 4, hold + 1), args.beta[1], "log")])  # fmt: skip
     t0 = time.perf_counter()
     model.fit(x_train, s.y_train, epochs=e, batch_size=args.batch, verbose=0, callbacks=[beta])
     train_s = time.perf_counter() - t0

@@ -14,6 +14,7 @@ from hdl_gen.design_dir import DesignDirError, DesignLike, read_design_dir
 from hdl_gen.interp import InterpError, interp, interp_mant, interp_trace
 from hdl_gen.ir import Graph, GraphBuilder
 from hdl_gen.resources import yosys_estimate
+from hdl_gen.sequential import SequentialDesign, convert_recurrent
 
 _TRACE_NAMES = ("FloatPrecisionWarning", "TraceError", "flatten_io", "quantize_input", "trace")
 
@@ -23,12 +24,14 @@ __all__ = [
     "DesignLike",
     "FloatPrecisionWarning",
     "InterpError",
+    "SequentialDesign",
     "TraceError",
     "UnverifiableDesign",
     "yosys_estimate",
     "Graph",
     "GraphBuilder",
     "convert",
+    "convert_recurrent",
     "flatten_io",
     "graph_cost",
     "graph_report",

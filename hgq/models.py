@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import keras
 
 from hgq.layers import (
+    QGRU,
+    QLSTM,
     QAdd,
     QDense,
     QEinsum,
@@ -15,10 +17,11 @@ from hgq.layers import (
     QGlobalSumPooling1D,
     QLUTDense,
     QMultiply,
+    QSimpleRNN,
     QSoftmax,
 )
 
-__all__ = ["MASK_CONF", "deep_sets", "jedi_linear", "jet_tagger", "lut_tagger", "particle_transformer"]
+__all__ = ["MASK_CONF", "deep_sets", "jedi_linear", "jet_tagger", "lut_tagger", "particle_transformer", "rnn_tagger"]
 
 MASK_CONF = dict(q_type="kif", k0=0, i0=1, f0=0, round_mode="TRN", overflow_mode="SAT", trainable_widths=False)
 """The particle mask's quantizer: exactly 0 or 1, never trained (a 1-bit port; masking is an AND per bit)."""
@@ -276,3 +279,41 @@ def particle_transformer(
     x = QAdd(beta0=beta0, name="residual1")([x, f])
     y = _head(_masked_mean(x, m, "pool", beta0), head, n_out, dense)
     return keras.Model([p, m], y, name=name)
+
+
+RECURRENT = {"rnn": QSimpleRNN, "gru": QGRU, "lstm": QLSTM}
+
+
+def rnn_tagger(
+    kind: str = "lstm",
+    steps: int = 8,
+    n_features: int = 8,
+    n_out: int = 5,
+    units: int = 16,
+    head: Sequence[int] = (16,),
+    beta0: float = 1e-6,
+    kq_conf: dict | None = None,
+    iq_conf: dict | None = None,
+    seed: int = 0,
+    name: str | None = None,
+) -> keras.Model:
+    """A recurrent jet tagger: the jet's leading particles in pT order as a sequence of ``steps``, one
+    :class:`~hgq.layers.QSimpleRNN` / :class:`~hgq.layers.QGRU` / :class:`~hgq.layers.QLSTM` reading the model input
+    (its last state), then a QDense head; logits out. Lowers unrolled (``hdl_gen.convert``, II = 1) or with the cell
+    reused every step (``hdl_gen.convert_recurrent``, II = steps × cell latency).
+
+    Args:
+        kind: ``"rnn"``, ``"gru"`` or ``"lstm"``.
+        steps, n_features, n_out: sequence length, features per step, classes.
+        units: the state size.
+        head: hidden sizes of the head.
+        beta0, kq_conf, iq_conf, seed: as :func:`jet_tagger` (``iq_conf`` applies to the recurrent layer's input).
+        name: model name (default ``f"{kind}_tagger"``).
+    """
+    if kind not in RECURRENT:
+        raise ValueError(f"kind {kind!r} is not valid; use one of {', '.join(map(repr, RECURRENT))}")
+    kq, iq = _set_confs(kq_conf, {"i0": 1, "f0": 6, **(iq_conf or {})})
+    x = keras.Input((steps, n_features), name="sequence")
+    h = RECURRENT[kind](units, kq_conf=kq, rq_conf=kq, iq_conf=iq, beta0=beta0, seed=seed, name=kind)(x)
+    y = _head(h, head, n_out, _dense_factory(kq, _set_confs(None, None)[1], beta0, seed + 1))
+    return keras.Model(x, y, name=name or f"{kind}_tagger")
