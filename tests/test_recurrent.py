@@ -139,16 +139,16 @@ def test_recurrent_tagger_on_particles_both_forms():
     from hgq.data import load_particles, particle_split
 
     keras.utils.set_random_seed(0)
-    s = particle_split(load_particles("sample", n_particles=8), seed=0)
-    model = rnn_tagger("lstm", steps=8, units=6, head=(8,))
+    s = particle_split(load_particles("sample", n_particles=6), seed=0)
+    model = rnn_tagger("gru", steps=6, units=4, head=(8,))
     model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])  # fmt: skip
     hist = model.fit(s.p_train, s.y_train, epochs=3, batch_size=64, verbose=0)
-    assert hist.history["accuracy"][-1] > 0.3
+    assert hist.history["accuracy"][-1] > 0.25  # it learns (5 balanced classes: 0.2 by chance)
     trace_minmax(model, s.p_train)
     xq = hdl_gen.quantize_input(model, s.p_test[:100])
     want = model.predict(s.p_test[:100], verbose=0)
-    for design in (hdl_gen.convert(model, name="lstm_unrolled"), hdl_gen.convert_recurrent(model, name="lstm_cell")):
+    for design in (hdl_gen.convert(model, name="gru_unrolled"), hdl_gen.convert_recurrent(model, name="gru_cell")):
         assert np.array_equal(design.predict(xq), want)
         r = sim.verify(design, xq, simulator="verilator", mode="stream")
         assert r.passed and r.mismatches == 0 and r.latency_observed == design.latency

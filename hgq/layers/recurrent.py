@@ -24,6 +24,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from hgq.fixed import quantize
 from hgq.layers.base import QLayer, check_kernel_nonzero
 from hgq.layers.softmax import exp_f32
 from hgq.quantizer import make_quantizer, quantizer_config
@@ -149,11 +150,13 @@ class _QRecurrent(QLayer):
         return aq(self.act(self.GATES[j][1], self.pq[j](z, training=training), training), training=training)
 
     def gate_table(self, j: int, v: np.ndarray) -> np.ndarray:
-        """float64 ``aq(act(v))`` of gate ``j`` (inference) on a batch ``(N, units)`` of pre-activation values, as
-        the forward computes it (the tracer's table of that gate)."""
+        """float64 ``aq(act(v))`` of gate ``j`` (inference) on a batch ``(N, units)`` of pre-activation values: the
+        forward's float32 operations in numpy (the same bits, :func:`tanh_f32`), then the quantizer's exact
+        inference rule (:func:`hgq.fixed.quantize`); the tracer's table of that gate."""
         aq = self.gate_quantizer(j)
-        t = ops.convert_to_tensor(np.asarray(v, dtype=np.float32))
-        return np.asarray(ops.convert_to_numpy(aq(self.act(self.GATES[j][1], t, False), training=False)), np.float64)
+        a = ACTS[self.GATES[j][1]][0](np.asarray(v, dtype=np.float32), np)
+        k, i, f = (np.broadcast_to(t, a.shape[1:]) for t in aq.kif())
+        return quantize(a.astype(np.float64), k, i, f, aq.round_mode, aq.overflow_mode)
 
     def gate_quantizer(self, j: int):
         raise NotImplementedError
