@@ -38,8 +38,22 @@ class DatasetUnavailableError(RuntimeError):
     """A data set cannot be obtained here (no network route, missing optional package)."""
 
 
+class Labelled:
+    """Jets with labels ``y`` and ``classes`` names: their count and the count per class."""
+
+    y: np.ndarray
+    classes: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def counts(self) -> dict[str, int]:
+        """Jets per class name."""
+        return {c: int(np.sum(self.y == i)) for i, c in enumerate(self.classes)}
+
+
 @dataclass(frozen=True, eq=False)
-class JSCData:
+class JSCData(Labelled):
     """A raw (unscaled) JSC data set: ``X`` float ``[N, 16]`` in FEATURES order, ``y`` int64 labels ``[N]``."""
 
     name: str
@@ -48,13 +62,6 @@ class JSCData:
     features: tuple[str, ...] = FEATURES
     classes: tuple[str, ...] = CLASSES
     provenance: dict = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def counts(self) -> dict[str, int]:
-        """Jets per class name."""
-        return {c: int(np.sum(self.y == i)) for i, c in enumerate(self.classes)}
 
 
 @dataclass(frozen=True, eq=False)

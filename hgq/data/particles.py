@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hgq.data.jsc import CLASSES, JSCData, JSCSplit, _load_npz, jsc_split
+from hgq.data.jsc import CLASSES, JSCData, JSCSplit, Labelled, _load_npz, jsc_split
 
 PARTICLE_FEATURES: tuple[str, ...] = (
     "ptrel", "erel", "log_ptrel", "log_erel", "etarel", "phirel", "delta_r", "charge",
@@ -24,7 +24,7 @@ PARTICLES_SAMPLE_FILE = Path(__file__).with_name("particles_sample.npz")
 
 
 @dataclass(frozen=True, eq=False)
-class ParticleData:
+class ParticleData(Labelled):
     """Raw particle-level jets: ``P`` float32 ``[N, n, 8]`` (pT-descending, zero-padded), ``mask`` bool ``[N, n]``
     (True = real particle), ``X`` the 16 HLF features of the same jets, ``y`` int64 labels."""
 
@@ -36,13 +36,6 @@ class ParticleData:
     features: tuple[str, ...] = PARTICLE_FEATURES
     classes: tuple[str, ...] = CLASSES
     provenance: dict = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def counts(self) -> dict[str, int]:
-        """Jets per class name."""
-        return {c: int(np.sum(self.y == i)) for i, c in enumerate(self.classes)}
 
     def hlf(self) -> JSCData:
         """The HLF view of the same jets (for :func:`hgq.data.jsc_split` and the MLP)."""
