@@ -76,11 +76,24 @@ def _random_pair(shapes, n, seed):
     return [rng.normal(0, 1.0, (n, *s)).astype(np.float32) for s in shapes]
 
 
-def test_einsum_of_two_variables_is_exact():
+@functools.cache
+def _einsum_design():
     keras.utils.set_random_seed(0)
     model = _einsum_model()
     x = _random_pair([(4, 3), (5, 3)], 3000, 1)
-    design, _ = _check(model, [v[:1000] for v in x], [1.4 * v[1000:] for v in x])
+    return model, *_check(model, [v[:1000] for v in x], [1.4 * v[1000:] for v in x])
+
+
+@functools.cache
+def _pool_design():
+    keras.utils.set_random_seed(0)
+    model = _pool_model()
+    _, x_cal, x_test = _split()
+    return model, *_check(model, [x_cal[0][..., :3], x_cal[1]], [x_test[0][..., :3], x_test[1]])
+
+
+def test_einsum_of_two_variables_is_exact():
+    model, design, _ = _einsum_design()
     g = design.graph
     assert sum(op.kind is K.MUL for op in g.ops) == 4 * 5 * 3 + 4 * 3 * 5
     assert g.input_shape == (27,) and g.output_shape == (4, 3)
@@ -91,12 +104,18 @@ def test_einsum_of_two_variables_is_exact():
 
 
 def test_set_pooling_broadcast_mask_and_two_outputs_are_exact():
-    keras.utils.set_random_seed(0)
-    model = _pool_model()
-    _, x_cal, x_test = _split()
-    x_cal = [x_cal[0][..., :3], x_cal[1]]
-    design, _ = _check(model, x_cal, [x_test[0][..., :3], x_test[1]])
+    _, design, _ = _pool_design()
     assert design.graph.output_shape == (6,)  # both outputs, flattened and concatenated
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("simulator", ["verilator", ICARUS])
+@pytest.mark.parametrize("which", ["einsum", "pools"])
+def test_layer_models_rtl_are_bit_exact(which, simulator):
+    _, design, xq = (_einsum_design if which == "einsum" else _pool_design)()
+    r = sim.verify(design, xq[:N_VECTORS], simulator=simulator, mode="stream")
+    assert r.mismatches == 0 and r.valid_errors == 0 and r.passed, r.first_mismatch
+    assert r.latency_observed == design.latency
 
 
 def test_qeinsum_errors_name_the_fix():

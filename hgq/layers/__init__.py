@@ -39,6 +39,11 @@ Forward: ``oq(op(iq(x)))``, where ``op`` is exact arithmetic on quantized values
   TRN, no overflow); ``layer.edge_tables(v)`` maps a batch ``(N, n_in)`` of read inputs to the quantized edge
   outputs ``(N, n_in, units)`` (float64) exactly as the forward adds them; ``layer.eoq`` (per-sample shape
   ``(n_in, units)``) defines the table outputs.
+- QSimpleRNN / QGRU / QLSTM: input ``(steps, features)``; ``layer.qkernel`` ``(features, G·units)``,
+  ``layer.qrecurrent`` ``(units, G·units)``, ``layer.qbias`` (QGRU also ``layer.qbias_hn``), ``layer.pq[j]`` /
+  ``layer.gate_quantizer(j)`` the pre-activation / output quantizer of gate ``j`` of ``layer.GATES``,
+  ``layer.gate_table(j, v)`` its exact table on a batch ``(N, units)``, ``layer.sq`` (state), ``layer.cq``
+  (LSTM cell); the step rules are in :mod:`hgq.layers.recurrent`.
 - Quantizer used as a layer: ``q(x)``.
 - keras Flatten / Reshape / Concatenate are pass-through (no arithmetic); use them on quantized tensors.
 
