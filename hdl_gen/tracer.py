@@ -457,9 +457,11 @@ class _Tracer:
         return self.quant(ew(b.mul, o, gate(4, c), "o tanh(c)"), layer.sq), c
 
     def tables(self, x: np.ndarray, fn, f_out: np.ndarray, what: str, hint: str | None = None) -> np.ndarray:
-        """Element-wise lookup ``fn`` (batched like ``x``, float64 out) over every value each wire can take."""
+        """Element-wise lookup ``fn`` (batched like ``x``, float64 out) over every value each wire can take (a
+        softmax's tables unless ``hint`` names another layer's fix)."""
+        kind = "a table" if hint else "a softmax table"
         hint = hint or "narrow the input quantizer (fewer integer or fractional bits) or the exp quantizer"
-        batch, ivs = self.enumerate(x, MAX_SOFTMAX_TABLE, what, hint, kind="a table")
+        batch, ivs = self.enumerate(x, MAX_SOFTMAX_TABLE, what, hint, kind=kind)
         yv = fn(batch)
         out = _obj(x.shape)
         for idx in np.ndindex(x.shape):

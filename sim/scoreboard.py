@@ -107,7 +107,7 @@ def expected_stream(s: Schedule, latency: int, ii: int = 1) -> tuple[list[int], 
     ev, es = [0] * c, [-1] * c
     free = 0  # first cycle a new input is accepted
     for k in range(c):
-        if s.rst[k]:
+        if s.rst[k] and latency > 0:  # a combinational core passes valid_in through, reset or not
             free = k + 1
             continue
         if not s.vin[k] or k < free:
