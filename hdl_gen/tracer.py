@@ -429,7 +429,7 @@ class _Tracer:
             f_out = layer.gate_quantizer(j).kif()[2]
             name = layer.GATES[j][0]
             return self.tables(pre, lambda v: layer.gate_table(j, v), f_out, f"gate {name!r}'s pre-activation",
-                               hint=f"narrow pq_{name} (fewer integer or fractional bits)")  # fmt: skip
+                               hint=f"narrow pq_{name} (fewer integer or fractional bits)", kind="a table")  # fmt: skip
 
         def ew(fn, a: np.ndarray, d: np.ndarray, what: str) -> np.ndarray:
             out = _obj(a.shape)
@@ -456,11 +456,16 @@ class _Tracer:
         c = self.quant(ew(b.add, ew(b.mul, f, c, "f c"), ew(b.mul, i, g, "i g"), "the cell sum"), layer.cq)
         return self.quant(ew(b.mul, o, gate(4, c), "o tanh(c)"), layer.sq), c
 
-    def tables(self, x: np.ndarray, fn, f_out: np.ndarray, what: str, hint: str | None = None) -> np.ndarray:
-        """Element-wise lookup ``fn`` (batched like ``x``, float64 out) over every value each wire can take (a
-        softmax's tables unless ``hint`` names another layer's fix)."""
-        kind = "a table" if hint else "a softmax table"
-        hint = hint or "narrow the input quantizer (fewer integer or fractional bits) or the exp quantizer"
+    def tables(
+        self,
+        x: np.ndarray,
+        fn,
+        f_out: np.ndarray,
+        what: str,
+        hint: str = "narrow the input quantizer (fewer integer or fractional bits) or the exp quantizer",
+        kind: str = "a softmax table",
+    ) -> np.ndarray:
+        """Element-wise lookup ``fn`` (batched like ``x``, float64 out) over every value each wire can take."""
         batch, ivs = self.enumerate(x, MAX_SOFTMAX_TABLE, what, hint, kind=kind)
         yv = fn(batch)
         out = _obj(x.shape)

@@ -315,5 +315,6 @@ def rnn_tagger(
     kq, iq = _set_confs(kq_conf, {"i0": 1, "f0": 6, **(iq_conf or {})})
     x = keras.Input((steps, n_features), name="sequence")
     h = RECURRENT[kind](units, kq_conf=kq, rq_conf=kq, iq_conf=iq, beta0=beta0, seed=seed, name=kind)(x)
-    y = _head(h, head, n_out, _dense_factory(kq, _set_confs(None, None)[1], beta0, seed + 1))
+    head_iq = _set_confs(None, None)[1]  # the head reads the state with the default activation quantizer
+    y = _head(h, head, n_out, _dense_factory(kq, head_iq, beta0, seed + 1))
     return keras.Model(x, y, name=name or f"{kind}_tagger")
