@@ -101,15 +101,16 @@ class VerifyResult:
         return {**asdict(self), "problems": self.problems()}
 
 
-def load_design_dir(path: str | Path) -> DesignLike:
+def load_design_dir(path: str | Path, *, predict: bool = True) -> DesignLike:
     """A design from a directory written by ``design.write``, its files checked against ``manifest.json``
     (:mod:`hdl_gen.design_dir`: a mixed, truncated or modified directory is refused naming the file):
-    ``hdl_gen.load_design`` when it holds the graph (it has ``predict``), else the Verilog and layout only."""
+    ``hdl_gen.load_design`` when it holds the graph and ``predict`` is wanted (it re-schedules the graph to check
+    the latency), else the Verilog and layout only (all a simulation needs when the expected outputs are given)."""
     from hdl_gen.design import load_design  # noqa: PLC0415
     from hdl_gen.design_dir import load_dir_design, read_core  # noqa: PLC0415
 
     name, _, texts = read_core(path)
-    if f"{name}.graph.json" in texts:
+    if predict and f"{name}.graph.json" in texts:
         return load_design(path)
     return load_dir_design(path)
 
@@ -159,7 +160,7 @@ def verify(
     if bulk_clock == "auto":
         bulk_clock = "hdl"
     if isinstance(design, str | Path):
-        design = load_design_dir(design)
+        design = load_design_dir(design, predict=expected is None)
     layout = design.layout
     latency = int(design.latency)
     if int(layout.get("latency", latency)) != latency:

@@ -47,14 +47,18 @@ def ray_session(address: str | None = None, workers: int | None = None) -> Itera
     if not ray.is_initialized():
         cache = os.path.join(os.path.expanduser("~"), ".cache", "hgq-hil", "jax")  # compiled steps shared by trials
         jax_cache = {"JAX_COMPILATION_CACHE_DIR": cache, "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
-        env = {"env_vars": {**WORKER_ENV, **jax_cache, "PYTHONPATH": os.pathsep.join(_project_paths())}}
-        kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "runtime_env": env}
+        env = {**WORKER_ENV, **jax_cache, "PYTHONPATH": os.pathsep.join(_project_paths())}
+        kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
         if address is None:  # "local": a new instance, never a cluster someone started here with `ray start`
             kw.update(address="local", num_cpus=workers or os.cpu_count() or 1)
-        else:
-            kw["address"] = address
+        else:  # a cluster's workers get the environment through Ray's runtime_env
+            kw.update(address=address, runtime_env={"env_vars": env})
         try:
-            ray.init(**kw)
+            if address is None:  # the local processes inherit it: workers start ~0.8 s sooner than via runtime_env
+                with _environ(env):
+                    ray.init(**kw)
+            else:
+                ray.init(**kw)
         except ConnectionError as err:
             msg = f"cannot reach the Ray cluster at {address!r}: {err}; start one with `ray start --head`"
             raise ConnectionError(msg + " or leave --address out for a local instance") from None
@@ -64,6 +68,21 @@ def ray_session(address: str | None = None, workers: int | None = None) -> Itera
     finally:
         if started:
             ray.shutdown()
+
+
+@contextmanager
+def _environ(env: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` updated with ``env`` inside the block, restored after it."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _project_paths() -> list[str]:

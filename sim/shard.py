@@ -40,7 +40,8 @@ __all__ = [
 
 CACHE_ENV = "HGQ_HIL_SIM_CACHE"
 #: vectors every shard must get before the default splits finer than one shard per worker: each shard pays one
-#: simulator start (~0.85 s of cocotb + Verilator start-up, the run time of about a million bulk vectors)
+#: simulator start (~0.25 s of cocotb + Verilator start-up, the run time of about 200k bulk vectors) and the
+#: conversion of its vectors (~0.9 s per million)
 BALANCE_MIN_VECTORS = 1_000_000
 
 
@@ -195,9 +196,9 @@ def merge_results(
 _DESIGNS: dict[tuple, Any] = {}  # per worker process: loaded design directories
 
 
-def _load(design_dir: str) -> Any:
-    """The design of ``design_dir`` via :func:`sim.api.load_design_dir`, kept per process while its manifest is
-    unchanged."""
+def _load(design_dir: str, predict: bool) -> Any:
+    """The design of ``design_dir`` via :func:`sim.api.load_design_dir` (with ``predict`` only when asked), kept
+    per process while its manifest is unchanged."""
     d = Path(design_dir)
     if not d.is_dir():
         raise FileNotFoundError(
@@ -205,10 +206,10 @@ def _load(design_dir: str) -> Any:
             "it at the same path (a shared filesystem)"
         )
     st = (d / "manifest.json").stat() if (d / "manifest.json").exists() else None
-    key = (str(d), None if st is None else (st.st_mtime_ns, st.st_size))
+    key = (str(d), None if st is None else (st.st_mtime_ns, st.st_size), predict)
     if key not in _DESIGNS:
         _DESIGNS.clear()
-        _DESIGNS[key] = api.load_design_dir(d)
+        _DESIGNS[key] = api.load_design_dir(d, predict=predict)
     return _DESIGNS[key]
 
 
@@ -225,7 +226,7 @@ def _run_shard(
             os.environ[CACHE_ENV] = cache_dir
         except OSError:  # a node without the driver's path: its own cache (it builds there once)
             pass
-        r = api.verify(_load(design_dir), x, simulator, mode, expected=expected, **opts)
+        r = api.verify(_load(design_dir, expected is None), x, simulator, mode, expected=expected, **opts)
     finally:
         if saved is None:
             os.environ.pop(CACHE_ENV, None)
@@ -296,7 +297,7 @@ def _verify_sharded(
     check_simulator(simulator)
     design_dir = str(Path(design_dir).resolve())
     if design is None:
-        design = api.load_design_dir(design_dir)
+        design = api.load_design_dir(design_dir, predict=expected is None)
     x = np.asarray(x, dtype=np.float64)
     n = len(x)
     if n == 0:

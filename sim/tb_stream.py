@@ -13,9 +13,6 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-from sim.scoreboard import describe_mismatch, expected_stream, make_schedule, score
-from sim.vectors import Port, read_bin, read_hex
-
 CONFIG_ENV = "HGQ_HIL_TB_CONFIG"
 PERIOD_NS = 10
 
@@ -35,6 +32,9 @@ def _int_or(h, bad: int | None) -> int | None:
 async def stream(dut) -> None:
     """Drive one input per cycle on the falling edge (back to back, then bubbles and a mid-stream reset),
     sample every cycle, and score outputs and ``valid_out`` timing against the expected words."""
+    from sim.scoreboard import expected_stream, make_schedule, score  # noqa: PLC0415  (numpy: see bulk)
+    from sim.vectors import Port, read_hex  # noqa: PLC0415
+
     cfg = _config()
     layout, lat = cfg["layout"], int(cfg["latency"])
     out = Port.from_layout(layout, "output")
@@ -86,10 +86,10 @@ async def stream(dut) -> None:
 @cocotb.test()
 async def bulk(dut) -> None:
     """Await ``done`` of the HDL harness (which loads the files, drives, compares and counts), then read its
-    counters. Times the loading (test start to the first clock edge, ``running``) and the run (to ``done``)."""
+    counters. Times the loading (test start to the first clock edge, ``running``) and the run (to ``done``).
+    numpy is imported only to describe a mismatch: a passing run's simulator start stays short."""
     cfg = _config()
     layout, lat, n = cfg["layout"], int(cfg["latency"]), int(cfg["n"])
-    out = Port.from_layout(layout, "output")
     if cfg["clock"] == "cocotb":
         Clock(dut.clk, 2, unit="ns").start(start_high=False)
     t0 = time.perf_counter()
@@ -110,6 +110,10 @@ async def bulk(dut) -> None:
     first = None
     mismatches = kinds["data"] + missing
     if errors:
+        from sim.scoreboard import describe_mismatch  # noqa: PLC0415
+        from sim.vectors import Port, read_bin  # noqa: PLC0415
+
+        out = Port.from_layout(layout, "output")
         yw = read_bin(cfg["y_file"], out)
         got = _int_or(dut.first_got, None)
         if first_err < n:
