@@ -116,6 +116,24 @@ def train_front(
     return [p["file"] for p in front.front]
 
 
+def _accuracy(model: keras.Model, x, y) -> float:
+    return float(np.mean(np.argmax(model.predict(x, batch_size=8192, verbose=0), -1) == y))
+
+
+def _load_into(model: keras.Model | None, file: str) -> keras.Model:
+    """The checkpoint ``file`` as a model: its weights loaded into ``model`` when that has the same architecture
+    (the compiled forward pass is reused: checkpoints of one run differ only in their weights), else loaded anew."""
+    from hgq import load_model
+
+    if model is not None:
+        try:
+            model.load_weights(file)
+            return model
+        except ValueError:
+            pass
+    return load_model(file)
+
+
 def calibrate_front(
     files: Sequence[str | Path],
     x_calib: np.ndarray,
@@ -131,27 +149,26 @@ def calibrate_front(
     Returns points ``{"file", "val_accuracy", "accuracy", "ebops", "epoch"}`` sorted by EBOPs (``accuracy`` is
     the test accuracy, which selects nothing); calibrated models are saved as ``out_dir/pareto/point<n>.keras``.
     """
-    from hgq import load_model
-
-    def acc(model, x, y) -> float:
-        return float(np.mean(np.argmax(model.predict(x, batch_size=8192, verbose=0), -1) == y))
-
     out = Path(out_dir) / "pareto"
     out.mkdir(parents=True, exist_ok=True)
-    points, models = [], {}
-    for n, f in enumerate(sorted(str(p) for p in files)):
-        model = load_model(f)
+    files = sorted(str(p) for p in files)
+    points, states = [], []
+    model = None
+    for n, f in enumerate(files):
+        model = _load_into(model, f)
         ebops = float(trace_minmax(model, x_calib, batch_size=8192))
         epoch = Path(f).name.split("_")[0].removeprefix("epoch=")
-        points.append({"val_accuracy": acc(model, x_val, y_val), "ebops": ebops,
+        points.append({"val_accuracy": _accuracy(model, x_val, y_val), "ebops": ebops,
                        "epoch": int(epoch) if epoch.isdigit() else n})  # fmt: skip
-        models[n] = model
+        states.append((model, model.get_weights()))
     front = non_dominated(points, acc="val_accuracy")
     for n, p in enumerate(points):
         if p in front:
-            p["accuracy"] = acc(models[n], x_test, y_test)
+            model, w = states[n]
+            model.set_weights(w)
+            p["accuracy"] = _accuracy(model, x_test, y_test)
             p["file"] = str(out / f"point{n}.keras")
-            models[n].save(p["file"])
+            model.save(p["file"])
     front = [{"file": p["file"], **{k: v for k, v in p.items() if k != "file"}} for p in front]
     (Path(out_dir) / "pareto.json").write_text(json.dumps(front, indent=1))
     return front

@@ -297,3 +297,26 @@ def test_keras_round_trip_identical():
         for q1, q2 in zip(l1._flatten_layers(), l2._flatten_layers(), strict=True):
             if isinstance(q1, Quantizer):
                 assert all(np.array_equal(a, b) for a, b in zip(q1.kif(), q2.kif(), strict=True))
+
+
+def test_derived_views_hidden_from_dir_and_kept_across_save():
+    """Keras's saver reads every name dir() lists: the computed views are out of dir(), still attributes, and a
+    saved and reloaded layer gives the same views; the one-program quantization equals the op-by-op one."""
+    rng = np.random.default_rng(3)
+    m = keras.Sequential([keras.Input((6,)), QDense(4, name="d"), QDense(3, name="e")])
+    for w in m.weights:
+        w.assign(rng.normal(size=w.shape).astype("float32") * 0.3 if w.path.endswith(("kernel", "bias")) else w.value)
+    d = m.get_layer("d")
+    assert not {"ebops", "qkernel", "qbias", "beta"} & set(dir(d))
+    assert {"kernel", "kq", "call"} <= set(dir(d))
+    assert np.array_equal(QDense._np_once(d.kq, d.kernel), QDense._np(d.kq, d.kernel))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "m.keras")
+        m.save(path)
+        r = hgq.load_model(path).get_layer("d")
+    assert np.array_equal(r.qkernel, d.qkernel) and np.array_equal(r.qbias, d.qbias) and r.ebops == d.ebops
+
+
+def test_mostly_zero_kernel_warns_at_build():
+    with pytest.warns(UserWarning, match="non-zero at initialisation"):
+        QDense(8, kq_conf={"b0": 2, "i0": 2}, kernel_initializer=keras.initializers.Constant(0.1)).build((None, 4))

@@ -11,10 +11,24 @@ from keras import ops
 from hgq.ebops import RESOURCES
 from hgq.quantizer import Quantizer, make_quantizer, quantizer_config
 
-__all__ = ["QLayer", "check_kernel_nonzero"]
+__all__ = ["DerivedHidden", "QLayer", "check_kernel_nonzero"]
 
 
-class QLayer(keras.layers.Layer):
+class DerivedHidden:
+    """Mixin: the computed views of a layer (``ebops``, ``qkernel``, ...) are left out of ``dir()``.
+
+    Keras's saver walks every name ``dir()`` lists and reads it, on every save and every load, so each view was
+    computed eagerly there: each primitive compiled on first use, about 8 s of a process's first ``load_model`` of
+    a jet tagger and a share of every checkpoint save. The views stay attributes; only ``dir()`` omits them.
+    """
+
+    _DERIVED = frozenset({"beta", "ebops", "qkernel", "qbias", "qrecurrent", "qbias_hn", "qscale", "qoffset"})
+
+    def __dir__(self) -> list[str]:
+        return [a for a in super().__dir__() if a not in self._DERIVED]
+
+
+class QLayer(DerivedHidden, keras.layers.Layer):
     """Base of single-input Q-layers: ``y = oq(op(iq(x)))``; in training adds ``β · EBOPs`` to the loss.
 
     Args:
@@ -117,6 +131,16 @@ class QLayer(keras.layers.Layer):
             return None
         t = q(v, training=False) if q is not None else v
         return np.asarray(ops.convert_to_numpy(t), dtype=np.float64)
+
+    @staticmethod
+    def _np_once(q: Quantizer, v) -> np.ndarray:
+        """:meth:`_np` for a one-off value: on JAX the quantizer runs as one compiled program (about 0.1 s)
+        instead of op by op, where each primitive compiles on its first use in the process (about 0.8 s)."""
+        if keras.backend.backend() != "jax":
+            return QLayer._np(q, v)
+        import jax  # noqa: PLC0415
+
+        return np.asarray(jax.jit(lambda: q(v, training=False))(), dtype=np.float64)
 
 
 def check_kernel_nonzero(layer: keras.layers.Layer, qkernel: np.ndarray, kernel: np.ndarray) -> None:

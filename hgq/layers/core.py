@@ -57,7 +57,8 @@ class _WeightedQLayer(QLayer):
             self.bias = self.add_weight(name="bias", shape=bshape, initializer=self.bias_initializer)
             self.bq.build(bshape)
             self.bq._source = lambda: self.eff_bias(False)
-        check_kernel_nonzero(self, self._np(self.kq, self.kernel), np.asarray(ops.convert_to_numpy(self.kernel.value)))
+        kernel = np.asarray(ops.convert_to_numpy(self.kernel.value))
+        check_kernel_nonzero(self, self._np_once(self.kq, self.kernel), kernel)
 
     def _act(self, y):
         return ops.relu(y) if self.activation_name == "relu" else y

@@ -5,13 +5,13 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from hgq.layers.base import finish_output
+from hgq.layers.base import DerivedHidden, finish_output
 from hgq.quantizer import make_quantizer, quantizer_config
 
 __all__ = ["QAdd", "QEinsum", "QMaximum", "QMinimum", "QMultiply", "QSubtract"]
 
 
-class _QMerge(keras.layers.Layer):
+class _QMerge(DerivedHidden, keras.layers.Layer):
     n_inputs: int | None = None
 
     def __init__(
