@@ -2,7 +2,8 @@
 
 :func:`ray_session` starts a local Ray instance on this machine's cores (nothing to start by hand) or connects to
 an existing cluster (``address="ray://host:10001"``, ``"host:6379"`` or ``"auto"``), and shuts down what it started.
-Workers are single-threaded (:data:`WORKER_ENV`: XLA and BLAS pools of one thread), so ``workers`` tasks share the
+Workers run with XLA's Eigen, BLAS and OpenMP pools at one thread (:data:`WORKER_ENV`; XLA's runtime still keeps a
+few threads: a training trial alone uses about 1.4 cores), so ``workers`` tasks share the
 cores instead of fighting over them.
 """
 
