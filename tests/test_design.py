@@ -116,3 +116,16 @@ def test_yosys_estimate_tiny_design():
     assert "synth_xilinx -family xcup -flatten -noiopad -noclkbuf -top tiny" in synth_script("tiny")
     with pytest.raises(ValueError, match="unknown yosys family"):
         synth_script("tiny", "stratix")
+
+
+def test_sim_loads_a_written_design_without_rescheduling_when_outputs_are_given(small, tmp_path):
+    """``sim.api.load_design_dir(predict=False)`` (what ``sim.verify`` uses when ``expected`` is given) reads the
+    Verilog and layout only; the full load re-schedules the graph and has ``predict``."""
+    from sim.api import load_design_dir
+
+    d = convert(small, clock_ns=2.5, name="jet")
+    out = d.write(tmp_path / "jet")
+    light, full = load_design_dir(out, predict=False), load_design_dir(out)
+    assert not hasattr(light, "predict") and hasattr(full, "predict")
+    assert light.verilog() == full.verilog() == d.verilog()
+    assert light.layout == full.layout == d.layout and light.latency == d.latency

@@ -3,8 +3,12 @@ toy core (correct, and with planted bugs the testbench must catch)."""
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 
@@ -284,3 +288,23 @@ def test_design_dir_and_cli_hook(toy, vectors, tmp_path):
     assert r.first_mismatch["element"] == 1
     assert json.loads(json.dumps(r.to_dict()))["mismatches"] == 1
     shutil.rmtree(r.run_dir)
+
+
+def test_package_names_load_lazily_and_the_testbench_stays_light():
+    """Every name of ``sim.__all__`` resolves to its module's object; importing the testbench module (what each
+    simulator start does) pulls in neither the driver side nor numpy; simulator runs get no assertion rewriting."""
+    for name in sim.__all__:
+        assert getattr(sim, name) is getattr(importlib.import_module(sim._MODULE_OF[name]), name)
+    code = "import sys, sim.tb_stream; print(sorted({'sim.api', 'sim.shard', 'numpy'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    with runners._sim_env("icarus"):
+        assert os.environ["COCOTB_REWRITE_ASSERTION_FILES"] == ""
+
+
+def test_patched_environ_restores(monkeypatch):
+    monkeypatch.setenv("HGQ_T_KEEP", "a")
+    monkeypatch.delenv("HGQ_T_NEW", raising=False)
+    with runners.patched_environ({"HGQ_T_KEEP": "b", "HGQ_T_NEW": "c"}):
+        assert os.environ["HGQ_T_KEEP"] == "b" and os.environ["HGQ_T_NEW"] == "c"
+    assert os.environ["HGQ_T_KEEP"] == "a" and "HGQ_T_NEW" not in os.environ
