@@ -2,7 +2,7 @@
 
     python benchmarks/bench_front.py [--quick] [--data sample|DIR] [--seeds 3] [--epochs 1000] [--points 10]
                                      [--resource ebops da] [--families dense lut] [--lut-epochs 600]
-                                     [--abc9] [--out out/bench_front]
+                                     [--abc9] [--out out/bench_front] [--da-reference RUNS_JSON]
 
 Both tools train the 16-64-32-32-5 jet tagger with the same initial formats and HGQ2's recipe (batch 2048, Adam
 3e-3, β 1e-7 held for the first 10 % of the epochs, then log-ramped to 1e-3 at the last), on one 70/10/20 split
@@ -18,7 +18,10 @@ best validation accuracy among those within budget; ``hgq.pareto.held_out_curve`
 QLUTDense(5)``) against HGQ2's ``QDenseT(16) → QDenseT(5)`` with batch norm, both for ``--lut-epochs`` (600, the
 HGQ-LUT recipe) with the same β schedule, lowered (hdl_gen / da4ml, tables as ``case`` logic) and synthesised
 alike; the report adds the LUT bars: LUT front vs HGQ2's, LUT and latency against the DA front at its knee, and
-training time against the DA model's.
+training time against the DA model's. ``--da-reference RUNS_JSON`` adds the knee of a longer run's DA front on the
+same data and split (the LUT family's 100-epoch fronts against the DA family's 1000-epoch recipe, say).
+A finished run keeps its training (``train.json``) and its lowered points (``result.json``): rerunning with other
+``--points``, ``--clock`` or ``--abc9`` lowers again without training again.
 
 ``--resource ebops da`` adds a third run per seed: hgq-hil trained with the distributed-arithmetic resource term
 (``resource="da"``: kernels charged by CSD digits, docs/training.md) in place of EBOPs; the report gives how well
@@ -74,6 +77,28 @@ def synth(verilog: str, top: str, abc9: bool) -> dict:
     return {"lut": r["luts"] + r["srls"], "ff": r["ffs"], "yosys_seconds": r["seconds"]}
 
 
+def cached_training(out: Path, key: dict, train) -> dict:
+    """``train()``'s result, kept in ``out/train.json`` under ``key`` (the training arguments): a run resumed with
+    other lowering arguments (``--points``, ``--clock``, ``--abc9``) reuses its training, checkpoints and time."""
+    f = out / "train.json"
+    if f.is_file() and (old := json.loads(f.read_text()))["key"] == key:
+        return old["result"]
+    res = train()
+    out.mkdir(parents=True, exist_ok=True)
+    f.write_text(json.dumps({"key": key, "result": res}, default=str))
+    return res
+
+
+def lowering_key(args) -> dict:
+    """What a finished run's lowered points depend on beyond its training."""
+    return {"points": args.points, "clock": args.clock, "abc9": args.abc9}
+
+
+def training_key(args, seed: int, family: str, resource: str, epochs: int) -> dict:
+    return {"family": family, "resource": resource, "seed": seed, "epochs": epochs, "batch": args.batch,
+            "lr": args.lr, "beta": list(args.beta)}  # fmt: skip
+
+
 # -- hgq-hil ----------------------------------------------------------------------------------------------------
 def run_ours(split, seed: int, args, out: Path, resource: str, family: str = "dense") -> dict:
     """Train, calibrate, select on validation, lower and synthesise hgq-hil's front for one seed."""
@@ -82,11 +107,16 @@ def run_ours(split, seed: int, args, out: Path, resource: str, family: str = "de
         model, epochs = lut_tagger(beta0=args.beta[0], seed=seed), args.lut_epochs
     else:
         model, epochs = jet_tagger(beta0=args.beta[0], seed=seed, resource=resource), args.epochs
-    t0 = time.perf_counter()
-    files = train_front(model, split.x_train, split.y_train, out, epochs=epochs, batch_size=args.batch,
-                        beta=tuple(args.beta), beta_hold=epochs // 10, lr=args.lr,
-                        validation_data=(split.x_val, split.y_val))  # fmt: skip
-    secs = time.perf_counter() - t0
+
+    def train() -> dict:
+        t0 = time.perf_counter()
+        files = train_front(model, split.x_train, split.y_train, out, epochs=epochs, batch_size=args.batch,
+                            beta=tuple(args.beta), beta_hold=epochs // 10, lr=args.lr,
+                            validation_data=(split.x_val, split.y_val))  # fmt: skip
+        return {"files": [str(f) for f in files], "seconds": time.perf_counter() - t0}
+
+    tr = cached_training(out, training_key(args, seed, family, resource, epochs), train)
+    files, secs = tr["files"], tr["seconds"]
     front = calibrate_front(files, split.x_train, split.x_val, split.y_val, split.x_test, split.y_test, out)
     rows = []
     for p in spread(front, args.points):
@@ -123,9 +153,10 @@ def run_hgq2(py: str, split_file: Path, seed: int, args, out: Path, family: str 
     """The same for HGQ2 + da4ml: train and calibrate in HGQ2's venv, select here, lower there, synthesise here."""
     epochs = args.lut_epochs if family == "lut" else args.epochs
     extra = ["--model", "lut", "--bn-momentum", "0.9" if epochs < 200 else "0.99"] if family == "lut" else []
-    tr = _hgq2(py, "train", "--split", str(split_file), "--out", str(out), "--seed", str(seed), "--epochs",
-               str(epochs), "--batch", str(args.batch), "--lr", str(args.lr), "--beta", *map(str, args.beta),
-               "--hold", str(epochs // 10), *extra)  # fmt: skip
+    tr = cached_training(out, training_key(args, seed, "hgq2 " + family, "ebops", epochs), lambda: _hgq2(
+        py, "train", "--split", str(split_file), "--out", str(out), "--seed", str(seed), "--epochs", str(epochs),
+        "--batch", str(args.batch), "--lr", str(args.lr), "--beta", *map(str, args.beta), "--hold",
+        str(epochs // 10), *extra))  # fmt: skip
     front = spread(non_dominated(tr["points"], acc="val_accuracy"), args.points)
     lo = _hgq2(py, "lower", "--split", str(split_file), "--out", str(out / "verilog"), "--clock", str(args.clock),
                "--part", PART, *[p["file"] for p in front])  # fmt: skip
@@ -147,7 +178,7 @@ def _stats(curves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray
         return mean, np.where(ok, np.nanmin(a, axis=0), np.nan), np.where(ok, np.nanmax(a, axis=0), np.nan)
 
 
-def report(res: dict, args, out: Path) -> None:
+def report(res: dict, args, out: Path, reference: dict | None = None) -> None:
     tools = [t for t in res["tools"] if res["runs"][t]]
     runs = res["runs"]
     print(f"\ndata {res['data']}: train {res['n'][0]:,} / validation {res['n'][1]:,} / test {res['n'][2]:,} jets "
@@ -206,7 +237,7 @@ def report(res: dict, args, out: Path) -> None:
         cells = [f"{need[t][0]:,.0f} ({need[t][1]:.1f})" if t in need else "-" for t in tools]
         ratios = [f"{need[t][0] / need[b][0]:.2f}" if t in need and b in need else "-" for t, b in pairs]
         print(f"{a:>9.4f}" + "".join(f"{c:>22}" for c in cells) + "".join(f"{r:>26}" for r in ratios))
-    lut_bars(res, tools, runs)
+    lut_bars(res, tools, runs, reference)
     ours = [p for t in tools if not t.startswith("hgq2") for r in runs[t] for p in r["points"]
             if p["lut"] > 0 and p["ebops"] > 0 and p["da_cost"] > 0 and p["adder_bits"] > 0]  # fmt: skip
     if len(ours) >= 3:
@@ -244,8 +275,54 @@ def knee(points: list[tuple[float, float]]) -> tuple[float, float]:
     return pts[int(np.argmax(ys - xs))]
 
 
-def lut_bars(res: dict, tools: list[str], runs: dict) -> None:
-    """The learned-table family's figures: vs HGQ2's QDenseT front, vs the DA front at its knee, training time."""
+def da_reference(path: str | None, res: dict) -> dict | None:
+    """The ``--da-reference`` run (its runs and a label), checked to be on this run's data and split."""
+    if path is None:
+        return None
+    ref = json.loads(Path(path).read_text())
+    if (ref["data"], ref["n"]) != (res["data"], res["n"]):
+        raise SystemExit(f"--da-reference {path}: data {ref['data']} {ref['n']} is not this run's {res['data']} "
+                         f"{res['n']}; give a run on the same --data (the split is always seed 0)")  # fmt: skip
+    if not ref["runs"].get("hgq-hil"):
+        raise SystemExit(f"--da-reference {path}: no hgq-hil DA (resource ebops) runs in it")
+    a = ref["args"]
+    return {
+        "runs": ref["runs"],
+        "label": f"the reference DA front's knee ({a['seeds']} seeds x {a['epochs']} epochs, {path})",
+    }
+
+
+def knee_bar(da_runs: list[dict], lut_runs: list[dict], label: str) -> dict:
+    """yosys LUT and register ranks of the DA and the LUT fronts at the knee of the DA front's mean held-out
+    accuracy-vs-LUT curve (mean over seeds; every seed must reach the knee's accuracy)."""
+    allc = [p["lut"] for r in da_runs for p in r["points"]]
+    grid = np.unique(np.geomspace(max(min(allc), 1), max(allc), 14).round(0))
+    mean = _stats([held_out_curve(r["points"], "lut", grid) for r in da_runs])[0]
+    ok = ~np.isnan(mean)
+    if ok.sum() < 3:
+        print(f"\nat {label}: fewer than 3 points on the DA curve")
+        return {}
+    lut_k, acc_k = knee(list(zip(grid[ok], mean[ok], strict=True)))
+    need = {}
+    for t, rs in (("hgq-hil", da_runs), ("hgq-hil LUT", lut_runs)):
+        vals = [cost_to_reach(r["points"], "lut", acc_k) for r in rs]
+        if all(v is not None for v in vals):
+            ranks = [min(p["ranks"] for p in r["points"] if p["lut"] == v) for r, v in zip(rs, vals, strict=True)]
+            need[t] = (float(np.mean(vals)), float(np.mean(ranks)))
+    line = f"\nat {label} (test accuracy {acc_k:.4f}, ~{lut_k:,.0f} LUT budget): "
+    if len(need) == 2:
+        (ld, rd), (ll, rl) = need["hgq-hil"], need["hgq-hil LUT"]
+        line += (f"DA {ld:,.0f} LUT / {rd:.1f} cycles, LUT layers {ll:,.0f} LUT / {rl:.1f} cycles: "
+                 f"{ll / ld:.2f}x the LUTs, {rl / rd:.2f}x the latency")  # fmt: skip
+    else:
+        line += "not reached by every seed of both fronts"
+    print(line)
+    return {"accuracy": acc_k, "lut_budget": float(lut_k), **need}
+
+
+def lut_bars(res: dict, tools: list[str], runs: dict, reference: dict | None = None) -> None:
+    """The learned-table family's figures: vs HGQ2's QDenseT front, vs the DA front at its knee (this run's and,
+    with ``reference``, a longer run's on the same data and split), training time."""
     if "hgq-hil LUT" not in tools:
         return
     ours = runs["hgq-hil LUT"]
@@ -262,27 +339,10 @@ def lut_bars(res: dict, tools: list[str], runs: dict) -> None:
             + f"; best test accuracy (mean of seeds' best) {best['hgq-hil LUT']:.4f} vs {best['hgq2 LUT']:.4f}"
         )
     if "hgq-hil" in tools:
-        grid = np.array(res["curve_lut"]["grid"])
-        mean = np.array(res["curve_lut"]["hgq-hil"][0], dtype=float)
-        ok = ~np.isnan(mean)
-        if ok.sum() >= 3:
-            lut_k, acc_k = knee(list(zip(grid[ok], mean[ok], strict=True)))
-            need = {}
-            for t in ("hgq-hil", "hgq-hil LUT"):
-                vals = [cost_to_reach(r["points"], "lut", acc_k) for r in runs[t]]
-                if all(v is not None for v in vals):
-                    ranks = [min(p["ranks"] for p in r["points"] if p["lut"] == v)
-                             for r, v in zip(runs[t], vals, strict=True)]  # fmt: skip
-                    need[t] = (float(np.mean(vals)), float(np.mean(ranks)))
-            out["da_knee"] = {"accuracy": acc_k, "lut_budget": float(lut_k), **need}
-            line = f"\nat the DA front's knee (test accuracy {acc_k:.4f}, ~{lut_k:,.0f} LUT budget): "
-            if len(need) == 2:
-                (ld, rd), (ll, rl) = need["hgq-hil"], need["hgq-hil LUT"]
-                line += (f"DA {ld:,.0f} LUT / {rd:.1f} cycles, LUT layers {ll:,.0f} LUT / {rl:.1f} cycles: "
-                         f"{ll / ld:.2f}x the LUTs, {rl / rd:.2f}x the latency")  # fmt: skip
-            else:
-                line += "not reached by every seed of both fronts"
-            print(line)
+        out["da_knee"] = knee_bar(runs["hgq-hil"], ours, "the DA front's knee")
+    if reference is not None:
+        out["da_knee_reference"] = knee_bar(reference["runs"]["hgq-hil"], ours, reference["label"])
+    if "hgq-hil" in tools:
         t_da = float(np.mean([r["train_seconds"] for r in runs["hgq-hil"]]))
         t_lut = float(np.mean([r["train_seconds"] for r in ours]))
         e_da, e_lut = runs["hgq-hil"][0].get("epochs", 0), ours[0].get("epochs", 0)
@@ -341,10 +401,13 @@ def main(argv=None) -> int:
     ap.add_argument("--abc9", action="store_true", help="yosys ABC9 LUT mapping (slow) instead of classic ABC")
     ap.add_argument("--out", default="out/bench_front")
     ap.add_argument("--report", metavar="RUNS_JSON", help="only print the report of an earlier run's runs.json")
+    ap.add_argument("--da-reference", metavar="RUNS_JSON",
+                    help="an earlier run's runs.json on the same data and split whose hgq-hil DA front (e.g. of "
+                         "the 1000-epoch recipe) gives the LUT family a second knee to meet")  # fmt: skip
     args = ap.parse_args(argv)
     if args.report:
         res = json.loads(Path(args.report).read_text())
-        report(res, argparse.Namespace(**res["args"]), Path(args.report).parent)
+        report(res, argparse.Namespace(**res["args"]), Path(args.report).parent, da_reference(args.da_reference, res))
         return 0
     if args.quick:
         args.seeds, args.epochs, args.points, args.lut_epochs = 1, 40, 3, 40
@@ -376,16 +439,16 @@ def main(argv=None) -> int:
             jobs.append(("hgq2 LUT", f"hgq2lut_seed{s}", lambda d, s=s: run_hgq2(py, split_file, s, args, d, "lut")))
     for tool, name, job in sorted(jobs, key=lambda j: j[1].rsplit("seed", 1)[1]):  # seed by seed
         done = out / name / "result.json"  # a finished run is kept: an interrupted benchmark resumes
-        if not done.is_file():
+        if not done.is_file() or json.loads(done.read_text()).get("lowering") != lowering_key(args):
             t0 = time.perf_counter()
             done.parent.mkdir(parents=True, exist_ok=True)
-            done.write_text(json.dumps(job(out / name), default=float))
+            done.write_text(json.dumps({**job(out / name), "lowering": lowering_key(args)}, default=float))
             print(f"[{name}: {time.perf_counter() - t0:.0f} s]", file=sys.stderr, flush=True)
         res["runs"][tool].append(json.loads(done.read_text()))
     (out / "runs.json").write_text(json.dumps(res, indent=1, default=float))
     if not py:
         print("HGQ2 baseline not run (set HGQ2_PYTHON to a venv python with hgq2==0.2.0, da4ml==0.6.0 and jax)")
-    report(res, args, out)
+    report(res, args, out, da_reference(args.da_reference, res))
     return 0
 
 

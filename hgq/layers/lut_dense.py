@@ -14,7 +14,7 @@ into the sum).
 
 A table has at most ``table_bits`` address bits (coarser inputs, never wider tables). That cap is what lets
 training never evaluate the tables per sample: each step evaluates every edge once on the ``2**table_bits`` values
-its input can take and reads them per sample through a one-hot matrix product (:meth:`_QLUTBase._grid_sum`),
+its input can take and reads them per sample by a gather (:meth:`_QLUTBase._grid_sum`),
 exactly the inference forward, at about the cost of one dense layer of ``n_in·2**table_bits`` inputs. The resource
 term (what β multiplies, recorded as the layer's EBOPs) counts LUT6s: a table with ``b_in`` address bits and
 ``b_out`` output bits takes ``s(b_in)·b_out/2`` LUT6s, ``s(b) = 2**(b-5)`` for ``b >= 5`` (a LUT6 holds one 6-input
@@ -131,7 +131,7 @@ class _QLUTBase(QLayer):
 
     def _grid_sum(self, x):
         """Training forward: every table evaluated once per step on the ``2**table_bits`` values its input can
-        take, then read per sample by a one-hot matrix product; equal to the inference forward.
+        take, then read per sample by a gather (backward: a scatter-add); equal to the inference forward.
 
         An input's values run from its format's lowest value at the resolution the tables read (a convolution's:
         its channel's widest format over all positions). The gradient to ``x`` is the slope of the unquantized
