@@ -44,10 +44,20 @@ def test_front_benchmark_smoke(tmp_path, monkeypatch, capsys):
     res = {"data": split.name, "n": [len(split.y_train), len(split.y_val), len(split.y_test)],
            "tools": list(runs), "runs": runs}  # fmt: skip
     args.seeds = 1
-    bench_front.report(res, args, tmp_path)
+    bench_front.report(res, args, tmp_path, {"runs": runs, "label": "the reference knee"})
     out = capsys.readouterr().out
     assert "the test split selects nothing" in out and "test accuracy vs yosys LUT" in out
     assert "training time, whole recipe: LUT model" in out  # the LUT family's bars
+    assert "at the DA front's knee" in out and "at the reference knee" in out  # both knees reported
+
+    # a resumed run with other lowering arguments reuses its training: train_front must not run again
+    def no_training(*a, **k):
+        raise AssertionError("retrained although train.json holds this training")
+
+    monkeypatch.setattr(bench_front, "train_front", no_training)
+    args.points = 1
+    again = bench_front.run_ours(split, 0, args, tmp_path / "hgq-hil", "ebops", "dense")
+    assert len(again["points"]) == 1 and again["train_seconds"] == runs["hgq-hil"][0]["train_seconds"]
     saved = json.loads((tmp_path / "front.json").read_text())
     assert set(saved["curve_lut"]) == {"grid", *runs}
     assert (tmp_path / "front.png").stat().st_size > 0
