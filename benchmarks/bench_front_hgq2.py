@@ -6,6 +6,7 @@ not importable. Two steps, each printing one JSON line:
     python bench_front_hgq2.py train --split S.npz --out DIR --seed 0 --epochs E --batch 2048 --lr 3e-3 \\
         --beta 1e-7 1e-3 --hold H [--model {dense,lut}] [--bn-momentum 0.99]
     python bench_front_hgq2.py lower --split S.npz --out DIR --clock 5 --part P FILE.keras ...
+    python bench_front_hgq2.py score --split S.npz FILE.keras ...
 
 ``train``: the 16-64-32-32-5 ``QDense`` tagger (``bench_train_hgq2.build``; ``--model lut``: HGQ2's learned-LUT
 ``QDenseT(16)`` → ``QDenseT(5)`` tagger, ``bench_train_hgq2.build_lut``), Adam, β held at ``beta[0]`` for
@@ -13,6 +14,7 @@ not importable. Two steps, each printing one JSON line:
 ``ParetoFront`` on (val_accuracy, EBOPs); each checkpoint is calibrated with HGQ2's ``trace_minmax`` on the
 train split and saved to ``DIR/calibrated``; prints the points (validation accuracy, exact EBOPs) and the
 training samples/s (``fit`` wall time, validation and callbacks included). The test split is not read.
+``score``: the test accuracy of each calibrated checkpoint (the whole front's, for its accuracy-vs-EBOPs curve).
 ``lower``: for each calibrated checkpoint, the test accuracy, and da4ml's ``trace_model`` → ``comb_trace`` →
 ``VerilogModel`` (latency cutoff = clock, as in ``bench_hdl.py``) with the Verilog in one file per model (lookup
 tables inlined as logic, ``_da4ml.da4ml_verilog``);
@@ -79,6 +81,16 @@ def train(args: argparse.Namespace) -> dict:
     return {"train_seconds": secs, "samples_per_s": len(s["y_train"]) * args.epochs / secs, "points": points}
 
 
+def _test_accuracy(m, s: dict[str, np.ndarray]) -> tuple[float, np.ndarray]:
+    y = np.asarray(m.predict(s["x_test"], batch_size=8192, verbose=0))
+    return float(np.mean(np.argmax(y, -1) == s["y_test"])), y
+
+
+def score(args: argparse.Namespace) -> dict:
+    s = _split(args.split)
+    return {"accuracy": [_test_accuracy(keras.models.load_model(f, compile=False), s)[0] for f in args.files]}
+
+
 def lower(args: argparse.Namespace) -> dict:
     from da4ml.codegen.rtl.rtl_model import VerilogModel
     from da4ml.converter import trace_model
@@ -90,8 +102,7 @@ def lower(args: argparse.Namespace) -> dict:
     rows = []
     for f in args.files:
         m = keras.models.load_model(f, compile=False)
-        y_model = np.asarray(m.predict(s["x_test"], batch_size=8192, verbose=0))
-        acc = float(np.mean(np.argmax(y_model, -1) == s["y_test"]))
+        acc, y_model = _test_accuracy(m, s)
         t0 = time.perf_counter()
         inp, outp = trace_model(m)
         comb = comb_trace(inp, outp)
@@ -132,8 +143,11 @@ def main() -> None:
     low.add_argument("--clock", type=float, default=5.0)
     low.add_argument("--part", default="xcvu13p-flga2577-2-e")
     low.add_argument("files", nargs="+")
+    sc = sub.add_parser("score")
+    sc.add_argument("--split", required=True)
+    sc.add_argument("files", nargs="+")
     args = ap.parse_args()
-    res = train(args) if args.cmd == "train" else lower(args)
+    res = {"train": train, "lower": lower, "score": score}[args.cmd](args)
     print(json.dumps(res))
 
 

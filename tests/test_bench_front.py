@@ -38,6 +38,8 @@ def test_front_benchmark_smoke(tmp_path, monkeypatch, capsys):
     }
     for (run,) in runs.values():
         assert 1 <= len(run["points"]) <= 2 and run["samples_per_s"] > 0
+        assert len(run["front"]) == run["front_size"] >= len(run["points"])  # the EBOPs curve reads every point
+        assert {p["file"] for p in run["points"]} <= {p["file"] for p in run["front"]}
         for p in run["points"]:
             assert p["mismatches"] == 0 and p["checked"] == len(split.x_test)  # interpreter == Keras on test jets
             assert {"val_accuracy", "accuracy", "ebops", "da_cost", "adder_bits", "ranks"} <= set(p)
@@ -47,6 +49,7 @@ def test_front_benchmark_smoke(tmp_path, monkeypatch, capsys):
     bench_front.report(res, args, tmp_path, {"runs": runs, "label": "the reference knee"})
     out = capsys.readouterr().out
     assert "the test split selects nothing" in out and "test accuracy vs yosys LUT" in out
+    assert "test accuracy vs EBOPs (held out, every point of each selected front" in out
     assert "training time, whole recipe: LUT model" in out  # the LUT family's bars
     assert "at the DA front's knee" in out and "at the reference knee" in out  # both knees reported
 
