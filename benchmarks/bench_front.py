@@ -432,6 +432,8 @@ def main(argv=None) -> int:
     np.savez(split_file, x_train=split.x_train, y_train=split.y_train, x_val=split.x_val, y_val=split.y_val,
              x_test=split.x_test, y_test=split.y_test)  # fmt: skip
     py = None if args.no_hgq2 else os.environ.get("HGQ2_PYTHON")
+    if py and os.sep in py:
+        py = os.path.abspath(py)  # the HGQ2 steps run from a directory of their own
     names = {"ebops": "hgq-hil", "da": "hgq-hil (DA term)"}
     dense, lut = "dense" in args.families, "lut" in args.families
     tools = ([names[r] for r in args.resource] if dense else []) + (["hgq-hil LUT"] if lut else [])
