@@ -89,6 +89,11 @@ def cached_training(out: Path, key: dict, train) -> dict:
     return res
 
 
+def budget_grid(costs: list[float]) -> np.ndarray:
+    """14 budgets spread evenly in log between the smallest and largest cost (the curves' x axis)."""
+    return np.unique(np.geomspace(max(min(costs), 1), max(costs), 14).round(0))
+
+
 def front_points(front: list[dict]) -> list[dict]:
     """A run's whole selected front (validation and test accuracy, exact EBOPs): its accuracy-vs-EBOPs curve needs
     no lowering, so it is read from every point, not only the ``--points`` lowered ones."""
@@ -108,13 +113,14 @@ def training_key(args, seed: int, family: str, resource: str, epochs: int) -> di
 # -- hgq-hil ----------------------------------------------------------------------------------------------------
 def run_ours(split, seed: int, args, out: Path, resource: str, family: str = "dense") -> dict:
     """Train, calibrate, select on validation, lower and synthesise hgq-hil's front for one seed."""
-    keras.utils.set_random_seed(seed)
-    if family == "lut":
-        model, epochs = lut_tagger(beta0=args.beta[0], seed=seed), args.lut_epochs
-    else:
-        model, epochs = jet_tagger(beta0=args.beta[0], seed=seed, resource=resource), args.epochs
+    epochs = args.lut_epochs if family == "lut" else args.epochs
 
     def train() -> dict:
+        keras.utils.set_random_seed(seed)
+        if family == "lut":
+            model = lut_tagger(beta0=args.beta[0], seed=seed)
+        else:
+            model = jet_tagger(beta0=args.beta[0], seed=seed, resource=resource)
         t0 = time.perf_counter()
         files = train_front(model, split.x_train, split.y_train, out, epochs=epochs, batch_size=args.batch,
                             beta=tuple(args.beta), beta_hold=epochs // 10, lr=args.lr,
@@ -206,7 +212,7 @@ def report(res: dict, args, out: Path, reference: dict | None = None) -> None:
     for cost, label in (("ebops", "EBOPs"), ("lut", "yosys LUT")):
         pts = {t: [r.get("front", r["points"]) if cost == "ebops" else r["points"] for r in runs[t]] for t in tools}
         allc = [p[cost] for t in tools for ps in pts[t] for p in ps]
-        grid = np.unique(np.geomspace(max(min(allc), 1), max(allc), 14).round(0))
+        grid = budget_grid(allc)
         whole = "every point of each selected front" if cost == "ebops" else "the lowered points"
         print(f"\ntest accuracy vs {label} (held out, {whole}; mean [min, max] over seeds; '-' where a seed has no "
               "point):")  # fmt: skip
@@ -307,8 +313,7 @@ def da_reference(path: str | None, res: dict) -> dict | None:
 def knee_bar(da_runs: list[dict], lut_runs: list[dict], label: str) -> dict:
     """yosys LUT and register ranks of the DA and the LUT fronts at the knee of the DA front's mean held-out
     accuracy-vs-LUT curve (mean over seeds; every seed must reach the knee's accuracy)."""
-    allc = [p["lut"] for r in da_runs for p in r["points"]]
-    grid = np.unique(np.geomspace(max(min(allc), 1), max(allc), 14).round(0))
+    grid = budget_grid([p["lut"] for r in da_runs for p in r["points"]])
     mean = _stats([held_out_curve(r["points"], "lut", grid) for r in da_runs])[0]
     ok = ~np.isnan(mean)
     if ok.sum() < 3:
@@ -350,11 +355,10 @@ def lut_bars(res: dict, tools: list[str], runs: dict, reference: dict | None = N
             + (f"ratio {min(ratios):.2f}-{max(ratios):.2f} over {len(ratios)} accuracies" if ratios else "none")
             + f"; best test accuracy (mean of seeds' best) {best['hgq-hil LUT']:.4f} vs {best['hgq2 LUT']:.4f}"
         )
-    if "hgq-hil" in tools:
-        out["da_knee"] = knee_bar(runs["hgq-hil"], ours, "the DA front's knee")
     if reference is not None:
         out["da_knee_reference"] = knee_bar(reference["runs"]["hgq-hil"], ours, reference["label"])
     if "hgq-hil" in tools:
+        out["da_knee"] = knee_bar(runs["hgq-hil"], ours, "the DA front's knee")
         t_da = float(np.mean([r["train_seconds"] for r in runs["hgq-hil"]]))
         t_lut = float(np.mean([r["train_seconds"] for r in ours]))
         e_da, e_lut = runs["hgq-hil"][0].get("epochs", 0), ours[0].get("epochs", 0)

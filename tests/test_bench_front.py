@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import bench_front  # noqa: E402
@@ -64,3 +65,18 @@ def test_front_benchmark_smoke(tmp_path, monkeypatch, capsys):
     saved = json.loads((tmp_path / "front.json").read_text())
     assert set(saved["curve_lut"]) == {"grid", *runs}
     assert (tmp_path / "front.png").stat().st_size > 0
+
+
+def test_da_reference_must_be_on_the_same_data(tmp_path):
+    res = {"data": "jsc-pythia8-generated", "n": [700, 100, 200]}
+    other = {**res, "n": [70, 10, 20], "runs": {"hgq-hil": [{}]}, "args": {"seeds": 3, "epochs": 1000}}
+    path = tmp_path / "runs.json"
+    path.write_text(json.dumps(other))
+    with pytest.raises(SystemExit, match="is not this run's"):
+        bench_front.da_reference(str(path), res)
+    path.write_text(json.dumps({**other, "n": res["n"], "runs": {"hgq2": [{}]}}))
+    with pytest.raises(SystemExit, match="no hgq-hil DA"):
+        bench_front.da_reference(str(path), res)
+    path.write_text(json.dumps({**other, "n": res["n"]}))
+    assert "3 seeds x 1000 epochs" in bench_front.da_reference(str(path), res)["label"]
+    assert bench_front.da_reference(None, res) is None
