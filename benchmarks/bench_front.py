@@ -37,6 +37,7 @@ from __future__ import annotations
 import hgq  # noqa: F401  (first: sets KERAS_BACKEND=jax before Keras is imported)
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -105,9 +106,15 @@ def lowering_key(args) -> dict:
     return {"points": args.points, "clock": args.clock, "abc9": args.abc9}
 
 
-def training_key(args, seed: int, family: str, resource: str, epochs: int) -> dict:
-    return {"family": family, "resource": resource, "seed": seed, "epochs": epochs, "batch": args.batch,
-            "lr": args.lr, "beta": list(args.beta)}  # fmt: skip
+def training_key(args, seed: int, family: str, resource: str, epochs: int, model: keras.Model | None = None) -> dict:
+    """What a run's training depends on: the recipe, and for hgq-hil the model itself (a digest of its config, so a
+    changed recipe in :mod:`hgq.models` trains again)."""
+    key = {"family": family, "resource": resource, "seed": seed, "epochs": epochs, "batch": args.batch,
+           "lr": args.lr, "beta": list(args.beta)}  # fmt: skip
+    if model is not None:
+        cfg = json.dumps(model.get_config(), sort_keys=True, default=str)
+        key["model"] = hashlib.sha256(cfg.encode()).hexdigest()[:16]
+    return key
 
 
 # -- hgq-hil ----------------------------------------------------------------------------------------------------
@@ -115,19 +122,20 @@ def run_ours(split, seed: int, args, out: Path, resource: str, family: str = "de
     """Train, calibrate, select on validation, lower and synthesise hgq-hil's front for one seed."""
     epochs = args.lut_epochs if family == "lut" else args.epochs
 
+    keras.utils.set_random_seed(seed)
+    if family == "lut":
+        model = lut_tagger(beta0=args.beta[0], seed=seed)
+    else:
+        model = jet_tagger(beta0=args.beta[0], seed=seed, resource=resource)
+
     def train() -> dict:
-        keras.utils.set_random_seed(seed)
-        if family == "lut":
-            model = lut_tagger(beta0=args.beta[0], seed=seed)
-        else:
-            model = jet_tagger(beta0=args.beta[0], seed=seed, resource=resource)
         t0 = time.perf_counter()
         files = train_front(model, split.x_train, split.y_train, out, epochs=epochs, batch_size=args.batch,
                             beta=tuple(args.beta), beta_hold=epochs // 10, lr=args.lr,
                             validation_data=(split.x_val, split.y_val))  # fmt: skip
         return {"files": [str(f) for f in files], "seconds": time.perf_counter() - t0}
 
-    tr = cached_training(out, training_key(args, seed, family, resource, epochs), train)
+    tr = cached_training(out, training_key(args, seed, family, resource, epochs, model), train)
     files, secs = tr["files"], tr["seconds"]
     front = calibrate_front(files, split.x_train, split.x_val, split.y_val, split.x_test, split.y_test, out)
     rows = []

@@ -511,16 +511,16 @@ class _Tracer:
                         patch[r] = flat[src]
                 rows.append(patch.reshape(-1))
         reads = layer.read_fractional_bits()  # (P, n_in)
+        edge_reads = layer.edge_read_fractional_bits()  # (P, n_in, units): <= reads
         fo = layer.eoq.kif()[2]  # (n_in, units)
         y = _obj((*out_sp, layer.units))
         for p, (pos, xs) in enumerate(zip(np.ndindex(out_sp), rows, strict=True)):
             e = _obj(xs.shape)
             for j, v in enumerate(xs):
                 if v is not None:
-                    t, r = self.b.iv(v).type, int(reads[p, j])  # t holds every value: TRN to r never overflows
-                    e[j] = self.b.quantize(v, 1, max(t.i, -r) + 1, r, "TRN", "WRAP")
+                    e[j] = self.truncate(v, int(reads[p, j]))
             batch, ivs = self.enumerate(e, MAX_TABLE_VALUES, "an input", "narrow the layer's iq")
-            t = layer.edge_tables(batch)  # (size, n_in, units)
+            t = layer.edge_tables(batch, p)  # (size, n_in, units)
             for o in range(layer.units):
                 live, const = [], 0.0
                 for j in range(len(xs)):
@@ -528,11 +528,21 @@ class _Tracer:
                     col = t[:, j, o] if iv is None else t[: iv.hi - iv.lo + 1, j, o]
                     if iv is None or np.all(col == col[0]):
                         const += col[0]
-                    else:
-                        live.append(self.b.lookup(e[j], to_mantissa(col, int(fo[j, o])), int(fo[j, o])))
+                        continue
+                    a, drop = e[j], int(reads[p, j] - edge_reads[p, j, o])
+                    if drop > 0:  # the edge reads fewer bits: its table over the coarser wire's values
+                        a = self.truncate(e[j], int(edge_reads[p, j, o]))
+                        ia = self.b.iv(a)
+                        col = col[np.clip((np.arange(ia.lo, ia.hi + 1) << drop) - iv.lo, 0, iv.hi - iv.lo)]
+                    live.append(self.b.lookup(a, to_mantissa(col, int(fo[j, o])), int(fo[j, o])))
                 s = self.linear(live, np.ones((len(live), 1)))[0] if live else None
                 y[(*pos, o)] = self.add_bias(np.array([s], dtype=object), np.array([const]))[0]
         return y
+
+    def truncate(self, v, r: int):
+        """Wire ``v`` with the bits below ``2**-r`` dropped (TRN: wiring; its type holds every value, so no wrap)."""
+        t = self.b.iv(v).type
+        return self.b.quantize(v, 1, max(t.i, -r) + 1, r, "TRN", "WRAP")
 
     def tree(self, vals: list, fn):
         """Balanced reduction (adder depth log2 n)."""

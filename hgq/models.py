@@ -80,6 +80,8 @@ def lut_tagger(
     eoq_conf: dict | None = None,
     features: int = 8,
     table_bits: int | Sequence[int] | None = None,
+    edge_widths: bool = False,
+    batch_norm: bool = False,
     seed: int = 0,
     name: str = "lut_tagger",
 ) -> keras.Model:
@@ -100,6 +102,8 @@ def lut_tagger(
         features: tanh features per input in the edge functions (training only).
         table_bits: most address bits of a table (:class:`~hgq.layers.QLUTDense`): one for all layers, one per
             layer, or None (7 for the first layer, 5 after).
+        edge_widths: every edge learns how many bits of its input it reads (else one width per input).
+        batch_norm: batch norm on the table outputs (folded into the tables).
         seed: initializer seed.
         name: model name.
     """
@@ -115,7 +119,8 @@ def lut_tagger(
     for j, u in enumerate(sizes):
         iq = {"i0": 2, "overflow_mode": "SAT"} if j == 0 else {}
         y = QLUTDense(u, hidden=features, table_bits=bits[j], iq_conf={**iq, **(iq_conf or {})}, eoq_conf=eoq_conf,
-                      beta0=beta0, seed=seed + j, name=f"lut{j}")(y)  # fmt: skip
+                      edge_widths=edge_widths, batch_norm=batch_norm, beta0=beta0, seed=seed + j,
+                      name=f"lut{j}")(y)  # fmt: skip
     return keras.Model(inp, y, name=name)
 
 

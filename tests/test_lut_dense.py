@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from keras import ops
 
+from hdl_gen import ops as K
 from hdl_gen.interp import interp
 from hdl_gen.tracer import quantize_input, trace
 from hgq import load_model
@@ -100,6 +101,68 @@ def test_forward_is_the_sum_of_edge_tables():
     assert np.array_equal(np.asarray(layer(x), dtype=np.float64), t.sum(axis=1))
 
 
+def test_edge_widths_read_fewer_bits_and_lower_exactly():
+    """``edge_widths``: an edge drops more low bits than its input's tables read (or reads none). Training grid ==
+    inference == interpreter; each edge's table is the shared-read table of its truncated input; the lowering's
+    lookups are addressed by the truncated wires; the resource term counts each edge's own address width."""
+    x = keras.Input((10,))
+    layer = QLUTDense(4, iq_conf={**SAT4, "i0": 2, "f0": 3}, table_bits=6, edge_widths=True, seed=3, name="l")
+    model = keras.Model(x, layer(x))  # 6-bit inputs (k1 i2 f3), read whole
+    layer.ef.assign(np.random.default_rng(2).integers(-4, 4, (10, 4)).astype("float32"))
+    k, i, f = layer.iq.kif()
+    r, re = layer.read_fractional_bits()[0], layer.edge_read_fractional_bits()[0]
+    assert np.all(r == 3) and np.all(re <= 3) and np.any((re < 3) & (k[:, None] + i[:, None] + re > 0))
+    assert np.any(k[:, None] + i[:, None] + re <= 0)  # some edges read nothing
+    xs = _x((10,))
+    y_inf = np.asarray(model.predict(xs, verbose=0), dtype=np.float64)
+    assert np.array_equal(np.asarray(layer(xs, training=True)), y_inf)
+    g = trace(model)
+    assert np.array_equal(interp(g, quantize_input(model, xs)), y_inf)
+    sizes = {len(op.attrs.table) for op in g.ops if op.kind == K.LOOKUP}
+    assert max(sizes) <= 64 and min(sizes) < 64  # some tables are over the truncated wires' values
+    assert sizes <= {2 ** int(b) for b in (k[:, None] + i[:, None] + re).ravel() if b > 0}
+    qx = quantize(xs.astype(np.float64), k, i, f, layer.iq.round_mode, layer.iq.overflow_mode)
+    t = layer.edge_tables(qx)  # (N, 10, 4)
+    alive = k[:, None] + i[:, None] + re > 0
+    e = np.floor(qx[..., None] * 2.0**re) * 2.0**-re * alive  # (N, 10, 4): what each edge reads
+    layer.edge_widths = False  # the same functions, every edge reading its input whole
+    for o in range(4):
+        assert np.array_equal(layer.edge_tables(e[:, :, o])[:, :, o], t[:, :, o])
+    layer.edge_widths = True
+    assert np.array_equal(t.sum(axis=1), y_inf)
+    ko, io, fo = layer.eoq.kif()
+    b_in, b_out = np.maximum(k[:, None] + i[:, None] + re, 0).astype(np.float64), (ko + io + fo).astype(np.float64)
+    s = np.where(b_in >= 5, 2.0 ** (b_in - 5), b_in / 5)
+    assert layer.ebops == pytest.approx(np.sum(s * b_out / 2 + b_out * (b_in > 0)), rel=1e-6)
+
+
+def test_batch_norm_normalises_with_the_batch_statistics_of_the_values_read(tmp_path):
+    """``batch_norm``: a training step takes the mean and variance (per output, over the batch and the inputs) of
+    the edge values the batch reads, from the grid histogram; inference uses the moving statistics (momentum 0
+    here: the last batch's), so it then equals the training forward; the tables fold it in and save/load keeps it."""
+    x = keras.Input((12,))
+    layer = QLUTDense(3, iq_conf=SAT4, table_bits=4, batch_norm=True, bn_momentum=0.0, seed=5, name="l")
+    model = keras.Model(x, layer(x))
+    layer.bn_gamma.assign(np.array([0.5, 2.0, 1.0], "float32"))
+    layer.bn_beta.assign(np.array([0.25, -0.5, 0.0], "float32"))
+    xs = _x((12,))
+    y_train = np.asarray(layer(xs, training=True))
+    k, i, f = layer.iq.kif()
+    qx = quantize(xs.astype(np.float64), k, i, f, layer.iq.round_mode, layer.iq.overflow_mode)
+    raw = np.asarray(layer._edge_values(ops.convert_to_tensor(qx.astype("float32"))), dtype=np.float64)
+    np.testing.assert_allclose(np.asarray(layer.moving_mean), raw.mean(axis=(0, 1)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(layer.moving_variance), raw.var(axis=(0, 1)), rtol=1e-4, atol=1e-6)
+    y_inf = np.asarray(model.predict(xs, verbose=0), dtype=np.float64)
+    assert np.array_equal(y_train, y_inf)
+    assert np.array_equal(layer.edge_tables(qx).sum(axis=1), y_inf)
+    g = trace(model)
+    assert np.array_equal(interp(g, quantize_input(model, xs)), y_inf)
+    model.save(tmp_path / "m.keras")
+    back = load_model(tmp_path / "m.keras")
+    assert back.get_layer("l").batch_norm and not back.get_layer("l").edge_widths
+    assert np.array_equal(np.asarray(back.predict(xs, verbose=0), dtype=np.float64), y_inf)
+
+
 def test_resource_term_counts_table_luts_and_adder_bits():
     rng = np.random.default_rng(7)
     layer = QLUTDense(5, seed=0)
@@ -184,6 +247,8 @@ def test_clear_errors():
         QLUTDense(3, eoq_conf={"overflow_mode": "WRAP"})
     with pytest.raises(ValueError, match="table_bits must be in"):
         QLUTDense(3, table_bits=12)
+    with pytest.raises(ValueError, match="bn_momentum must be in"):
+        QLUTDense(3, batch_norm=True, bn_momentum=1.0)
     with pytest.raises(ValueError, match="channels_last"):
         QLUTConv1D(3, 3, data_format="channels_first")
     with pytest.raises(ValueError, match="padding"):

@@ -124,6 +124,22 @@ def _lut_dense(iq):
     return keras.Model(x, y)
 
 
+def _lut_edges(iq):
+    """Per-edge read widths (some edges read fewer bits than their input, some none) and table batch norm."""
+    x = keras.Input((16,))
+    y = hl.QLUTDense(6, iq_conf=iq(), table_bits=6, edge_widths=True, batch_norm=True, seed=3, name="lute0")(x)
+    y = hl.QLUTDense(4, iq_conf=iq(), edge_widths=True, seed=4, name="lute1")(y)
+    model = keras.Model(x, y)
+    rng = np.random.default_rng(5)
+    for layer in (model.get_layer("lute0"), model.get_layer("lute1")):
+        layer.ef.assign(rng.integers(-3, 5, layer.ef.shape).astype("float32"))
+    bn = model.get_layer("lute0")
+    for v, (lo, hi) in ((bn.moving_mean, (-0.3, 0.3)), (bn.moving_variance, (0.2, 2.0)), (bn.bn_gamma, (0.5, 2.0)),
+                        (bn.bn_beta, (-0.5, 0.5))):  # fmt: skip
+        v.assign(rng.uniform(lo, hi, 6).astype("float32"))
+    return model
+
+
 def _lut_conv(iq):
     x = keras.Input((6, 5, 2))
     eoq = {"f0": 6}
@@ -152,9 +168,10 @@ MODELS = {
     "lut_dense": _lut_dense,
     "lut_conv": _lut_conv,
     "hybrid": _hybrid,
+    "lut_edges": _lut_edges,
 }
 N_QUANT = {"dense": 2, "batchnorm": 3, "einsum": 3, "conv1d": 4, "conv2d": 4, "merge": 9, "lut": 5, "lut_dense": 2,
-           "lut_conv": 2, "hybrid": 3}  # fmt: skip
+           "lut_conv": 2, "hybrid": 3, "lut_edges": 2}  # fmt: skip
 MODES = list(itertools.product(["kif", "kbi"], ["WRAP", "SAT", "SAT_SYM"], ["TRN", "RND"]))
 
 

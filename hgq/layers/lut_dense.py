@@ -33,7 +33,7 @@ from keras import ops
 
 from hgq.layers.base import QLayer
 from hgq.layers.conv import conv_geometry, conv_output_shape
-from hgq.quantizer import make_quantizer, quantizer_config
+from hgq.quantizer import Clip, _ste_quantizer, make_quantizer, quantizer_config, ste_round
 
 __all__ = ["QLUTConv1D", "QLUTConv2D", "QLUTDense", "table_luts"]
 
@@ -57,6 +57,9 @@ class _QLUTBase(QLayer):
         table_bits: int = 5,
         eoq_conf: dict | None = None,
         seed: int | None = None,
+        edge_widths: bool = False,
+        batch_norm: bool = False,
+        bn_momentum: float = 0.99,
         **kwargs,
     ):
         kwargs["iq_conf"] = {**IQ_DEFAULTS, **(kwargs.get("iq_conf") or {})}
@@ -70,7 +73,14 @@ class _QLUTBase(QLayer):
             raise ValueError(f"units and hidden must be >= 1, got units={units}, hidden={hidden}")
         if not 1 <= self.table_bits <= 10:
             raise ValueError(f"table_bits must be in [1, 10], got {table_bits}")
-        self.seed = seed
+        if not 0.0 <= bn_momentum < 1.0:
+            raise ValueError(f"bn_momentum must be in [0, 1), got {bn_momentum}")
+        self.seed, self.edge_widths, self.batch_norm, self.bn_momentum = (
+            seed,
+            bool(edge_widths),
+            bool(batch_norm),
+            float(bn_momentum),
+        )
         self.eoq = make_quantizer({**EOQ_DEFAULTS, **(eoq_conf or {})}, "activation", "eoq")
         if self.eoq.wrap:
             raise ValueError(
@@ -89,11 +99,63 @@ class _QLUTBase(QLayer):
         self.w2 = self.add_weight(name="w2", shape=(n_in, u, h), initializer=_const(w2))
         self.b2 = self.add_weight(name="b2", shape=(n_in, u), initializer="zeros")
         self.eoq.build((None, n_in, u))
+        if self.edge_widths:  # fractional bits each edge reads, at most its input's (starts at the input's f0)
+            f0 = keras.initializers.Constant(self.iq.f0)
+            self.ef = self.add_weight(name="ef", shape=(n_in, u), initializer=f0, constraint=Clip(-24.0, 24.0))
+        if self.batch_norm:  # one scale and shift per output over the batch and the inputs (tables fold them in)
+            self.bn_gamma = self.add_weight(name="bn_gamma", shape=(u,), initializer="ones")
+            self.bn_beta = self.add_weight(name="bn_beta", shape=(u,), initializer="zeros")
+            self.moving_mean = self.add_weight(name="moving_mean", shape=(u,), initializer="zeros", trainable=False)
+            self.moving_variance = self.add_weight(name="moving_variance", shape=(u,), initializer="ones",
+                                                   trainable=False)  # fmt: skip
 
     def _edge_values(self, x):
-        """Unquantized edge functions ``g_io(x_i)``: ``(M, n_in)`` → ``(M, n_in, units)``."""
-        feat = ops.tanh(x[..., None] * self.w1 + self.b1)  # (M, n_in, hidden)
-        return ops.einsum("mih,ioh->mio", feat, self.w2) + self.b2
+        """Unquantized edge functions ``g_io``: of ``(M, n_in)`` inputs, or of ``(M, n_in, units)`` per-edge ones,
+        → ``(M, n_in, units)``."""
+        if len(x.shape) == 2:
+            feat = ops.tanh(x[..., None] * self.w1 + self.b1)  # (M, n_in, hidden)
+            return ops.einsum("mih,ioh->mio", feat, self.w2) + self.b2
+        feat = ops.tanh(x[..., None] * self.w1[:, None] + self.b1[:, None])  # (M, n_in, units, hidden)
+        return ops.einsum("mioh,ioh->mio", feat, self.w2) + self.b2
+
+    def _normalized(self, raw, mean=None, var=None):
+        """Batch norm of the table outputs (identity without ``batch_norm``): per output, divided by sqrt(n_in) so
+        that a sum of ``n_in`` normalised tables starts at unit scale; the moving statistics unless given."""
+        if not self.batch_norm:
+            return raw
+        mean = self.moving_mean if mean is None else mean
+        var = self.moving_variance if var is None else var
+        scale = self.bn_gamma / ops.sqrt(var + 1e-3)
+        return ((raw - mean) * scale + self.bn_beta) / math.sqrt(self.n_in)
+
+    def _edge_read_bits(self, r, training: bool):
+        """Fractional bits each edge reads, ``min(ef_io, r_i)``, from the inputs' read bits ``r`` (``(..., n_in)``);
+        ``(..., n_in, units)``. Without ``edge_widths`` every edge reads its input's ``r``."""
+        if not self.edge_widths:
+            return ops.broadcast_to(r[..., None], (*r.shape, self.units))
+        ef = ste_round(self.ef) if training else ops.round(self.ef)
+        return ops.minimum(ef, r[..., None])
+
+    def _edge_inputs(self, e, k, i, r, training: bool):
+        """Read inputs ``e`` (``(..., n_in)`` at their ``r`` fractional bits; ``k``, ``i``, ``r`` broadcast against
+        ``e``) as each edge reads them: ``e`` itself, or with ``edge_widths`` ``(..., n_in, units)`` with the edge's
+        low bits dropped (TRN: wiring) and 0 where it reads no bit; HGQ's surrogate gradient reaches ``ef``."""
+        if not self.edge_widths:
+            return e
+        re = self._edge_read_bits(r, training)  # (..., n_in, units)
+        alive = ops.cast(ops.stop_gradient(k[..., None] + i[..., None] + re) > 0, e.dtype)
+        if training:
+            eb = ops.broadcast_to(e[..., None], (*e.shape, self.units))
+            re, alive = (ops.reshape(a, (1,) * (len(eb.shape) - len(a.shape)) + tuple(a.shape)) for a in (re, alive))
+            return _ste_quantizer(None, "TRN")(eb, re, ops.zeros_like(re), ops.zeros_like(re), alive)
+        return ops.floor(e[..., None] * ops.power(2.0, re)) * ops.power(2.0, -re) * alive
+
+    def _tables(self, e, k, i, r):
+        """Inference: quantized edge outputs ``(M, n_in, units)`` of read inputs ``e`` (``(B, positions, n_in)``,
+        ``k``, ``i``, ``r`` per position ``(positions, n_in)``; ``M = B·positions``)."""
+        per_edge = self._edge_inputs(e, k, i, r, False)
+        flat = ops.reshape(per_edge, (-1, *per_edge.shape[2:]))
+        return self.eoq(self._normalized(self._edge_values(flat)), training=False)
 
     def read_bits(self, k, i, f):
         """Fractional bits the tables read: ``min(f, table_bits - k - i)``."""
@@ -110,12 +172,24 @@ class _QLUTBase(QLayer):
         k, i = ops.stop_gradient(k), ops.stop_gradient(i)
         return ops.relu(k + i + self.read_bits(k, i, f))
 
+    def edge_widths_bits(self, training: bool = False):
+        """Table address widths per position and edge, ``(positions, n_in, units)`` (0: the edge is pruned)."""
+        k, i, f = self.site_formats(training)
+        k, i = ops.stop_gradient(k), ops.stop_gradient(i)
+        return ops.relu(k[..., None] + i[..., None] + self._edge_read_bits(self.read_bits(k, i, f), training))
+
+    def edge_read_fractional_bits(self) -> np.ndarray:
+        """The integer fractional bits each edge reads its input at: ``(positions, n_in, units)``."""
+        r = self.read_bits(*self.site_formats(False))
+        return np.asarray(ops.convert_to_numpy(self._edge_read_bits(r, False)), dtype=np.int64)
+
     def read_fractional_bits(self) -> np.ndarray:
         """The integer fractional bits the tables read each input at: ``(positions, n_in)``."""
         return np.asarray(ops.convert_to_numpy(self.read_bits(*self.site_formats(False))), dtype=np.int64)
 
     def table_inputs(self, q):
-        """Inference: ``(B, P, n_in)`` quantized inputs with their low bits dropped as the tables read them."""
+        """Inference: ``(B, P, n_in)`` quantized inputs with their low bits dropped as the inputs' tables read them
+        (with ``edge_widths`` an edge may drop more: :meth:`edge_read_fractional_bits`)."""
         r = self.read_bits(*self.site_formats(False))
         return ops.floor(q * ops.power(2.0, r)) * ops.power(2.0, -r)
 
@@ -125,29 +199,43 @@ class _QLUTBase(QLayer):
         if training:
             y = self._grid_sum(ops.reshape(q, (-1, self.n_in)))
         else:
-            e = ops.reshape(self.table_inputs(ops.reshape(q, (-1, math.prod(lead), self.n_in))), (-1, self.n_in))
-            y = ops.sum(self.eoq(self._edge_values(e), training=False), axis=1)
+            e = self.table_inputs(ops.reshape(q, (-1, math.prod(lead), self.n_in)))
+            k, i, f = self.site_formats(False)
+            y = ops.sum(self._tables(e, k, i, self.read_bits(k, i, f)), axis=1)
         return ops.reshape(y, (-1, *lead, self.units))
 
     def _grid_sum(self, x):
         """Training forward: every table evaluated once per step on the ``2**table_bits`` values its input can
-        take, then read per sample by a gather (backward: a scatter-add); equal to the inference forward.
+        take, then read per sample by a gather (backward: a scatter-add); equal to the inference forward (with
+        ``batch_norm``: when the moving statistics equal the batch's).
 
         An input's values run from its format's lowest value at the resolution the tables read (a convolution's:
         its channel's widest format over all positions). The gradient to ``x`` is the slope of the unquantized
         edge function between grid points (straight through the tables); the gradient to the tables reaches the
-        edge functions and ``eoq``.
+        edge functions, ``eoq`` and (``edge_widths``) each edge's ``ef``. Batch norm takes the batch's mean and
+        variance of the table outputs it reads from a histogram of the grid positions read (no per-sample values).
         """
         n, g_n, u = self.n_in, 1 << self.table_bits, self.units
         k, i, f = (ops.stop_gradient(a) for a in self.column_formats(True))
         r = self.read_bits(k, i, f)  # k + i + r <= table_bits: 2**table_bits values hold every input value
         lo, step = -k * ops.power(2.0, i), ops.power(2.0, -r)  # (n,)
         v = lo + ops.arange(g_n, dtype=x.dtype)[:, None] * step  # (grid, n): every value, and some beyond
-        raw = self._edge_values(v)  # (grid, n, u)
-        tab = self.eoq(raw, training=True)
-        slope = (raw[1:] - raw[:-1]) / step[:, None]
-        slope = ops.stop_gradient(ops.concatenate([slope, slope[-1:]], axis=0))
         pos = ops.clip(ops.floor((ops.stop_gradient(x) - lo) * ops.power(2.0, r)), 0.0, g_n - 1.0)
+        raw = self._edge_values(self._edge_inputs(v, k, i, r, True))  # (grid, n, u)
+        fine = raw if not self.edge_widths else self._edge_values(v)  # the slope: unquantized, every grid step
+        if self.batch_norm:  # the batch's statistics of the values it reads: a histogram of grid positions
+            rows = ops.reshape(ops.cast(pos, "int32") + ops.arange(n, dtype="int32") * g_n, (-1,))
+            count = ops.segment_sum(ops.ones_like(rows, dtype=x.dtype), rows, num_segments=n * g_n)
+            w = ops.transpose(ops.reshape(count, (n, g_n)))[..., None] / ops.cast(ops.shape(rows)[0], x.dtype)
+            mean = ops.sum(w * raw, axis=(0, 1))
+            var = ops.sum(w * ops.square(raw - mean), axis=(0, 1))
+            m = self.bn_momentum
+            self.moving_mean.assign(self.moving_mean * m + ops.stop_gradient(mean) * (1.0 - m))
+            self.moving_variance.assign(self.moving_variance * m + ops.stop_gradient(var) * (1.0 - m))
+            raw, fine = self._normalized(raw, mean, var), self._normalized(fine, mean, var)
+        tab = self.eoq(raw, training=True)
+        slope = (fine[1:] - fine[:-1]) / step[:, None]
+        slope = ops.stop_gradient(ops.concatenate([slope, slope[-1:]], axis=0))
 
         def flat(t):  # (grid, n, u) → (n·grid, u): row i·grid + g is input i's value g
             return ops.reshape(ops.transpose(t, (1, 0, 2)), (n * g_n, u))
@@ -160,17 +248,20 @@ class _QLUTBase(QLayer):
         return tuple(ops.max(ops.reshape(ops.broadcast_to(a[0], self._in_shape[1:]), (-1, self.n_in)), axis=0)
                      for a in (k, i, f))  # fmt: skip
 
-    def edge_tables(self, values: np.ndarray) -> np.ndarray:
+    def edge_tables(self, values: np.ndarray, position: int = 0) -> np.ndarray:
         """Quantized edge outputs ``T_io(v_i)`` (float64, ``(N, n_in, units)``) for table inputs ``values``
-        ``(N, n_in)``: values the tables can read (the lowering enumerates them); bit for bit what the inference
-        forward adds up."""
+        ``(N, n_in)`` at ``position`` (a convolution's output position; 0 for a dense layer): values the inputs'
+        tables read (the lowering enumerates them; with ``edge_widths`` each edge drops its further low bits
+        itself); bit for bit what the inference forward adds up."""
         v = ops.convert_to_tensor(np.asarray(values, dtype=np.float32))
-        return np.asarray(ops.convert_to_numpy(self.eoq(self._edge_values(v), training=False)), dtype=np.float64)
+        k, i, f = (a[position] for a in self.site_formats(False))
+        t = self._tables(v[:, None], k, i, self.read_bits(k, i, f))
+        return np.asarray(ops.convert_to_numpy(t), dtype=np.float64)
 
     # -- resource ------------------------------------------------------------------------------------------
     def ebops_op(self, bx, training):
         """LUT6s of the tables plus their adder bits, summed over positions (``bx`` is unused)."""
-        b_in = self.input_widths(training)[:, :, None]  # (P, n_in, 1)
+        b_in = self.edge_widths_bits(training) if self.edge_widths else self.input_widths(training)[:, :, None]
         k, _, _, bits = self.eoq._widths(training)
         b_out = bits + ops.stop_gradient(k)  # (1, n_in, units)
         live = ops.cast(ops.stop_gradient(b_in) > 0, b_out.dtype)
@@ -185,7 +276,8 @@ class _QLUTBase(QLayer):
     def get_config(self) -> dict:
         cfg = super().get_config()
         cfg.update(units=self.units, hidden=self.hidden, table_bits=self.table_bits,
-                   eoq_conf=quantizer_config(self.eoq), seed=self.seed)  # fmt: skip
+                   eoq_conf=quantizer_config(self.eoq), seed=self.seed, edge_widths=self.edge_widths,
+                   batch_norm=self.batch_norm, bn_momentum=self.bn_momentum)  # fmt: skip
         return cfg
 
 
