@@ -136,6 +136,25 @@ def test_edge_widths_read_fewer_bits_and_lower_exactly():
     assert layer.ebops == pytest.approx(np.sum(s * b_out / 2 + b_out * (b_in > 0)), rel=1e-6)
 
 
+def test_conv_edge_widths_and_batch_norm_lower_exactly():
+    """A LUT convolution with per-edge reads and batch norm: every position's edges read min(ef, that position's
+    read bits); Keras == interpreter, padding taps included."""
+    x = keras.Input((7, 2))
+    conv = QLUTConv1D(3, 3, padding="same", iq_conf=SAT4, table_bits=4, edge_widths=True, batch_norm=True, seed=1)
+    model = keras.Model(x, conv(x))
+    rng = np.random.default_rng(4)
+    conv.ef.assign(rng.integers(-2, 3, conv.ef.shape).astype("float32"))
+    conv.moving_mean.assign(rng.uniform(-0.2, 0.2, 3).astype("float32"))
+    conv.moving_variance.assign(rng.uniform(0.5, 2.0, 3).astype("float32"))
+    xs = _x((7, 2))
+    trace_minmax(model, xs)
+    re = conv.edge_read_fractional_bits()
+    assert re.shape == (7, 6, 3) and np.any(re < conv.read_fractional_bits()[..., None])
+    want = np.asarray(model.predict(xs, verbose=0), dtype=np.float64)
+    assert np.array_equal(interp(trace(model), quantize_input(model, xs)), want)
+    assert not np.all(want == want[:1])
+
+
 def test_batch_norm_normalises_with_the_batch_statistics_of_the_values_read(tmp_path):
     """``batch_norm``: a training step takes the mean and variance (per output, over the batch and the inputs) of
     the edge values the batch reads, from the grid histogram; inference uses the moving statistics (momentum 0
