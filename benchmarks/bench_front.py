@@ -2,6 +2,7 @@
 
     python benchmarks/bench_front.py [--quick] [--data sample|DIR] [--seeds 3] [--epochs 1000] [--points 10]
                                      [--resource ebops da] [--families dense lut] [--lut-epochs 600]
+                                     [--lut-options KEY=VALUE ...]
                                      [--abc9] [--out out/bench_front] [--da-reference RUNS_JSON]
 
 Both tools train the 16-64-32-32-5 jet tagger with the same initial formats and HGQ2's recipe (batch 2048, Adam
@@ -20,6 +21,7 @@ HGQ-LUT recipe) with the same β schedule, lowered (hdl_gen / da4ml, tables as `
 alike; the report adds the LUT bars: LUT front vs HGQ2's, LUT and latency against the DA front at its knee, and
 training time against the DA model's. ``--da-reference RUNS_JSON`` adds the knee of a longer run's DA front on the
 same data and split (the LUT family's 100-epoch fronts against the DA family's 1000-epoch recipe, say).
+``--lut-options`` passes arguments to ``lut_tagger`` (``edge_widths=true batch_norm=true``, say).
 A finished run keeps its training (``train.json``) and its lowered points (``result.json``): rerunning with other
 ``--points``, ``--clock`` or ``--abc9`` lowers again without training again.
 
@@ -101,6 +103,17 @@ def front_points(front: list[dict]) -> list[dict]:
     return [{k: p[k] for k in ("file", "val_accuracy", "accuracy", "ebops")} for p in front]
 
 
+def lut_option(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` (VALUE as JSON, else a string) for ``--lut-options``."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"--lut-options takes KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
 def lowering_key(args) -> dict:
     """What a finished run's lowered points depend on beyond its training."""
     return {"points": args.points, "clock": args.clock, "abc9": args.abc9}
@@ -124,7 +137,7 @@ def run_ours(split, seed: int, args, out: Path, resource: str, family: str = "de
 
     keras.utils.set_random_seed(seed)
     if family == "lut":
-        model = lut_tagger(beta0=args.beta[0], seed=seed)
+        model = lut_tagger(beta0=args.beta[0], seed=seed, **dict(getattr(args, "lut_options", [])))
     else:
         model = jet_tagger(beta0=args.beta[0], seed=seed, resource=resource)
 
@@ -207,6 +220,8 @@ def report(res: dict, args, out: Path, reference: dict | None = None) -> None:
     print(f"\ndata {res['data']}: train {res['n'][0]:,} / validation {res['n'][1]:,} / test {res['n'][2]:,} jets "
           f"(split seed 0); the test split selects nothing (fronts chosen on validation, read held out)")  # fmt: skip
     lut_e = getattr(args, "lut_epochs", args.epochs)
+    opts = " ".join(f"{k}={json.dumps(v)}" for k, v in getattr(args, "lut_options", []))
+    lut_e = f"{lut_e}{', lut_tagger ' + opts if opts else ''}"
     print(f"recipe: {args.epochs} epochs (LUT models {lut_e}), batch {args.batch}, Adam {args.lr}, β {args.beta[0]:g} "
           f"for the first 10 % of the epochs then log to {args.beta[1]:g}; seeds {args.seeds}; {PART} at "
           f"{args.clock} ns; yosys synth_xilinx -family xcup ({'ABC9' if args.abc9 else 'classic ABC'})")  # fmt: skip
@@ -421,6 +436,9 @@ def main(argv=None) -> int:
     ap.add_argument("--families", nargs="+", default=["dense", "lut"], choices=["dense", "lut"],
                     help="model families: the DA MLP (dense) and the learned-table network (lut)")  # fmt: skip
     ap.add_argument("--lut-epochs", type=int, default=600, help="epochs of the LUT family (HGQ-LUT's recipe)")
+    ap.add_argument("--lut-options", nargs="+", default=[], metavar="KEY=VALUE", type=lut_option,
+                    help="lut_tagger arguments for the LUT family, VALUE as JSON (e.g. edge_widths=true "
+                         "table_bits=[7,7])")  # fmt: skip
     ap.add_argument("--no-hgq2", action="store_true", help="skip the HGQ2 baseline")
     ap.add_argument("--abc9", action="store_true", help="yosys ABC9 LUT mapping (slow) instead of classic ABC")
     ap.add_argument("--out", default="out/bench_front")

@@ -62,6 +62,11 @@ def test_front_benchmark_smoke(tmp_path, monkeypatch, capsys):
     args.points = 1
     again = bench_front.run_ours(split, 0, args, tmp_path / "hgq-hil", "ebops", "dense")
     assert len(again["points"]) == 1 and again["train_seconds"] == runs["hgq-hil"][0]["train_seconds"]
+    args.lut_options = [bench_front.lut_option("batch_norm=true")]  # another model: its training is not cached
+    with pytest.raises(AssertionError, match="retrained"):
+        bench_front.run_ours(split, 0, args, tmp_path / "hgq-hil LUT", "ebops", "lut")
+    with pytest.raises(argparse.ArgumentTypeError, match="KEY=VALUE"):
+        bench_front.lut_option("edge_widths")
     saved = json.loads((tmp_path / "front.json").read_text())
     assert set(saved["curve_lut"]) == {"grid", *runs}
     assert (tmp_path / "front.png").stat().st_size > 0
