@@ -155,6 +155,19 @@ def test_conv_edge_widths_and_batch_norm_lower_exactly():
     assert not np.all(want == want[:1])
 
 
+def test_bitwidth_plot_shows_each_edges_address_width(tmp_path):
+    from hgq.plots import layer_bitwidths, plot_bitwidths
+
+    x = keras.Input((6,))
+    layer = QLUTDense(3, iq_conf=SAT4, edge_widths=True, seed=0, name="l")
+    model = keras.Model(x, layer(x))
+    layer.ef.assign(np.arange(-3, 3, dtype="float32").reshape(6, 1) * np.ones((1, 3), "float32"))
+    items = dict(layer_bitwidths(model))
+    assert np.array_equal(items["l.table in"], np.asarray(layer.edge_input_widths(False))[0])
+    assert items["l.table in"].shape == (6, 3) and len(np.unique(items["l.table in"])) > 2
+    assert plot_bitwidths(model, tmp_path / "b.png").stat().st_size > 0
+
+
 def test_batch_norm_normalises_with_the_batch_statistics_of_the_values_read(tmp_path):
     """``batch_norm``: a training step takes the mean and variance (per output, over the batch and the inputs) of
     the edge values the batch reads, from the grid histogram; inference uses the moving statistics (momentum 0

@@ -20,6 +20,10 @@ term (what β multiplies, recorded as the layer's EBOPs) counts LUT6s: a table w
 ``b_out`` output bits takes ``s(b_in)·b_out/2`` LUT6s, ``s(b) = 2**(b-5)`` for ``b >= 5`` (a LUT6 holds one 6-input
 output bit, or two 5-input ones) and ``b/5`` below (small tables share LUTs with their neighbours); its adder tree
 adds ``b_out`` adder bits per live edge. Widths include the sign bit.
+
+Options: ``edge_widths`` lets every edge read fewer bits than its input's tables (its own learned fractional bits,
+a TRN drop: wiring; tables over the coarser values); ``batch_norm`` normalises the table outputs per output before
+``eoq`` (statistics from a histogram of the grid positions read; folded into the tables at inference).
 """
 
 from __future__ import annotations
@@ -75,12 +79,8 @@ class _QLUTBase(QLayer):
             raise ValueError(f"table_bits must be in [1, 10], got {table_bits}")
         if not 0.0 <= bn_momentum < 1.0:
             raise ValueError(f"bn_momentum must be in [0, 1), got {bn_momentum}")
-        self.seed, self.edge_widths, self.batch_norm, self.bn_momentum = (
-            seed,
-            bool(edge_widths),
-            bool(batch_norm),
-            float(bn_momentum),
-        )
+        self.seed, self.bn_momentum = seed, float(bn_momentum)
+        self.edge_widths, self.batch_norm = bool(edge_widths), bool(batch_norm)
         self.eoq = make_quantizer({**EOQ_DEFAULTS, **(eoq_conf or {})}, "activation", "eoq")
         if self.eoq.wrap:
             raise ValueError(
@@ -172,7 +172,7 @@ class _QLUTBase(QLayer):
         k, i = ops.stop_gradient(k), ops.stop_gradient(i)
         return ops.relu(k + i + self.read_bits(k, i, f))
 
-    def edge_widths_bits(self, training: bool = False):
+    def edge_input_widths(self, training: bool = False):
         """Table address widths per position and edge, ``(positions, n_in, units)`` (0: the edge is pruned)."""
         k, i, f = self.site_formats(training)
         k, i = ops.stop_gradient(k), ops.stop_gradient(i)
@@ -261,7 +261,7 @@ class _QLUTBase(QLayer):
     # -- resource ------------------------------------------------------------------------------------------
     def ebops_op(self, bx, training):
         """LUT6s of the tables plus their adder bits, summed over positions (``bx`` is unused)."""
-        b_in = self.edge_widths_bits(training) if self.edge_widths else self.input_widths(training)[:, :, None]
+        b_in = self.edge_input_widths(training) if self.edge_widths else self.input_widths(training)[:, :, None]
         k, _, _, bits = self.eoq._widths(training)
         b_out = bits + ops.stop_gradient(k)  # (1, n_in, units)
         live = ops.cast(ops.stop_gradient(b_in) > 0, b_out.dtype)
@@ -318,8 +318,12 @@ class QLUTDense(_QLUTBase):
     Args:
         units: output size.
         hidden: shared tanh features per input in the edge functions (training only: hardware is the tables).
+        table_bits: most address bits of a table (1-10); wider inputs are read by their top bits.
         eoq_conf: the per-edge output quantizers (defaults kif k0=1 i0=1 f0=4 RND SAT; must saturate).
         seed: initializer seed of the edge functions.
+        edge_widths: every edge learns the fractional bits it reads (at most its input's; the drop is wiring).
+        batch_norm: per-output batch norm of the table outputs over the batch and the inputs, / sqrt(n_in),
+            before ``eoq`` (folded into the tables); ``bn_momentum`` for its moving statistics.
         **kwargs: :class:`~hgq.layers.base.QLayer` arguments (iq_conf — defaults kif k0=1 i0=3 f0=3 TRN WRAP,
             calibrate with ``trace_minmax`` —, oq_conf, enable_oq, beta0, ...).
     """
