@@ -1,5 +1,6 @@
 """Training throughput of ``hgq.models.jet_tagger`` (16-64-32-32-5) and of the learned-table ``lut_tagger``
-(``QLUTDense(16) → QLUTDense(5)``): samples/s of one epoch, vs HGQ2's ``QDense`` and ``QDenseT`` models.
+(``QLUTDense(16) → QLUTDense(5)``, also with each of its options ``edge_widths`` and ``batch_norm``): samples/s of
+one epoch, vs HGQ2's ``QDense`` and ``QDenseT`` models.
 
     python benchmarks/bench_train.py [--quick]
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import hgq  # noqa: F401  (first: sets KERAS_BACKEND=jax before Keras is imported)
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -71,8 +73,10 @@ def main() -> None:
     a, b = ours(n, bss), hgq2(n, bss)
     la, lb = ours(n, [2048], lut_tagger), hgq2(n // 8, [2048], "lut")  # HGQ2's QDenseT is slow: fewer samples
     da = ours(n, [2048])
+    opts = {k: ours(n, [2048], functools.partial(lut_tagger, **{k: True})) for k in ("edge_widths", "batch_norm")}
     if args.json:
-        print(json.dumps({"n": n, "hgq_hil": a, "hgq2": b, "lut": {"hgq_hil": la, "hgq2": lb, "dense_2048": da}}))
+        lut = {"hgq_hil": la, "hgq2": lb, "dense_2048": da, **opts}
+        print(json.dumps({"n": n, "hgq_hil": a, "hgq2": b, "lut": lut}))
         return
     print(f"jet_tagger 16-64-32-32-5 training, one epoch of {n} samples, CPU (samples/s)")
     print(f"{'batch':>7} {'hgq-hil':>12} {'HGQ2':>12} {'ratio':>7}")
@@ -89,6 +93,8 @@ def main() -> None:
         f"\nlut_tagger (tables of 7 then 5 bits), batch 2048: {lut} samples/s{vs}; the DA jet_tagger at batch "
         f"2048 {da[2048]:,.0f}: the LUT model's step takes {da[2048] / la[2048]:.2f}x as long"
     )
+    for k, v in opts.items():
+        print(f"lut_tagger({k}=True): {v[2048]:,.0f} samples/s, {da[2048] / v[2048]:.2f}x the DA model's step time")
 
 
 if __name__ == "__main__":
