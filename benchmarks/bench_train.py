@@ -51,6 +51,8 @@ def hgq2(n: int, batch_sizes: list[int], model: str = "dense") -> dict[int, floa
     py = os.environ.get("HGQ2_PYTHON")
     if not py:
         return "not run (set HGQ2_PYTHON to a venv python with hgq2 + jax installed)"
+    if os.sep in py:
+        py = os.path.abspath(py)  # it runs from a temporary directory
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
     cmd = [py, os.path.join(HERE, "bench_train_hgq2.py"), "--n", str(n), "--batch-sizes", *map(str, batch_sizes),
