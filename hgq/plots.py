@@ -67,10 +67,8 @@ def layer_bitwidths(model) -> list[tuple[str, np.ndarray]]:
                 suffix = f"[{n}]" if len(qs) > 1 else ""
                 out.append((f"{layer.name}.{tag}{suffix}", np.atleast_1d(bits)))
         if hasattr(layer, "input_widths"):  # LUT layers: table address bits per input, output bits per edge
-            if layer.edge_widths:  # each edge's own address width
-                out.append((f"{layer.name}.table in", np.asarray(layer.edge_input_widths(False))[0]))
-            else:
-                out.append((f"{layer.name}.table in", np.asarray(layer.input_widths(False))[0]))
+            widths = layer.edge_input_widths if layer.edge_widths else layer.input_widths  # per edge or per input
+            out.append((f"{layer.name}.table in", np.asarray(widths(False))[0]))
             k, i, f = layer.eoq.kif()
             out.append((f"{layer.name}.table out", np.maximum(k + i + f, 0)))
     return out

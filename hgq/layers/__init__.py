@@ -36,9 +36,10 @@ Forward: ``oq(op(iq(x)))``, where ``op`` is exact arithmetic on quantized values
 - QLUTDense / QLUTConv1D / QLUTConv2D: ``y[o] = Σ_i T_io(read(iq(x)_i))`` over the last axis (conv: over each
   window of ``prod(kernel_size) × channels`` inputs, flattened kernel-major as ``windows()`` lists them, -1 =
   padding, which reads 0); ``read`` drops low bits to ``layer.read_fractional_bits()`` (``(positions, n_in)``,
-  TRN, no overflow); ``layer.edge_tables(v)`` maps a batch ``(N, n_in)`` of read inputs to the quantized edge
-  outputs ``(N, n_in, units)`` (float64) exactly as the forward adds them; ``layer.eoq`` (per-sample shape
-  ``(n_in, units)``) defines the table outputs.
+  TRN, no overflow), and each edge further to ``layer.edge_read_fractional_bits()`` (``(positions, n_in, units)``,
+  equal unless ``layer.edge_widths``); ``layer.edge_tables(v, position)`` maps a batch ``(N, n_in)`` of read inputs
+  to the quantized edge outputs ``(N, n_in, units)`` (float64) exactly as the forward adds them (each edge's drop
+  applied); ``layer.eoq`` (per-sample shape ``(n_in, units)``) defines the table outputs.
 - QSimpleRNN / QGRU / QLSTM: input ``(steps, features)``; ``layer.qkernel`` ``(features, G·units)``,
   ``layer.qrecurrent`` ``(units, G·units)``, ``layer.qbias`` (QGRU also ``layer.qbias_hn``), ``layer.pq[j]`` /
   ``layer.gate_quantizer(j)`` the pre-activation / output quantizer of gate ``j`` of ``layer.GATES``,
