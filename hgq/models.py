@@ -82,6 +82,7 @@ def lut_tagger(
     table_bits: int | Sequence[int] | None = None,
     edge_widths: bool = False,
     batch_norm: bool = False,
+    input_i_max: float | None = None,
     seed: int = 0,
     name: str = "lut_tagger",
 ) -> keras.Model:
@@ -104,6 +105,9 @@ def lut_tagger(
             layer, or None (7 for the first layer, 5 after).
         edge_widths: every edge learns how many bits of its input it reads (else one width per input).
         batch_norm: batch norm on the table outputs (folded into the tables).
+        input_i_max: most integer bits of the model inputs (None: 23). Under the table cap a model input that
+            widens its range gives up a fractional bit, a cost the loss does not see; capping ``i`` saturates the
+            outliers instead (docs/lut_layers.md, "Limits").
         seed: initializer seed.
         name: model name.
     """
@@ -118,6 +122,8 @@ def lut_tagger(
         raise ValueError(f"table_bits has {len(bits)} entries for {len(sizes)} LUT layers; give one or one per layer")
     for j, u in enumerate(sizes):
         iq = {"i0": 2, "overflow_mode": "SAT"} if j == 0 else {}
+        if j == 0 and input_i_max is not None:
+            iq["i_range"] = (-23.0, float(input_i_max))
         y = QLUTDense(u, hidden=features, table_bits=bits[j], iq_conf={**iq, **(iq_conf or {})}, eoq_conf=eoq_conf,
                       edge_widths=edge_widths, batch_norm=batch_norm, beta0=beta0, seed=seed + j,
                       name=f"lut{j}")(y)  # fmt: skip

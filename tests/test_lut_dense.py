@@ -287,6 +287,17 @@ def test_clear_errors():
         QLUTConv2D(3, 3, padding="causal")
 
 
+def test_lut_tagger_input_i_max_caps_the_inputs_integer_bits():
+    model = lut_tagger(input_i_max=3)
+    iq0, iq1 = model.get_layer("lut0").iq, model.get_layer("lut1").iq
+    assert iq0.i_range == (-23.0, 3.0) and iq1.i_range == (-23.0, 23.0)  # the hidden sums follow their data
+    iq0.i.assign(np.full(iq0.i.shape, 6.0, "float32"))
+    model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    xs, ys = 20 * _x((16,)), np.random.default_rng(2).integers(0, 5, 256)
+    model.fit(xs, ys, epochs=1, batch_size=256, verbose=0)  # one step: the constraint clips i
+    assert float(np.max(np.asarray(iq0.i))) == 3.0
+
+
 def test_lut_tagger_trains_and_lowers_exactly():
     from sklearn.datasets import load_digits
 
