@@ -28,21 +28,19 @@ from hdl_gen.cmvm import solve
 from hdl_gen.ir import GraphBuilder
 from hdl_gen.resources import yosys_estimate
 from hgq import load_model
+from hgq.layers.lut_dense import table_luts
 
 PART = "xcvu13p-flga2577-2-e"
 
 
-def _luts(b_in: int, b_out: int) -> float:
-    """The resource term's LUT6 estimate of one table (``hgq.layers.lut_dense.table_luts``)."""
-    return (2.0 ** (b_in - 5) if b_in >= 5 else b_in / 5) * b_out / 2
-
-
 def _summary(tables: list[tuple[int, int]], yosys: int) -> str:
+    b_in, b_out = (np.array([t[j] for t in tables], dtype=np.float32) for j in (0, 1))
+    est = float(np.sum(table_luts(b_in, b_out)))
     ins = sorted(collections.Counter(a for a, _ in tables).items())
     outs = sorted(collections.Counter(b for _, b in tables).items())
     total_out = sum(b for _, b in tables)
     return (f"  live tables {len(tables)}; address bits {dict(ins)}; output bits {dict(outs)}\n"
-            f"  table LUT6 estimate {sum(_luts(a, b) for a, b in tables):.0f}; Σ table output bits {total_out}; "
+            f"  table LUT6 estimate {est:.0f}; Σ table output bits {total_out}; "
             f"yosys LUT {yosys} ({yosys / max(total_out, 1):.2f} per table output bit)")  # fmt: skip
 
 
