@@ -92,7 +92,7 @@ def main() -> None:
     lut = f"{la[2048]:,.0f}"
     vs = f", HGQ2 QDenseT {lb[2048]:,.0f} ({la[2048] / lb[2048]:.1f}x)" if isinstance(lb, dict) else ""
     print(
-        f"\nlut_tagger (tables of 7 then 5 bits), batch 2048: {lut} samples/s{vs}; the DA jet_tagger at batch "
+        f"\nlut_tagger (tables of 7 bits), batch 2048: {lut} samples/s{vs}; the DA jet_tagger at batch "
         f"2048 {da[2048]:,.0f}: the LUT model's step takes {da[2048] / la[2048]:.2f}x as long"
     )
     for k, v in opts.items():

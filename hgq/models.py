@@ -79,10 +79,11 @@ def lut_tagger(
     iq_conf: dict | None = None,
     eoq_conf: dict | None = None,
     features: int = 8,
-    table_bits: int | Sequence[int] | None = None,
+    table_bits: int | Sequence[int] = 7,
     edge_widths: bool = False,
     batch_norm: bool = False,
-    input_i_max: float | None = None,
+    input_i_max: float | None = 3.0,
+    cap_gradient: bool = True,
     seed: int = 0,
     name: str = "lut_tagger",
 ) -> keras.Model:
@@ -90,10 +91,10 @@ def lut_tagger(
 
     Every edge is a table of one quantized input; each output is the adder tree of its tables
     (:mod:`hgq.layers.lut_dense`). The resource term counts the tables' LUT6s and adder bits.
-    Defaults: tables of at most 7 address bits on the jet features and 5 on the hidden sums (measured: 5 or 6
-    bits on the features cost ~0.05 accuracy); model inputs kif k0=1 i0=2 f0=3 TRN SAT per element (a learned
-    range the input port carries, no logic); hidden inputs kif TRN WRAP (free wiring; calibrate with
-    ``trace_minmax``); table outputs kif k0=1 i0=1 f0=4 RND SAT per edge.
+    Defaults: tables of at most 7 address bits (measured: 5 or 6 bits on the features cost ~0.05 accuracy); model
+    inputs kif k0=1 i0=2 f0=3 TRN SAT per element, at most 3 integer bits (a learned range the input port carries,
+    no logic); hidden inputs kif TRN WRAP (free wiring; calibrate with ``trace_minmax``); table outputs kif k0=1
+    i0=1 f0=4 RND SAT per edge.
 
     Args:
         n_in, n_out: input features and classes.
@@ -101,23 +102,22 @@ def lut_tagger(
         beta0: initial β of every layer.
         iq_conf, eoq_conf: override the input / table-output quantizer configs.
         features: tanh features per input in the edge functions (training only).
-        table_bits: most address bits of a table (:class:`~hgq.layers.QLUTDense`): one for all layers, one per
-            layer, or None (7 for the first layer, 5 after).
+        table_bits: most address bits of a table (:class:`~hgq.layers.QLUTDense`): one for all layers or one per
+            layer.
         edge_widths: every edge learns how many bits of its input it reads (else one width per input).
         batch_norm: batch norm on the table outputs (folded into the tables).
         input_i_max: most integer bits of the model inputs (None: 23). Under the table cap a model input that
             widens its range gives up a fractional bit, a cost the loss does not see; capping ``i`` saturates the
             outliers instead (docs/lut_layers.md, "Limits").
+        cap_gradient: the model inputs' ``i`` also learn from the resolution the table cap takes from them
+            (:class:`~hgq.layers.QLUTDense`).
         seed: initializer seed.
         name: model name.
     """
     inp = keras.Input((n_in,), name="x")
     y = inp
     sizes = (*hidden, n_out)
-    if table_bits is None:
-        bits = [7] + [5] * (len(sizes) - 1)
-    else:
-        bits = [table_bits] * len(sizes) if isinstance(table_bits, int) else list(table_bits)
+    bits = [table_bits] * len(sizes) if isinstance(table_bits, int) else list(table_bits)
     if len(bits) != len(sizes):
         raise ValueError(f"table_bits has {len(bits)} entries for {len(sizes)} LUT layers; give one or one per layer")
     for j, u in enumerate(sizes):
@@ -125,8 +125,8 @@ def lut_tagger(
         if j == 0 and input_i_max is not None:
             iq["i_range"] = (-23.0, float(input_i_max))
         y = QLUTDense(u, hidden=features, table_bits=bits[j], iq_conf={**iq, **(iq_conf or {})}, eoq_conf=eoq_conf,
-                      edge_widths=edge_widths, batch_norm=batch_norm, beta0=beta0, seed=seed + j,
-                      name=f"lut{j}")(y)  # fmt: skip
+                      edge_widths=edge_widths, batch_norm=batch_norm, cap_gradient=cap_gradient, beta0=beta0,
+                      seed=seed + j, name=f"lut{j}")(y)  # fmt: skip
     return keras.Model(inp, y, name=name)
 
 

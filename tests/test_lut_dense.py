@@ -213,6 +213,27 @@ def test_resource_term_counts_table_luts_and_adder_bits():
     assert conv.ebops < 4 * 3 * 2 * (2.0 ** (7 - 5) * 6 / 2 + 6)
 
 
+def test_resource_term_pulls_capped_fractional_bits_down():
+    """Where the table cap binds (``k + i + f > table_bits``) the resource term's gradient still reaches ``f``
+    (straight through the cap): that is the way to smaller tables, so ``f`` may not sit free above the cap."""
+    import jax
+
+    layer = QLUTDense(3, table_bits=5, seed=0)
+    layer.build((None, 6))
+    q = layer.iq
+    q.i.assign(np.ones(q.i.shape, "float32"))
+    q.bvar.assign(np.array([[9.0, 6.0, 4.0, 3.0, 2.0, 1.0]], "float32"))  # k+i+f: 11, 8, 6 capped; 5, 4, 3 not
+    assert np.array_equal(layer.read_fractional_bits()[0], [3, 3, 3, 3, 2, 1])
+
+    def cost(b):
+        with keras.StatelessScope(state_mapping=[(q.bvar, b)]):
+            return layer.compute_ebops(True)
+
+    g = np.asarray(jax.grad(cost)(q.bvar.value))[0]
+    assert (g > 0).all()  # every input's f: fewer bits, fewer LUTs
+    assert g[0] == g[1] == g[2] == g[3]  # the capped ones as the one at the cap
+
+
 def test_gradients_reach_the_layer_before_and_the_widths():
     keras.utils.set_random_seed(0)
     x = keras.Input((8,))
@@ -228,6 +249,42 @@ def test_gradients_reach_the_layer_before_and_the_widths():
     assert any(p.startswith("lut/") and p.endswith("w1") for p in moved)
     assert any(p.startswith("lut/iq") for p in moved)  # input widths learn (slope gradient + resource term)
     assert any("eoq" in p for p in moved)  # table output widths learn (rounding gradient + resource term)
+
+
+def test_cap_gradient_charges_a_capped_inputs_integer_bits_for_its_lost_resolution():
+    """With ``cap_gradient`` a SAT input read below its own fractional bits (the table cap binds) passes HGQ's
+    surrogate gradient of those read bits to its ``i`` (one more integer bit = one fractional bit fewer); inputs
+    the cap does not bind, WRAP inputs and the forward are unchanged."""
+    import jax
+
+    capped = np.array([True] * 4 + [False] * 4)
+    grads, outs = {}, {}
+    for on in (False, True):
+        for mode in ("SAT", "WRAP"):
+            keras.utils.set_random_seed(0)
+            layer = QLUTDense(3, table_bits=5, seed=0, cap_gradient=on, iq_conf={**SAT4, "overflow_mode": mode})
+            xs = _x((8,), scale=3.0)
+            layer(xs[:2])
+            q = layer.iq
+            q.i.assign(np.ones(q.i.shape, "float32"))
+            q.bvar.assign(np.where(capped, 5.0, 2.0)[None].astype("float32"))  # k+i+f: 7 (> 5, capped) or 4
+            tv = layer.trainable_variables
+            w = np.random.default_rng(1).normal(size=(256, 3)).astype("float32")
+
+            def loss(vals, layer=layer, xs=xs, w=w):
+                y, _ = layer.stateless_call(vals, [v.value for v in layer.non_trainable_variables], xs, training=True)
+                return (y * w).sum(), y
+
+            (_, y), g = jax.value_and_grad(loss, has_aux=True)([v.value for v in tv])
+            grads[on, mode] = {v.path.split("/", 1)[1]: np.asarray(gv) for v, gv in zip(tv, g, strict=True)}
+            outs[on, mode] = np.asarray(y)
+    for mode in ("SAT", "WRAP"):
+        assert np.array_equal(outs[True, mode], outs[False, mode])
+    moved = grads[True, "SAT"]["iq/i"][0] != grads[False, "SAT"]["iq/i"][0]
+    assert moved[capped].all() and not moved[~capped].any()
+    for key, g in grads[False, "SAT"].items():  # nothing else changes
+        assert key == "iq/i" or np.array_equal(g, grads[True, "SAT"][key])
+    assert all(np.array_equal(g, grads[True, "WRAP"][k]) for k, g in grads[False, "WRAP"].items())
 
 
 def test_table_read_gradients_equal_the_reference():

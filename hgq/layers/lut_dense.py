@@ -23,7 +23,9 @@ adds ``b_out`` adder bits per live edge. Widths include the sign bit.
 
 Options: ``edge_widths`` lets every edge read fewer bits than its input's tables (its own learned fractional bits,
 a TRN drop: wiring; tables over the coarser values); ``batch_norm`` normalises the table outputs per output before
-``eoq`` (statistics from a histogram of the grid positions read; folded into the tables at inference).
+``eoq`` (statistics from a histogram of the grid positions read; folded into the tables at inference);
+``cap_gradient`` gives a SAT input's read bits HGQ's surrogate gradient where the cap binds, so the fractional bit
+that one more integer bit costs reaches the loss (``r = table_bits - k - i`` there; without it ``r`` is a constant).
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class _QLUTBase(QLayer):
         edge_widths: bool = False,
         batch_norm: bool = False,
         bn_momentum: float = 0.99,
+        cap_gradient: bool = True,
         **kwargs,
     ):
         kwargs["iq_conf"] = {**IQ_DEFAULTS, **(kwargs.get("iq_conf") or {})}
@@ -81,6 +84,7 @@ class _QLUTBase(QLayer):
             raise ValueError(f"bn_momentum must be in [0, 1), got {bn_momentum}")
         self.seed, self.bn_momentum = seed, float(bn_momentum)
         self.edge_widths, self.batch_norm = bool(edge_widths), bool(batch_norm)
+        self.cap_gradient = bool(cap_gradient)
         self.eoq = make_quantizer({**EOQ_DEFAULTS, **(eoq_conf or {})}, "activation", "eoq")
         if self.eoq.wrap:
             raise ValueError(
@@ -158,8 +162,10 @@ class _QLUTBase(QLayer):
         return self.eoq(self._normalized(self._edge_values(flat)), training=False)
 
     def read_bits(self, k, i, f):
-        """Fractional bits the tables read: ``min(f, table_bits - k - i)``."""
-        return ops.minimum(f, self.table_bits - ops.stop_gradient(k + i))
+        """Fractional bits the tables read: ``min(f, table_bits - k - i)``. The gradient reaches ``f`` straight
+        through where the cap binds: there too a lower ``f`` is the way to smaller tables, so the resource term
+        pulls ``f`` down to the cap and below instead of leaving it free above it (tables stuck at the cap)."""
+        return f - ops.stop_gradient(ops.relu(f - (self.table_bits - ops.stop_gradient(k + i))))
 
     def site_formats(self, training: bool):
         """``(k, i, f)`` of every table input's source, one row per position: ``(positions, n_in)`` each."""
@@ -234,6 +240,11 @@ class _QLUTBase(QLayer):
             self.moving_variance.assign(self.moving_variance * m + ops.stop_gradient(var) * (1.0 - m))
             raw, fine = self._normalized(raw, mean, var), self._normalized(fine, mean, var)
         tab = self.eoq(raw, training=True)
+        if self.cap_gradient and not self.iq.wrap:  # a SAT input's i pays for the fractional bits it costs
+            kg, ig, fg = self.column_formats(True)
+            rg = ops.minimum(fg, self.table_bits - k - ig)[None]  # = r, with a gradient to i where the cap binds
+            zero = ops.zeros_like(rg)
+            x = _ste_quantizer(None, "TRN")(x, rg, zero, zero, ops.ones_like(rg))
         slope = (fine[1:] - fine[:-1]) / step[:, None]
         slope = ops.stop_gradient(ops.concatenate([slope, slope[-1:]], axis=0))
 
@@ -277,7 +288,8 @@ class _QLUTBase(QLayer):
         cfg = super().get_config()
         cfg.update(units=self.units, hidden=self.hidden, table_bits=self.table_bits,
                    eoq_conf=quantizer_config(self.eoq), seed=self.seed, edge_widths=self.edge_widths,
-                   batch_norm=self.batch_norm, bn_momentum=self.bn_momentum)  # fmt: skip
+                   batch_norm=self.batch_norm, bn_momentum=self.bn_momentum,
+                   cap_gradient=self.cap_gradient)  # fmt: skip
         return cfg
 
 
@@ -324,6 +336,8 @@ class QLUTDense(_QLUTBase):
         edge_widths: every edge learns the fractional bits it reads (at most its input's; the drop is wiring).
         batch_norm: per-output batch norm of the table outputs over the batch and the inputs, / sqrt(n_in),
             before ``eoq`` (folded into the tables); ``bn_momentum`` for its moving statistics.
+        cap_gradient: where the cap binds, a SAT input's ``i`` gets the read bits' surrogate gradient (widening the
+            range costs a fractional bit the loss then sees); WRAP inputs (range set by calibration) are unchanged.
         **kwargs: :class:`~hgq.layers.base.QLayer` arguments (iq_conf — defaults kif k0=1 i0=3 f0=3 TRN WRAP,
             calibrate with ``trace_minmax`` —, oq_conf, enable_oq, beta0, ...).
     """
