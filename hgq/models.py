@@ -107,8 +107,8 @@ def lut_tagger(
         edge_widths: every edge learns how many bits of its input it reads (else one width per input).
         batch_norm: batch norm on the table outputs (folded into the tables).
         input_i_max: most integer bits of the model inputs (None: 23). Under the table cap a model input that
-            widens its range gives up a fractional bit, a cost the loss does not see; capping ``i`` saturates the
-            outliers instead (docs/lut_layers.md, "Limits").
+            widens its range gives up a fractional bit; capping ``i`` saturates the outliers instead
+            (docs/lut_layers.md, "Limits").
         cap_gradient: the model inputs' ``i`` also learn from the resolution the table cap takes from them
             (:class:`~hgq.layers.QLUTDense`).
         seed: initializer seed.

@@ -24,8 +24,9 @@ adds ``b_out`` adder bits per live edge. Widths include the sign bit.
 Options: ``edge_widths`` lets every edge read fewer bits than its input's tables (its own learned fractional bits,
 a TRN drop: wiring; tables over the coarser values); ``batch_norm`` normalises the table outputs per output before
 ``eoq`` (statistics from a histogram of the grid positions read; folded into the tables at inference);
-``cap_gradient`` gives a SAT input's read bits HGQ's surrogate gradient where the cap binds, so the fractional bit
-that one more integer bit costs reaches the loss (``r = table_bits - k - i`` there; without it ``r`` is a constant).
+``cap_gradient`` (on by default) gives a SAT input's read bits HGQ's surrogate gradient where the cap binds, so the
+fractional bit that one more integer bit costs reaches the loss (``r = table_bits - k - i`` there; without it ``r``
+is a constant to the loss).
 """
 
 from __future__ import annotations
