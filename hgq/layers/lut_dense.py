@@ -223,7 +223,8 @@ class _QLUTBase(QLayer):
         variance of the table outputs it reads from a histogram of the grid positions read (no per-sample values).
         """
         n, g_n, u = self.n_in, 1 << self.table_bits, self.units
-        k, i, f = (ops.stop_gradient(a) for a in self.column_formats(True))
+        _, i_g, f_g = formats = self.column_formats(True)
+        k, i, f = (ops.stop_gradient(a) for a in formats)
         r = self.read_bits(k, i, f)  # k + i + r <= table_bits: 2**table_bits values hold every input value
         lo, step = -k * ops.power(2.0, i), ops.power(2.0, -r)  # (n,)
         v = lo + ops.arange(g_n, dtype=x.dtype)[:, None] * step  # (grid, n): every value, and some beyond
@@ -242,10 +243,9 @@ class _QLUTBase(QLayer):
             raw, fine = self._normalized(raw, mean, var), self._normalized(fine, mean, var)
         tab = self.eoq(raw, training=True)
         if self.cap_gradient and not self.iq.wrap:  # a SAT input's i pays for the fractional bits it costs
-            kg, ig, fg = self.column_formats(True)
-            rg = ops.minimum(fg, self.table_bits - k - ig)[None]  # = r, with a gradient to i where the cap binds
-            zero = ops.zeros_like(rg)
-            x = _ste_quantizer(None, "TRN")(x, rg, zero, zero, ops.ones_like(rg))
+            r_g = ops.minimum(f_g, self.table_bits - k - i_g)[None]  # = r, with a gradient to i where the cap binds
+            zero = ops.zeros_like(r_g)
+            x = _ste_quantizer(None, "TRN")(x, r_g, zero, zero, ops.ones_like(r_g))
         slope = (fine[1:] - fine[:-1]) / step[:, None]
         slope = ops.stop_gradient(ops.concatenate([slope, slope[-1:]], axis=0))
 
