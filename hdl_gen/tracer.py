@@ -529,10 +529,11 @@ class _Tracer:
                     if iv is None or np.all(col == col[0]):
                         const += col[0]
                         continue
-                    a, drop = e[j], int(reads[p, j] - edge_reads[p, j, o])
-                    if drop > 0:  # the edge reads fewer bits: its table over the coarser wire's values
-                        a = self.truncate(e[j], int(edge_reads[p, j, o]))
-                        ia = self.b.iv(a)
+                    a = e[j]
+                    if edge_reads[p, j, o] < reads[p, j]:  # the edge reads fewer bits: its table over the
+                        a = self.truncate(e[j], int(edge_reads[p, j, o]))  # coarser wire, each value the floor
+                        ia = self.b.iv(a)  # of those it covers; both wires on their own grids (a wire keeps the
+                        drop = iv.f - ia.f  # coarsest grid holding its values, not the read bits)
                         col = col[np.clip((np.arange(ia.lo, ia.hi + 1) << drop) - iv.lo, 0, iv.hi - iv.lo)]
                     live.append(self.b.lookup(a, to_mantissa(col, int(fo[j, o])), int(fo[j, o])))
                 s = self.linear(live, np.ones((len(live), 1)))[0] if live else None

@@ -136,6 +136,26 @@ def test_edge_widths_read_fewer_bits_and_lower_exactly():
     assert layer.ebops == pytest.approx(np.sum(s * b_out / 2 + b_out * (b_in > 0)), rel=1e-6)
 
 
+def test_edge_widths_lower_exactly_when_the_input_wire_is_coarser_than_its_reads():
+    """An edge reading fewer bits than its input's tables, where the input wire is on a coarser grid than the
+    tables read (integer sums of the layer before, read at 3 fractional bits): each lookup is addressed on the
+    wires' own grids (regression: the re-index assumed the wire at the read bits and mismatched)."""
+    x = keras.Input((2,))
+    eoq_int = {**SAT4, "i0": 2, "f0": 0}  # integer edge outputs: l0's sums lie on the integer grid
+    h = QLUTDense(4, iq_conf=SAT4, eoq_conf=eoq_int, table_bits=4, seed=0, name="l0")(x)
+    l1 = QLUTDense(3, iq_conf={**SAT4, "i0": 3, "f0": 3}, table_bits=7, edge_widths=True, seed=1, name="l1")
+    model = keras.Model(x, l1(h))
+    l1.ef.assign(np.random.default_rng(5).integers(-3, 3, (4, 3)).astype("float32"))
+    r, re = l1.read_fractional_bits()[0], l1.edge_read_fractional_bits()[0]
+    assert np.all(r == 3) and np.any((re >= 0) & (re < 3)) and np.any(re < 0)
+    xs = _x((2,))
+    want = np.asarray(model.predict(xs, verbose=0), dtype=np.float64)
+    q1 = np.asarray(keras.Model(x, h).predict(xs, verbose=0), dtype=np.float64)
+    assert np.array_equal(q1, np.round(q1)) and len(np.unique(q1)) > 4  # the wire: integers, read at f = 3
+    assert len(np.unique(want, axis=0)) > 8
+    assert np.array_equal(interp(trace(model), quantize_input(model, xs)), want)
+
+
 def test_conv_edge_widths_and_batch_norm_lower_exactly():
     """A LUT convolution with per-edge reads and batch norm: every position's edges read min(ef, that position's
     read bits); Keras == interpreter, padding taps included."""
