@@ -80,7 +80,7 @@ def lut_tagger(
     eoq_conf: dict | None = None,
     features: int = 8,
     table_bits: int | Sequence[int] = 7,
-    edge_widths: bool = False,
+    edge_widths: bool = True,
     batch_norm: bool = False,
     input_i_max: float | None = 3.0,
     cap_gradient: bool = True,
@@ -91,10 +91,10 @@ def lut_tagger(
 
     Every edge is a table of one quantized input; each output is the adder tree of its tables
     (:mod:`hgq.layers.lut_dense`). The resource term counts the tables' LUT6s and adder bits.
-    Defaults: tables of at most 7 address bits (measured: 5 or 6 bits on the features cost ~0.05 accuracy); model
-    inputs kif k0=1 i0=2 f0=3 TRN SAT per element, at most 3 integer bits (a learned range the input port carries,
-    no logic); hidden inputs kif TRN WRAP (free wiring; calibrate with ``trace_minmax``); table outputs kif k0=1
-    i0=1 f0=4 RND SAT per edge.
+    Defaults: tables of at most 7 address bits (measured: 5 or 6 bits on the features cost ~0.05 accuracy), each
+    edge reading its own learned number of its input's bits; model inputs kif k0=1 i0=2 f0=3 TRN SAT per element,
+    at most 3 integer bits (a learned range the input port carries, no logic); hidden inputs kif TRN WRAP (free
+    wiring; calibrate with ``trace_minmax``); table outputs kif k0=1 i0=1 f0=4 RND SAT per edge.
 
     Args:
         n_in, n_out: input features and classes.
@@ -104,7 +104,8 @@ def lut_tagger(
         features: tanh features per input in the edge functions (training only).
         table_bits: most address bits of a table (:class:`~hgq.layers.QLUTDense`): one for all layers or one per
             layer.
-        edge_widths: every edge learns how many bits of its input it reads (else one width per input).
+        edge_widths: every edge learns how many bits of its input it reads (else one width per input; measured:
+            per-edge widths need 0.76-1.02x the LUTs, docs/lut_layers.md).
         batch_norm: batch norm on the table outputs (folded into the tables).
         input_i_max: most integer bits of the model inputs (None: 23). Under the table cap a model input that
             widens its range gives up a fractional bit; capping ``i`` saturates the outliers instead
