@@ -60,7 +60,7 @@ PARAMS: dict[str, Any] = {
 }  # fmt: skip
 #: columns a trial reports, usable as objectives
 METRICS = ("val_accuracy", "accuracy", "ebops", "lut_estimate", "register_bits", "latency_cycles", "latency_ns",
-           "yosys_lut", "yosys_ff", "train_s", "trial_s")  # fmt: skip
+           "yosys_lut", "yosys_ff", "train_s", "yosys_s", "sim_s", "trial_s")  # fmt: skip
 
 
 @dataclass
@@ -133,10 +133,12 @@ def load_study(path: str | Path) -> Study:
     if set(verify) - {"yosys", "sim_vectors"}:
         raise _fail(where, f"[verify] keys are yosys and sim_vectors; got {sorted(verify)}")
     if any(k.startswith("yosys") for k in objectives) and not verify.get("yosys"):
-        raise _fail(where, "objectives on yosys counts need [verify] yosys = true")
+        raise _fail(where, "objectives on yosys columns need [verify] yosys = true")
     sim_vectors = verify.get("sim_vectors", 0)
     if isinstance(sim_vectors, bool) or not isinstance(sim_vectors, int) or sim_vectors < 0:
         raise _fail(where, f"[verify] sim_vectors must be an integer >= 0, got {sim_vectors!r}")
+    if "sim_s" in objectives and not sim_vectors:
+        raise _fail(where, "the sim_s objective needs [verify] sim_vectors > 0")
     return Study(name=str(data.get("name", p.stem)), recipe=recipe, space=space, method=method, trials=trials,
                  seed=int(search.get("seed", 0)), objectives=objectives, yosys=bool(verify.get("yosys", False)),
                  sim_vectors=sim_vectors, source=p)  # fmt: skip
@@ -182,11 +184,13 @@ def run_trial(params: Mapping[str, Any], out_dir: str | Path, *, yosys: bool = F
                    latency_cycles=rep["latency_cycles"], latency_ns=rep["latency_ns"],
                    meets_clock=rep["meets_clock"], design_dir=str(out / "design"))  # fmt: skip
         if yosys:
-            row.update(yosys_lut=rep["yosys"].get("LUT"), yosys_ff=rep["yosys"].get("FF"))
+            row.update(yosys_lut=rep["yosys"]["luts"], yosys_ff=rep["yosys"]["ffs"], yosys_s=rep["yosys"]["seconds"])
         if sim_vectors:
+            t_sim = time.perf_counter()
             kc = pipeline.check_keras(model, design, split.x_test[:sim_vectors])
             r = pipeline.verify_rtl(design, kc.x_port, ["verilator"])["verilator"]
-            row.update(bit_exact=bool(r.passed and kc.mismatches == 0), sim_vectors=len(kc.x_port))
+            row.update(bit_exact=bool(r.passed and kc.mismatches == 0), sim_vectors=len(kc.x_port),
+                       sim_s=time.perf_counter() - t_sim)  # fmt: skip
         row["status"] = "ok"
     except Exception as err:  # noqa: BLE001 - a failed trial is a row, not the end of the study
         row.update(status="failed", error=f"{type(err).__name__}: {err}"[:500])

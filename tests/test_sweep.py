@@ -91,9 +91,15 @@ def test_sweep_against_a_ray_head(tmp_path, monkeypatch):
             time.sleep(0.5)
         text = STUDY.replace("clock_ns = [5.0, 2.0]", "clock_ns = [5.0]").replace("beta_end = [1e-5, 3e-4]",
                                                                                   "beta_end = [1e-4]")  # fmt: skip
+        # the whole trial: yosys counts as an objective and a bit-exact Verilator check
+        text = text.replace('lut_estimate = "min"', 'yosys_lut = "min"') + "[verify]\nyosys = true\nsim_vectors = 200\n"
         study = load_study(_study(tmp_path, text))
         res = run_study(study, tmp_path / "out", address=f"127.0.0.1:{port}")
-        assert res["ran"] == 1 and res["rows"][0]["status"] == "ok" and res["rows"][0]["lut_estimate"] > 0
+        row = res["rows"][0]
+        assert res["ran"] == 1 and row["status"] == "ok", row.get("error")
+        assert row["lut_estimate"] > 0 and row["yosys_lut"] > 0 and row["yosys_ff"] > 0
+        assert row["bit_exact"] is True and row["sim_vectors"] == 200
+        assert [r["trial"] for r in res["pareto"]] == [row["trial"]]  # the yosys objective is filled in
     finally:
         head.terminate()  # --block: SIGTERM stops the processes this head started
         head.wait(120)
@@ -113,6 +119,7 @@ def test_search_spaces_and_study_errors(tmp_path):
         '[search]\nmethod = "bayes"': "method 'bayes' is not one of grid, random, optuna",
         '[objectives]\nspeed = "max"': r"\[objectives\] speed = 'max'",
         '[objectives]\nyosys_lut = "min"': "need \\[verify\\] yosys = true",
+        '[objectives]\nsim_s = "min"': "needs \\[verify\\] sim_vectors > 0",
         "[search]\ntrials = 0": "trials must be an integer >= 1",
     }
     for text, msg in bad.items():
