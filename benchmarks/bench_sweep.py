@@ -9,19 +9,23 @@ pick → lower → report the estimated LUTs) and ``verified`` (the same, plus `
 
 Baseline: the study run with ``workers=1`` (one trial at a time, one single-threaded Ray worker). A warm-up trial
 fills the shared JAX compilation cache first, so neither timed run pays for compiling the training step; both
-runs start from an empty results store. Bar (issue 23): 2 workers take <= 0.6x the wall time of 1 worker on this
+runs start from an empty results store and from a copy of the warm-up's simulator cache (the Verilator runtime
+objects, no design: training is deterministic, so a shared cache would hand the second run the first run's
+builds). Bar (issue 23): 2 workers take <= 0.6x the wall time of 1 worker on this
 2-core machine. ``--quick``: 4 trials of a 16-unit model, 2 epochs each.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
 from boards.sweep import Study, run_study
+from sim.shard import CACHE_ENV
 
 SIM_VECTORS = 1000  # test jets per trial through Verilator in the ``verified`` study
 
@@ -47,18 +51,23 @@ def main() -> None:
     # full: the demo's jet tagger (16-64-32-32-5) for 20 epochs per trial; quick: a 16-unit model, 2 epochs
     trials, epochs, hidden = (4, 2, [16]) if args.quick else (8, 20, None)
     kinds = args.studies or (["estimate"] if args.quick else ["estimate", "verified"])
-    root = Path(args.out or tempfile.mkdtemp(prefix="bench_sweep_"))
+    root = Path(args.out or tempfile.mkdtemp(prefix="bench_sweep_")).absolute()
     ratios = {}
     for kind in kinds:
         s = study(trials, epochs, hidden, verified=kind == "verified")
         # the warm-up trial fills the JAX compilation cache (and yosys's compiled wasm) for both timed runs
         warm = Study(name="warm", recipe=dict(s.recipe), space={"beta_end": [2e-5]}, method="grid", trials=1,
                      yosys=s.yosys, sim_vectors=s.sim_vectors)  # fmt: skip
+        os.environ[CACHE_ENV] = str(root / kind / "sim_cache_warm")  # Ray's local workers inherit it
         run_study(warm, root / kind / "warm", workers=1)
         times = {}
         for workers in (1, 2):
             out = root / kind / f"w{workers}"
             shutil.rmtree(out, ignore_errors=True)
+            cache = root / kind / f"sim_cache_w{workers}"
+            shutil.rmtree(cache, ignore_errors=True)
+            shutil.copytree(root / kind / "sim_cache_warm", cache, symlinks=True)
+            os.environ[CACHE_ENV] = str(cache)
             t0 = time.perf_counter()
             res = run_study(s, out, workers=workers)
             times[workers] = time.perf_counter() - t0

@@ -42,8 +42,10 @@ _TMP = re.compile(r"^\.(?P<base>.+-[0-9a-f]{24})-[A-Za-z0-9_]{8}$")  # mkdtemp d
 
 
 def cache_root() -> Path:
-    """``$HGQ_HIL_SIM_CACHE`` or ``~/.cache/hgq-hil/sim`` (created)."""
+    """``$HGQ_HIL_SIM_CACHE`` or ``~/.cache/hgq-hil/sim`` (created), absolute: simulations run in directories
+    under it and must find their files from there (a relative setting left every simulation without results)."""
     root = Path(os.environ.get("HGQ_HIL_SIM_CACHE") or Path.home() / ".cache" / "hgq-hil" / "sim")
+    root = root.expanduser().absolute()
     root.mkdir(parents=True, exist_ok=True)
     return root
 

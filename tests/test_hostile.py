@@ -285,6 +285,19 @@ def test_simulator_build_failure_exits_3(tmp_path, capsys, monkeypatch):
     assert [p.name for p in (tmp_path / "cache").iterdir() if p.is_dir()] == []  # no half build left
 
 
+@pytest.mark.sim
+def test_a_relative_simulator_cache_path_works(simulator, tmp_path, monkeypatch):
+    """``HGQ_HIL_SIM_CACHE=relative/dir``: simulations run in directories under the cache, so a relative setting
+    once left every simulation without its results file; the cache root is made absolute."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HGQ_HIL_SIM_CACHE", "rel/cache")
+    t = toy_design()
+    x = sim.random_vectors(t.layout, 16, seed=1)
+    r = sim.verify(t, x, simulator=simulator)
+    assert r.passed and r.mismatches == 0, r.problems()
+    assert any((tmp_path / "rel" / "cache").iterdir())
+
+
 def test_yosys_failure_exits_3_with_its_status(small, tmp_path, capsys, monkeypatch):
     d = small.write(tmp_path / "d")
     monkeypatch.setenv("YOSYS", "/bin/false")
