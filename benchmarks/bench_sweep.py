@@ -72,6 +72,9 @@ def main() -> None:
             res = run_study(s, out, workers=workers)
             times[workers] = time.perf_counter() - t0
             ok = [r for r in res["rows"] if r["status"] == "ok"]
+            failed = [r for r in res["rows"] if r["status"] != "ok"]
+            if failed:  # a failed trial is cheap: timing it against a working one would mean nothing
+                raise SystemExit(f"{kind}, {workers} worker(s): {len(failed)} trial(s) failed: {failed[0]['error']}")
             exact = (
                 f", {sum(bool(r.get('bit_exact')) for r in ok)} bit-exact on {SIM_VECTORS} jets"
                 if s.sim_vectors
