@@ -38,6 +38,12 @@ __all__ = [
 
 SIMULATORS = ("verilator", "icarus")
 TIMESCALE = ("1ns", "1ps")
+# Amaranth's Verilog (yosys write_verilog) is Verilog-2005. Its combinational ``always @*`` blocks (table lookups)
+# are started at time 0 by a ``reg trigger = 0`` initialiser: in 1364-2005 that is a time-0 event, while Icarus's
+# SystemVerilog modes (cocotb passes -g2012) apply initialisers before time 0, so a block whose inputs keep their
+# initial values is never evaluated and its outputs stay X. The later -g flag wins.
+ICARUS_GEN = "-g2005"
+ICARUS_DUMP_TOP = "hgq_hil_iverilog_dump"
 _ENV_LOCK = threading.Lock()
 #: cocotb's default rewrites the asserts of every module the simulator's Python imports (numpy included) and loads
 #: every installed pytest plugin: about 0.6 s of each simulator start. Our testbenches' asserts carry their own
@@ -200,8 +206,8 @@ def build(
     variables (``OPT_FAST=-O2``)."""
     check_simulator(simulator)
     args = list(build_args)
-    if simulator == "verilator":
-        args = ["-Wno-fatal", *args]
+    # Icarus: ICARUS_GEN comes after cocotb's -g2012 and wins; the waveform module is ours (cocotb's is SystemVerilog)
+    args = ["-Wno-fatal", *args] if simulator == "verilator" else [ICARUS_GEN, "-s", ICARUS_DUMP_TOP, *args]
     own = simulator == "verilator"  # cocotb's build commands, run here (public/make choices, shared runtime)
     opts = {"top": toplevel, "args": args, "timescale": TIMESCALE, "waves": True}
     if own:
@@ -213,7 +219,8 @@ def build(
         src = d / "src"
         src.mkdir()
         paths = []
-        for name, text in sources.items():
+        files = dict(sources) if own else {**sources, f"{ICARUS_DUMP_TOP}.v": _icarus_dump_verilog(toplevel)}
+        for name, text in files.items():
             (src / name).write_text(text)
             paths.append(src / name)
         with _sim_env(simulator):
@@ -227,7 +234,7 @@ def build(
                         build_dir=d,
                         build_args=args,
                         timescale=TIMESCALE,
-                        waves=True,
+                        waves=False,  # a waves-capable build all the same: ICARUS_DUMP_TOP is in it
                         always=True,
                         log_file=d / "build.log",
                     )
@@ -237,6 +244,20 @@ def build(
 
     bdir, reused = cached_build(key, f"{simulator}-{toplevel}", do_build)
     return Build(simulator, toplevel, bdir, time.perf_counter() - t0, reused)
+
+
+def _icarus_dump_verilog(toplevel: str) -> str:
+    """The Icarus waveform module (cocotb's, in Verilog-2005): dumps ``toplevel`` to ``+dumpfile_path=`` (default
+    ``<toplevel>.fst``); ``vvp -none`` (a run without waves) turns the dump off."""
+    return f"""module {ICARUS_DUMP_TOP};
+  reg [8*4096-1:0] dumpfile_path;
+  initial begin
+    if ($value$plusargs("dumpfile_path=%s", dumpfile_path)) $dumpfile(dumpfile_path);
+    else $dumpfile("{toplevel}.fst");
+    $dumpvars(0, {toplevel});
+  end
+endmodule
+"""
 
 
 def _verilator_build(
