@@ -174,6 +174,7 @@ def run_trial(params: Mapping[str, Any], out_dir: str | Path, *, yosys: bool = F
                                       lr=float(params["lr"]), seed=int(params["seed"]))  # fmt: skip
         row["train_s"] = time.perf_counter() - t0
         pick = pipeline.pick_point(front, float(params["tolerance"]))
+        row["front"] = [[p["ebops"], p["val_accuracy"]] for p in sorted(front, key=lambda p: p["ebops"])]
         model = load_model_file(pick["file"])
         design = pipeline.lower(model, part=params["part"], clock_ns=float(params["clock_ns"]),
                                 stages=params["stages"], name="trial", depth_bound=params["depth_bound"])  # fmt: skip
@@ -303,26 +304,49 @@ def pareto_rows(rows: Sequence[dict], objectives: Mapping[str, str]) -> list[dic
 
 
 def plot_study(rows: Sequence[dict], pareto: Sequence[dict], path: str | Path, title: str = "") -> Path:
-    """Accuracy (validation) vs LUT estimate, latency as colour; the Pareto set outlined."""
+    """Left: validation accuracy vs LUTs of every trial's chosen design, latency as colour, the Pareto set
+    outlined. Right: the training fronts (validation accuracy vs EBOPs) of the Pareto-set trials, each trial's
+    chosen point starred."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    def lut(r: dict) -> float:
+        return r.get("yosys_lut") or r["lut_estimate"]
+
+    def x_scale(a: Any, xs: Sequence[float]) -> None:  # log only over a decade or more; ticks as 15k, 20k
+        if xs and max(xs) >= 10 * max(min(xs), 1e-9):
+            a.set_xscale("log")
+        else:
+            a.xaxis.set_major_locator(MaxNLocator(6))
+        a.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}k" if v >= 1000 else f"{v:g}"))
 
     ok = [r for r in rows if r.get("status") == "ok"]
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    fig, (ax, axf) = plt.subplots(1, 2, figsize=(12.0, 4.4))
     if ok:
-        lut = [r.get("yosys_lut") or r["lut_estimate"] for r in ok]
-        sc = ax.scatter(lut, [r["val_accuracy"] for r in ok], c=[r["latency_ns"] for r in ok], cmap="viridis", s=36)
+        sc = ax.scatter([lut(r) for r in ok], [r["val_accuracy"] for r in ok], c=[r["latency_ns"] for r in ok],
+                        cmap="viridis", s=36)  # fmt: skip
         fig.colorbar(sc, ax=ax, label="latency (ns)")
-        pp = sorted(pareto, key=lambda r: r.get("yosys_lut") or r["lut_estimate"])
-        ax.plot([r.get("yosys_lut") or r["lut_estimate"] for r in pp], [r["val_accuracy"] for r in pp], "r-",
-                lw=1, label="Pareto set")  # fmt: skip
-        ax.set_xscale("log")
-        ax.legend(loc="lower right")
+        pp = sorted(pareto, key=lut)
+        ax.plot([lut(r) for r in pp], [r["val_accuracy"] for r in pp], "r-", lw=1, label="Pareto set")
+        x_scale(ax, [lut(r) for r in ok])
+        ax.legend(loc="best")
     ax.set_xlabel("LUT (yosys where run, else estimate)")
     ax.set_ylabel("validation accuracy")
     ax.set_title(title)
+    for r in sorted(pareto, key=lut):
+        if r.get("front"):
+            e, a = zip(*r["front"], strict=True)
+            (line,) = axf.plot(e, a, ".-", lw=1, ms=4, label=f"{r['trial'][:6]} ({lut(r):.0f} LUT)")
+            axf.plot([r["ebops"]], [r["val_accuracy"]], "*", ms=12, color=line.get_color())
+    if axf.lines:
+        x_scale(axf, [e for r in pareto for e, _ in r.get("front") or []])
+        axf.legend(loc="lower right", fontsize=8)
+    axf.set_xlabel("EBOPs (training front, ★ = chosen point)")
+    axf.set_ylabel("validation accuracy")
+    axf.set_title("fronts of the Pareto-set trials")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

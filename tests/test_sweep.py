@@ -56,6 +56,8 @@ def test_local_sweep_table_pareto_and_resume(tmp_path, capsys):
     for r in rows:  # every row is a complete, lowered design
         assert r["lut_estimate"] > 0 and r["latency_ns"] == r["latency_cycles"] * r["clock_ns"]
         assert Path(r["design_dir"], "manifest.json").exists() and 0.2 < r["val_accuracy"] < 1
+        ebops = [e for e, _ in r["front"]]  # the trial's training front, for the plot: the chosen point is on it
+        assert ebops == sorted(ebops) and [r["ebops"], r["val_accuracy"]] in r["front"]
     front = pareto_rows(rows, study.objectives)
     assert [r["trial"] for r in res["pareto"]] == [r["trial"] for r in front] and front
     sign = {"val_accuracy": 1, "lut_estimate": -1, "latency_ns": -1}
