@@ -58,7 +58,9 @@ def main() -> None:
         # the warm-up trial fills the JAX compilation cache (and yosys's compiled wasm) for both timed runs
         warm = Study(name="warm", recipe=dict(s.recipe), space={"beta_end": [2e-5]}, method="grid", trials=1,
                      yosys=s.yosys, sim_vectors=s.sim_vectors)  # fmt: skip
-        os.environ[CACHE_ENV] = str(root / kind / "sim_cache_warm")  # Ray's local workers inherit it
+        warm_cache = root / kind / "sim_cache_warm"  # stays empty for a study without simulation
+        warm_cache.mkdir(parents=True, exist_ok=True)
+        os.environ[CACHE_ENV] = str(warm_cache)  # Ray's local workers inherit it
         run_study(warm, root / kind / "warm", workers=1)
         times = {}
         for workers in (1, 2):
@@ -66,7 +68,7 @@ def main() -> None:
             shutil.rmtree(out, ignore_errors=True)
             cache = root / kind / f"sim_cache_w{workers}"
             shutil.rmtree(cache, ignore_errors=True)
-            shutil.copytree(root / kind / "sim_cache_warm", cache, symlinks=True)
+            shutil.copytree(warm_cache, cache, symlinks=True)
             os.environ[CACHE_ENV] = str(cache)
             t0 = time.perf_counter()
             res = run_study(s, out, workers=workers)
