@@ -205,10 +205,9 @@ def build(
     only the signals marked ``/*verilator public_flat_rw*/`` in the sources. ``make_args``: extra ``make``
     variables (``OPT_FAST=-O2``)."""
     check_simulator(simulator)
-    args = list(build_args)
-    # Icarus: ICARUS_GEN comes after cocotb's -g2012 and wins; the waveform module is ours (cocotb's is SystemVerilog)
-    args = ["-Wno-fatal", *args] if simulator == "verilator" else [ICARUS_GEN, "-s", ICARUS_DUMP_TOP, *args]
     own = simulator == "verilator"  # cocotb's build commands, run here (public/make choices, shared runtime)
+    # Icarus: ICARUS_GEN comes after cocotb's -g2012 and wins; the waveform module is ours (cocotb's is SystemVerilog)
+    args = ["-Wno-fatal", *build_args] if own else [ICARUS_GEN, "-s", ICARUS_DUMP_TOP, *build_args]
     opts = {"top": toplevel, "args": args, "timescale": TIMESCALE, "waves": True}
     if own:
         opts.update(public_all=public_all, make=list(make_args))
