@@ -23,7 +23,8 @@ training time against the DA model's. ``--da-reference RUNS_JSON`` adds the knee
 same data and split (the LUT family's 100-epoch fronts against the DA family's 1000-epoch recipe, say).
 ``--lut-options`` passes arguments to ``lut_tagger`` (``edge_widths=true batch_norm=true``, say).
 A finished run keeps its training (``train.json``) and its lowered points (``result.json``): rerunning with other
-``--points``, ``--clock`` or ``--abc9`` lowers again without training again.
+``--points``, ``--clock``, ``--abc9`` or ``--no-pair-tables`` (hgq-hil's LUT layers lowered without merging
+pairs of narrow tables, ``hdl_gen.convert(pair_tables=False)``) lowers again without training again.
 
 ``--resource ebops da`` adds a third run per seed: hgq-hil trained with the distributed-arithmetic resource term
 (``resource="da"``: kernels charged by CSD digits, docs/training.md) in place of EBOPs; the report gives how well
@@ -116,7 +117,10 @@ def lut_option(text: str) -> tuple[str, object]:
 
 def lowering_key(args) -> dict:
     """What a finished run's lowered points depend on beyond its training."""
-    return {"points": args.points, "clock": args.clock, "abc9": args.abc9}
+    key = {"points": args.points, "clock": args.clock, "abc9": args.abc9}
+    if getattr(args, "no_pair_tables", False):  # only when set: earlier runs' results stay valid
+        key["pair_tables"] = False
+    return key
 
 
 def training_key(args, seed: int, family: str, resource: str, epochs: int, model: keras.Model | None = None) -> dict:
@@ -155,7 +159,13 @@ def run_ours(split, seed: int, args, out: Path, resource: str, family: str = "de
     for p in spread(front, args.points):
         m = load_model(p["file"])
         t1 = time.perf_counter()
-        design = hdl_gen.convert(m, part=PART, clock_ns=args.clock, name="hgq_hil_" + Path(p["file"]).stem)
+        design = hdl_gen.convert(
+            m,
+            part=PART,
+            clock_ns=args.clock,
+            name="hgq_hil_" + Path(p["file"]).stem,
+            pair_tables=not getattr(args, "no_pair_tables", False),
+        )
         verilog = design.verilog()
         lower_s = time.perf_counter() - t1
         n = min(len(split.x_test), 4096)
@@ -441,6 +451,11 @@ def main(argv=None) -> int:
                          "table_bits=[7,7])")  # fmt: skip
     ap.add_argument("--no-hgq2", action="store_true", help="skip the HGQ2 baseline")
     ap.add_argument("--abc9", action="store_true", help="yosys ABC9 LUT mapping (slow) instead of classic ABC")
+    ap.add_argument(
+        "--no-pair-tables",
+        action="store_true",
+        help="lower hgq-hil's LUT layers without merging pairs of narrow tables (pair_tables=False)",
+    )
     ap.add_argument("--out", default="out/bench_front")
     ap.add_argument("--report", metavar="RUNS_JSON", help="only print the report of an earlier run's runs.json")
     ap.add_argument("--da-reference", metavar="RUNS_JSON",

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from hdl_gen.cost import graph_report
-from hdl_gen.delay import DEFAULT_PART
+from hdl_gen.delay import DEFAULT_PART, family_of
 from hdl_gen.design_dir import (
     MANIFEST,
     DesignDirError,
@@ -208,6 +208,7 @@ def convert(
     name: str = "top",
     depth_bound: int | str | None = "min",
     clock_enable: bool = False,
+    pair_tables: bool = True,
 ) -> Design:
     """Lower a calibrated Keras model (via :func:`hdl_gen.tracer.trace`) or a :class:`Graph` to a :class:`Design`.
 
@@ -221,6 +222,8 @@ def convert(
             the minimal adder depth, far fewer pipeline registers for ~0.5 % more adder bits), ``"min+K"``, an
             int, or ``None`` (fewest adders, deeper trees).
         clock_enable: add an ``en`` port gating every register.
+        pair_tables: in LUT layers, merge two tables of the same output into one table of both inputs where their
+            address bits together fit one of the part's LUTs (Keras models only; exact: its entries are the sums).
 
     Raises ``ValueError`` for a bad name (not an identifier, a Verilog keyword) or clock (not finite and > 0),
     and :class:`UnverifiableDesign` for a design the interpreter and simulators cannot check exactly.
@@ -228,15 +231,16 @@ def convert(
     check_name(name)
     check_clock(clock_ns)
     if isinstance(model_or_graph, Graph):
-        if depth_bound != "min":
-            raise ValueError("depth_bound applies when tracing a Keras model; a Graph is already solved")
+        if depth_bound != "min" or not pair_tables:
+            raise ValueError("depth_bound and pair_tables apply when tracing a Keras model; a Graph is already built")
         graph = model_or_graph
     else:
         try:
             from hdl_gen.tracer import trace
         except ImportError as e:  # pragma: no cover - depends on the tracer being installed
             raise ImportError(f"converting a model needs hdl_gen.tracer ({e}); pass a Graph instead") from e
-        graph = trace(model_or_graph, depth_bound=depth_bound)
+        table_inputs = family_of(part).lut_inputs if pair_tables else 0
+        graph = trace(model_or_graph, depth_bound=depth_bound, table_inputs=table_inputs)
     design = Design(graph, part=part, clock_ns=clock_ns, stages=stages, name=name, clock_enable=clock_enable)
     design.check_verifiable()
     return design

@@ -127,9 +127,13 @@ def _run(V, code, tables, up):  # pragma: no cover - compiled
         elif kind == 6:  # select: a >= 0 ? b : c
             for j in range(n):
                 V[d, j] = _sh((V[b, j] << sb) if V[a, j] >= 0 else (V[c, j] << sc), post)
-        elif kind == 7:  # lookup: tables[p0 + a - p1]
-            for j in range(n):
-                V[d, j] = _sh(tables[p0 + V[a, j] - p1], post)
+        elif kind == 7:  # lookup: tables[p0 + a - p1], of two wires tables[p0 + (a - p1) * p2 + b - p3]
+            if b < 0:
+                for j in range(n):
+                    V[d, j] = _sh(tables[p0 + V[a, j] - p1], post)
+            else:
+                for j in range(n):
+                    V[d, j] = _sh(tables[p0 + (V[a, j] - p1) * p2 + V[b, j] - p3], post)
         else:  # mul
             for j in range(n):
                 V[d, j] = _sh(V[a, j] * V[b, j], post)

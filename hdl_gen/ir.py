@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import functools
 import json
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -484,17 +486,25 @@ class GraphBuilder:
     def _materialise_zero(self, j: int | None) -> int:
         return self._emit(CONST, (), NoAttrs(), ZERO) if j is None else j
 
-    def lookup(self, a: int | None, table_mant, f_out: int) -> int | None:
-        """Table lookup: output mantissa ``table_mant[m_a - lo_a]`` at ``f_out`` for every input mantissa."""
-        ia = self.iv(a)
+    def lookup(self, a: int | None | Sequence[int], table_mant, f_out: int) -> int | None:
+        """Table lookup: output mantissa ``table_mant[m_a - lo_a]`` at ``f_out`` for every input mantissa.
+
+        ``a`` may also be two wires ``(a, b)``: the table is then addressed by both (row-major, ``a`` the row:
+        ``table_mant[(m_a - lo_a) * n_b + m_b - lo_b]``, ``n_b`` the number of ``b``'s values), one LUT level when
+        their widths together fit a LUT (:class:`~hdl_gen.ops.LookupAttrs`)."""
+        args = (a,) if a is None or isinstance(a, int | np.integer) else tuple(int(x) for x in a)
+        if not 1 <= len(args) <= 2:
+            raise ValueError(f"a lookup reads one or two wires, got {len(args)}")
+        ivs = [self.iv(x) for x in args]
         table = tuple(int(v) for v in np.asarray(table_mant).ravel())
-        if len(table) != ia.hi - ia.lo + 1:
-            raise ValueError(f"lookup table has {len(table)} entries but the input has {ia.hi - ia.lo + 1} values")
+        n = math.prod(iv.hi - iv.lo + 1 for iv in ivs)
+        if len(table) != n:
+            raise ValueError(f"lookup table has {len(table)} entries but its address takes {n} values")
         if len(set(table)) == 1:
             return self.const(Fraction(table[0], 1) * Interval(1, 1, f_out).step)
-        if a is None:  # unreachable (a single value is constant above) but keep the type checker honest
-            return None
-        return self._emit(LOOKUP, (a,), LookupAttrs(table), Interval(min(table), max(table), f_out))
+        if any(x is None for x in args):  # one wire alone is never None here (a 1-value table is constant)
+            raise ValueError("a lookup of several wires needs every wire live; fold the constant ones first")
+        return self._emit(LOOKUP, args, LookupAttrs(table), Interval(min(table), max(table), f_out))
 
     def mul(self, a: int | None, b: int | None) -> int | None:
         if a is None or b is None:

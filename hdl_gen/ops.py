@@ -19,7 +19,8 @@ kind           attrs                       value
 ``max``        ``()``                      ``max(a, b)``
 ``min``        ``()``                      ``min(a, b)``
 ``select``     ``()``                      ``b if c >= 0 else d`` for ``args == (c, b, d)``
-``lookup``     ``(table,)``                ``table[m_a - a.lo] * 2**-interval.f`` (table of output mantissas)
+``lookup``     ``(table,)``                ``table[m_a - a.lo] * 2**-interval.f`` (table of output mantissas); of two
+                                           wires ``table[(m_a - a.lo) * n_b + m_b - b.lo]`` (``n_b``: b's values)
 ``mul``        ``()``                      ``a * b`` (variable × variable)
 =============  ==========================  ==================================================================
 
@@ -32,6 +33,7 @@ and only then.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
@@ -77,7 +79,8 @@ class QuantizeAttrs(NamedTuple):
 
 
 class LookupAttrs(NamedTuple):
-    table: tuple[int, ...]  # output mantissas, indexed by input mantissa - a.lo
+    # output mantissas, indexed by input mantissa - a.lo; with two args (a, b) by (m_a - a.lo) * n_b + m_b - b.lo
+    table: tuple[int, ...]
 
 
 # -- helpers shared by several kinds ---------------------------------------------------------------------------
@@ -323,33 +326,44 @@ class _Min(_MinMax):
 
 
 class _Lookup(OpKind):
+    """A table of one wire, or of two (its address their bits side by side: one LUT level while they fit a LUT)."""
+
     Attrs = LookupAttrs
 
+    @staticmethod
+    def address_bits(op: Op, graph: Graph) -> int:
+        return sum(graph.ops[a].width for a in op.args)
+
     def delay(self, op, graph, fam):
-        return fam.lookup_ns(graph.ops[op.args[0]].width)
+        return fam.lookup_ns(self.address_bits(op, graph))
 
     def cost(self, op, graph, own):
-        w, b_in = op.width, graph.ops[op.args[0]].width
+        w, b_in = op.width, self.address_bits(op, graph)
         return {"lookup_bits": len(op.attrs.table) * w, "lookup_luts": 2 ** max(b_in - 5, 0) * math.ceil(w / 2)}
 
     def instr(self, c):
         table = c.op.attrs.table
         c.row[0], c.row[9], c.row[10] = CODE_LOOKUP, c.add_table(table), c.a[0].lo
+        if len(c.a) == 2:  # row-major: p2 = the second wire's number of values, p3 its lowest mantissa
+            c.row[11], c.row[12] = c.a[1].hi - c.a[1].lo + 1, c.a[1].lo
         c.row[8] = c.post(c.iv.f)
 
     def emit(self, e, j):
-        from amaranth.hdl import Const
+        from amaranth.hdl import Cat, Const
 
         op = e.g.ops[j]
         table = op.attrs.table
-        a = op.args[0]
-        ia = e.g.ops[a].interval
-        wa, w = ia.width, op.interval.width
+        ivs = [e.g.ops[a].interval for a in op.args]
+        w = op.interval.width
         s = e.wire(j)
-        with e.m.Switch(e.val(a, e.stage(j)).as_unsigned()):
-            for v in range(ia.lo, ia.hi + 1):
-                with e.m.Case(v & ((1 << wa) - 1)):
-                    e.m.d.comb += s.eq(Const(table[v - ia.lo] & ((1 << w) - 1), w))
+        vals = [e.val(a, e.stage(j)).as_unsigned() for a in op.args]
+        with e.m.Switch(vals[0] if len(vals) == 1 else Cat(*reversed(vals))):  # Cat is LSB first: first wire high
+            for n, combo in enumerate(itertools.product(*(range(iv.lo, iv.hi + 1) for iv in ivs))):
+                addr = 0
+                for v, iv in zip(combo, ivs, strict=True):
+                    addr = (addr << iv.width) | (v & ((1 << iv.width) - 1))
+                with e.m.Case(addr):
+                    e.m.d.comb += s.eq(Const(table[n] & ((1 << w) - 1), w))
 
 
 class _Mul(OpKind):

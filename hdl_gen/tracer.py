@@ -61,9 +61,10 @@ def _obj(shape) -> np.ndarray:
 
 
 class _Tracer:
-    def __init__(self, model: keras.Model, depth_bound, name: str):
+    def __init__(self, model: keras.Model, depth_bound, name: str, table_inputs: int = 6):
         self.model = model
         self.depth_bound = depth_bound
+        self.table_inputs = table_inputs
         self.b = GraphBuilder(name=name)
         self.specs: dict[int, tuple] = {}  # raw index -> (k, i, f, rnd, ovf, input op id)
         self.order: list[int] = []  # raw indices in port creation order
@@ -522,7 +523,7 @@ class _Tracer:
             batch, ivs = self.enumerate(e, MAX_TABLE_VALUES, "an input", "narrow the layer's iq")
             t = layer.edge_tables(batch, p)  # (size, n_in, units)
             for o in range(layer.units):
-                live, const = [], 0.0
+                edges, const = [], 0.0
                 for j in range(len(xs)):
                     iv = ivs.get((j,))
                     col = t[:, j, o] if iv is None else t[: iv.hi - iv.lo + 1, j, o]
@@ -535,10 +536,40 @@ class _Tracer:
                         ia = self.b.iv(a)  # of those it covers; both wires on their own grids (a wire keeps the
                         drop = iv.f - ia.f  # coarsest grid holding its values, not the read bits)
                         col = col[np.clip((np.arange(ia.lo, ia.hi + 1) << drop) - iv.lo, 0, iv.hi - iv.lo)]
-                    live.append(self.b.lookup(a, to_mantissa(col, int(fo[j, o])), int(fo[j, o])))
+                    edges.append((a, to_mantissa(col, int(fo[j, o])), int(fo[j, o])))
+                live = self.table_sum_lookups(edges)
                 s = self.linear(live, np.ones((len(live), 1)))[0] if live else None
                 y[(*pos, o)] = self.add_bias(np.array([s], dtype=object), np.array([const]))[0]
         return y
+
+    def table_sum_lookups(self, edges: list[tuple[int, np.ndarray, int]]) -> list[int]:
+        """Lookups whose sum is ``Σ table(wire)`` over ``edges`` (wire, output mantissas over its values, f).
+
+        Tables of one wire become one table. Tables of two wires whose widths together fit a LUT
+        (``table_inputs`` address bits) become one table of both (its entries the exact sums): that LUT level
+        replaces two narrower tables and the adder between them. Pairs are chosen to be as many as possible
+        (narrowest with the widest that still fits, deterministic)."""
+        by_wire: dict[int, tuple[np.ndarray, int]] = {}
+        for a, col, f in edges:
+            if a in by_wire:
+                col, f = _add_tables(by_wire[a], (col, f), outer=False)
+            by_wire[a] = (col, f)
+        wires = sorted(by_wire, key=lambda a: (self.b.iv(a).width, a))
+        groups, lo, hi = [], 0, len(wires) - 1
+        while lo <= hi:
+            if lo < hi and self.b.iv(wires[lo]).width + self.b.iv(wires[hi]).width <= self.table_inputs:
+                groups.append((wires[hi], wires[lo]))
+                lo += 1
+            else:
+                groups.append((wires[hi],))
+            hi -= 1
+        out = []
+        for g in sorted(groups):
+            col, f = by_wire[g[0]]
+            if len(g) == 2:
+                col, f = _add_tables((col, f), by_wire[g[1]], outer=True)
+            out.append(self.b.lookup(g if len(g) == 2 else g[0], col, f))
+        return out
 
     def truncate(self, v, r: int):
         """Wire ``v`` with the bits below ``2**-r`` dropped (TRN: wiring; its type holds every value, so no wrap)."""
@@ -550,6 +581,15 @@ class _Tracer:
         while len(vals) > 1:
             vals = [fn(vals[j], vals[j + 1]) if j + 1 < len(vals) else vals[j] for j in range(0, len(vals), 2)]
         return vals[0]
+
+
+def _add_tables(t1: tuple[np.ndarray, int], t2: tuple[np.ndarray, int], outer: bool) -> tuple[np.ndarray, int]:
+    """Exact sum of two tables of output mantissas ``(col, f)``: entry by entry (same wire) or, ``outer``, every
+    pair of entries row-major (a table of two wires, the first the row)."""
+    (c1, f1), (c2, f2) = t1, t2
+    f = max(f1, f2)
+    c1, c2 = np.asarray(c1, dtype=object) * (1 << (f - f1)), np.asarray(c2, dtype=object) * (1 << (f - f2))
+    return (np.add.outer(c1, c2).ravel() if outer else c1 + c2), f
 
 
 def _map(x: np.ndarray, fn) -> np.ndarray:
@@ -636,7 +676,9 @@ def _check_calibrated(model: keras.Model) -> None:
             )
 
 
-def trace(model: keras.Model, *, depth_bound: int | str | None = "min", name: str | None = None) -> Graph:
+def trace(
+    model: keras.Model, *, depth_bound: int | str | None = "min", name: str | None = None, table_inputs: int = 6
+) -> Graph:
     """Lower a calibrated hgq Keras model to an exact :class:`Graph`.
 
     Args:
@@ -645,13 +687,15 @@ def trace(model: keras.Model, *, depth_bound: int | str | None = "min", name: st
             concatenation of its inputs (outputs) flattened, in model order (:func:`flatten_io`).
         depth_bound: adder-depth bound passed to the CMVM solver (None, an int, ``"min"`` or ``"min+K"``).
         name: graph name (default: the model's name).
+        table_inputs: most address bits of a table that sums two tables of a LUT layer's output (one LUT
+            level: the target's LUT inputs; 0 keeps every table apart).
 
     Returns:
         the graph; its input ports have the formats of the quantizers that read the model input.
     """
     _check_calibrated(model)
     fm = _functional(model)
-    t = _Tracer(model, depth_bound, name or model.name)
+    t = _Tracer(model, depth_bound, name or model.name, table_inputs)
     in_shapes = [tuple(int(s) for s in v.shape[1:]) for v in fm.inputs]
     n_in = sum(math.prod(s) for s in in_shapes)
     x0 = np.empty(n_in, dtype=object)

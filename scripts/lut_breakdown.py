@@ -82,12 +82,16 @@ def hgq_hil(path: str) -> None:
     finally:
         GraphBuilder.cmvm_shared = solve_shared
     g = design.graph
-    tables = [(g.ops[op.args[0]].width, op.width) for op in g.ops if op.kind == K.LOOKUP]
+    tables = [(sum(g.ops[a].width for a in op.args), op.width) for op in g.ops if op.kind == K.LOOKUP]
+    pairs = sum(len(op.args) == 2 for op in g.ops if op.kind == K.LOOKUP)
     rep = design.report()
     yosys = yosys_estimate(design.verilog(), "breakdown", family="xcup", fast=True)["luts"]
     solver = sum(solve(np.ones((len(ivs), 1)), ivs, objective="bits").cost for ivs in sums)
     greedy = sum(_greedy_bits([(iv.lo, iv.hi, iv.f) for iv in ivs]) for ivs in sums)
-    print(f"{path}: hdl_gen, {rep['adder_bits']} adder bits, {rep['register_bits']} register bits")
+    print(
+        f"{path}: hdl_gen, {rep['adder_bits']} adder bits, {rep['register_bits']} register bits, "
+        f"{pairs} tables of two inputs"
+    )
     print(_summary(tables, yosys))
     print(f"  table sums {len(sums)}: CMVM solver {solver:.0f} adder bits, greedy narrowest-pair {greedy}")
 

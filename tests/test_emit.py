@@ -139,6 +139,7 @@ def ops_graph() -> Graph:
         b.mul(a, c),
         b.mul(d, d),
         b.lookup(c, [(v * 7 + 3) % 23 - 11 for v in range(32)], 2),
+        b.lookup((b.quantize(a, 1, 1, 1, "TRN", "WRAP"), c), [(v * 5 + 1) % 19 - 9 for v in range(8 * 32)], 1),
         b.shift(a, 3),
         b.shift(s, -2),
         b.const(-2.75),

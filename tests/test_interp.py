@@ -45,10 +45,12 @@ def _reference(g: Graph, x: np.ndarray) -> np.ndarray:
                 r = min(a)
             elif k == "select":
                 r = a[1] if a[0] >= 0 else a[2]
-            elif k == "lookup":
-                ia = g.ops[op.args[0]].interval
-                m = a[0] / ia.step
-                r = op.attrs[0][int(m) - ia.lo] * op.interval.step
+            elif k == "lookup":  # one wire, or two: row-major, the first wire the row
+                e = 0
+                for x, arg in zip(a, op.args, strict=True):
+                    ia = g.ops[arg].interval
+                    e = e * (ia.hi - ia.lo + 1) + int(x / ia.step) - ia.lo
+                r = op.attrs[0][e] * op.interval.step
             elif k == "mul":
                 r = a[0] * a[1]
             else:
@@ -77,9 +79,10 @@ def _every_kind_graph() -> Graph:
     sel = b.select(x[2], q3, b.neg(q2))
     table = [(v * v) % 7 - 3 for v in range(-2, 2)]
     lk = b.lookup(x[2], table, 1)
+    lk2 = b.lookup((x[2], q3), [(7 * v) % 13 - 6 for v in range(4 * 4)], 2)  # two wires: 4 x 4 values
     mu = b.mul(q3, x[2])
     c = b.add(b.relu(d), b.const(0.375))
-    outs = [s, d, q, q2, q3, mx, mn, sel, lk, mu, c, b.shift(x[0], 3), x[3], b.relu(b.neg(x[0]))]
+    outs = [s, d, q, q2, q3, mx, mn, sel, lk, lk2, mu, c, b.shift(x[0], 3), x[3], b.relu(b.neg(x[0]))]
     return b.build(outs, (4,), (len(outs),))
 
 

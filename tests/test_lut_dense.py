@@ -136,6 +136,43 @@ def test_edge_widths_read_fewer_bits_and_lower_exactly():
     assert layer.ebops == pytest.approx(np.sum(s * b_out / 2 + b_out * (b_in > 0)), rel=1e-6)
 
 
+def test_pairs_of_narrow_tables_become_one_table_of_two_wires():
+    """Tables of one output whose address bits together fit a LUT are lowered as one table of both wires (entries:
+    the sums): Keras == interpreter either way, and pairing leaves fewer tables and adders, each table within
+    ``table_inputs`` address bits. Same-wire tables and conv positions go through the same path."""
+    import hdl_gen
+
+    x = keras.Input((12,))
+    l0 = QLUTDense(5, iq_conf={**SAT4, "f0": 1}, table_bits=3, edge_widths=True, seed=2, name="p0")  # 3-bit reads
+    l1 = QLUTDense(3, iq_conf={**SAT4, "i0": 2, "f0": 1}, table_bits=2, seed=3, name="p1")  # 2-bit reads
+    model = keras.Model(x, l1(l0(x)))
+    l0.ef.assign(np.random.default_rng(6).integers(-1, 2, (12, 5)).astype("float32"))  # 1-3-bit edges
+    xs = _x((12,))
+    trace_minmax(model, xs)
+    want = np.asarray(model.predict(xs, verbose=0), dtype=np.float64)
+    xq = quantize_input(model, xs)
+    apart, paired, lut4 = trace(model, table_inputs=0), trace(model), trace(model, table_inputs=4)
+    for g in (apart, paired, lut4):
+        assert np.array_equal(interp(g, xq), want)
+
+    def tables(g):
+        return [tuple(g.ops[a].interval.width for a in op.args) for op in g.ops if op.kind is K.LOOKUP]
+
+    assert all(len(t) == 1 for t in tables(apart))
+    two = [t for t in tables(paired) if len(t) == 2]
+    assert len(two) >= len(tables(apart)) // 3 and all(sum(t) <= 6 for t in two)
+    assert all(sum(t) <= 4 for t in tables(lut4) if len(t) == 2) and any(len(t) == 2 for t in tables(lut4))
+    assert len(tables(paired)) < len(tables(lut4)) < len(tables(apart))
+    adders = [sum(op.kind is K.ADD for op in g.ops) for g in (apart, paired)]
+    assert adders[1] < adders[0]
+    d_on = hdl_gen.convert(model, name="pairs")
+    d_off = hdl_gen.convert(model, name="pairs", pair_tables=False)
+    assert d_on.graph.to_json() == paired.to_json() and d_off.graph.to_json() == apart.to_json()
+    assert d_on.report()["lut_estimate"] < d_off.report()["lut_estimate"]
+    with pytest.raises(ValueError, match="pair_tables"):
+        hdl_gen.convert(paired, pair_tables=False)
+
+
 def _coarse_wire_model() -> tuple[keras.Model, keras.Model]:
     """``l0``'s integer sums feed ``l1``, whose tables read 3 fractional bits and whose edges read 2 down to -3 of
     them: the input wire sits on a coarser grid than the reads. Returns (model, model up to the wire)."""

@@ -66,7 +66,10 @@ def _plant_table_bug(design):
     last = g.layers()[-1]
     j = next(j for j, op in enumerate(g.ops) if op.kind is K.LOOKUP and op.layer == last)
     op = g.ops[j]
-    table, e = list(op.attrs.table), int(m[op.args[0]] - g.ops[op.args[0]].interval.lo)
+    table, e = list(op.attrs.table), 0
+    for a in op.args:  # the entry sample 0 reads (a table of two wires: row-major, the first wire the row)
+        ia = g.ops[a].interval
+        e = e * (ia.hi - ia.lo + 1) + int(m[a] - ia.lo)
     table[e] = op.interval.lo if table[e] != op.interval.lo else op.interval.hi  # stays inside the op's interval
     ops = list(g.ops)
     ops[j] = replace(op, attrs=op.attrs._replace(table=tuple(table)))

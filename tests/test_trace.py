@@ -140,6 +140,14 @@ def _lut_edges(iq):
     return model
 
 
+def _lut_pairs(iq):
+    """Tables of at most 3 and 2 address bits: the lowering merges pairs of an output's tables (two-wire tables)."""
+    x = keras.Input((16,))
+    y = hl.QLUTDense(6, iq_conf=iq(), table_bits=3, seed=6, name="lutp0")(x)
+    y = hl.QLUTDense(4, iq_conf=iq(), table_bits=2, seed=7, name="lutp1")(y)
+    return keras.Model(x, y)
+
+
 def _lut_conv(iq):
     x = keras.Input((6, 5, 2))
     eoq = {"f0": 6}
@@ -169,9 +177,10 @@ MODELS = {
     "lut_conv": _lut_conv,
     "hybrid": _hybrid,
     "lut_edges": _lut_edges,
+    "lut_pairs": _lut_pairs,
 }
 N_QUANT = {"dense": 2, "batchnorm": 3, "einsum": 3, "conv1d": 4, "conv2d": 4, "merge": 9, "lut": 5, "lut_dense": 2,
-           "lut_conv": 2, "hybrid": 3, "lut_edges": 2}  # fmt: skip
+           "lut_conv": 2, "hybrid": 3, "lut_edges": 2, "lut_pairs": 2}  # fmt: skip
 MODES = list(itertools.product(["kif", "kbi"], ["WRAP", "SAT", "SAT_SYM"], ["TRN", "RND"]))
 
 
