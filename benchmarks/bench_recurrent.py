@@ -1,6 +1,6 @@
 """Recurrent jet taggers in both hardware forms: accuracy, yosys LUT/FF, latency and II, unrolled vs reused cell.
 
-The sequence is each jet's leading ``--steps`` particles in pT order (8 features each, from the particle-level
+The sequence is each jet's leading ``--steps`` particles in pT order (10 features each, from the particle-level
 generator); ``hgq.models.rnn_tagger`` (QSimpleRNN / QGRU / QLSTM, then a QDense head) is trained with a held then
 log-ramped β, calibrated, and lowered twice at ``--clock`` ns for xcvu13p: unrolled in time (``hdl_gen.convert``,
 II = 1) and with one cell reused every step (``hdl_gen.convert_recurrent``, II = steps × cell latency). Both

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import keras
 
+from hgq.data.particles import PARTICLE_FEATURES
 from hgq.layers import (
     QGRU,
     QLSTM,
@@ -25,6 +26,8 @@ __all__ = ["MASK_CONF", "deep_sets", "jedi_linear", "jet_tagger", "lut_tagger", 
 
 MASK_CONF = dict(q_type="kif", k0=0, i0=1, f0=0, round_mode="TRN", overflow_mode="SAT", trainable_widths=False)
 """The particle mask's quantizer: exactly 0 or 1, never trained (a 1-bit port; masking is an AND per bit)."""
+N_PARTICLE_FEATURES = len(PARTICLE_FEATURES)
+"""Features per particle of :mod:`hgq.data` particle-level sets: the set models' default ``n_features``."""
 
 
 def jet_tagger(
@@ -170,7 +173,7 @@ def _dense_factory(kq: dict, iq: dict, beta0: float, seed: int):
 
 def deep_sets(
     n_particles: int = 16,
-    n_features: int = 8,
+    n_features: int = N_PARTICLE_FEATURES,
     n_out: int = 5,
     phi: Sequence[int] = (32, 32),
     rho: Sequence[int] = (32,),
@@ -204,7 +207,7 @@ def deep_sets(
 
 def jedi_linear(
     n_particles: int = 16,
-    n_features: int = 8,
+    n_features: int = N_PARTICLE_FEATURES,
     n_out: int = 5,
     width: int = 32,
     head: Sequence[int] = (32, 16),
@@ -243,7 +246,7 @@ def jedi_linear(
 
 def particle_transformer(
     n_particles: int = 16,
-    n_features: int = 8,
+    n_features: int = N_PARTICLE_FEATURES,
     n_out: int = 5,
     d_model: int = 16,
     heads: int = 2,
@@ -299,7 +302,7 @@ RECURRENT = {"rnn": QSimpleRNN, "gru": QGRU, "lstm": QLSTM}
 def rnn_tagger(
     kind: str = "lstm",
     steps: int = 8,
-    n_features: int = 8,
+    n_features: int = N_PARTICLE_FEATURES,
     n_out: int = 5,
     units: int = 16,
     head: Sequence[int] = (16,),

@@ -235,7 +235,8 @@ def test_generator_tiny_run(tmp_path):
     assert np.array_equal(same["particles"], w["particles"]) and np.array_equal(same["mask"], w["mask"])
     # the particle view of the merged file: the same jets (rows) as the HLF view
     pd = load_particles(path, n_particles=None)
-    assert pd.P.shape == (10, generate.N_PARTICLES, 8) and np.array_equal(pd.X, d.X) and np.array_equal(pd.y, d.y)
+    assert pd.P.shape == (10, generate.N_PARTICLES, len(PARTICLE_FEATURES))
+    assert np.array_equal(pd.X, d.X) and np.array_equal(pd.y, d.y)
     assert prov["particle_level"]["n_particles"] == generate.N_PARTICLES and "--particles 32" in prov["command"]
     rows = np.flatnonzero(d.y == 2)
     assert np.array_equal(pd.P[rows], w["particles"]) and np.array_equal(pd.X[rows], w["x"].astype(np.float32))
@@ -249,7 +250,7 @@ def test_generator_particles_are_the_jet_constituents():
 
     res = generate.generate_chunk("t", generate.chunk_seed(9, "t", 0), 3, n_particles=400)
     p, m, x = res["particles"].astype(np.float64), res["mask"], res["x"]
-    assert p.shape == (3, 400, 8) and res["particles"].dtype == np.float32 and m.dtype == bool
+    assert p.shape == (3, 400, len(PARTICLE_FEATURES)) and res["particles"].dtype == np.float32 and m.dtype == bool
     assert np.array_equal(m.sum(axis=1), x[:, F["j_multiplicity"]]) and not m.all()
     assert not np.any(p[~m]) and not np.any(m[:, 1:] & ~m[:, :-1])
     pt, phi = p[..., PF["ptrel"]], p[..., PF["phirel"]]
@@ -259,6 +260,13 @@ def test_generator_particles_are_the_jet_constituents():
     assert np.all(np.diff(np.where(m, pt, -1.0), axis=1) <= 0)
     assert np.allclose(p[..., PF["log_ptrel"]][m], np.log(pt[m]), atol=1e-5)
     assert set(np.unique(p[..., PF["charge"]][m])) == {-1.0, 0.0, 1.0}
+    # absolute scale: ln pT_i - ln(pT_i / pT_jet) is the same ln pT_jet for every particle of a jet (likewise E),
+    # and the jets pass the generator's 800 GeV cut
+    for ab, rel in (("log_pt", "log_ptrel"), ("log_e", "log_erel")):
+        jet = np.where(m, p[..., PF[ab]] - p[..., PF[rel]], np.nan)
+        assert np.nanmax(jet, axis=1) - np.nanmin(jet, axis=1) == pytest.approx(0, abs=2e-2)
+        assert np.all(jet[m] > np.log(800.0) - 1e-2)
+    assert np.all(p[..., PF["log_e"]][m] >= p[..., PF["log_pt"]][m] - 1e-2)  # E >= pT
 
 
 def test_generator_refuses_chunks_without_particles(tmp_path):
@@ -270,8 +278,12 @@ def test_generator_refuses_chunks_without_particles(tmp_path):
     np.savez(tmp_path / "chunk_qcd_0000.npz", **chunk)
     with pytest.raises(ValueError, match="no particle features.*fresh --out"):
         generate.generate(2, tmp_path, workers=1, seed=5, chunk=2, n_particles=16)
-    np.savez(tmp_path / "chunk_qcd_0000.npz", **chunk, particles=np.zeros((4, 8, 8)), mask=np.zeros((4, 8), bool))
+    nf = len(PARTICLE_FEATURES)
+    np.savez(tmp_path / "chunk_qcd_0000.npz", **chunk, particles=np.zeros((4, 8, nf)), mask=np.zeros((4, 8), bool))
     with pytest.raises(ValueError, match="--particles 8, not 16; use a fresh --out"):
+        generate.generate(2, tmp_path, workers=1, seed=5, chunk=2, n_particles=16)
+    np.savez(tmp_path / "chunk_qcd_0000.npz", **chunk, particles=np.zeros((4, 16, 8)), mask=np.zeros((4, 16), bool))
+    with pytest.raises(ValueError, match=f"has 8 particle features, not the {nf} .*fresh --out"):
         generate.generate(2, tmp_path, workers=1, seed=5, chunk=2, n_particles=16)
     with pytest.raises(ValueError, match="n_particles must be >= 1"):
         generate.generate(2, tmp_path, n_particles=0)
@@ -284,14 +296,14 @@ def psample() -> ParticleData:
 
 def test_particles_sample_shapes_and_dtypes(psample):
     n = len(psample)
-    assert psample.name == GENERATED_NAME and psample.features == PARTICLE_FEATURES and len(PARTICLE_FEATURES) == 8
-    assert psample.P.shape == (n, 16, 8) and psample.P.dtype == np.float32
+    assert psample.name == GENERATED_NAME and psample.features == PARTICLE_FEATURES and len(PARTICLE_FEATURES) == 10
+    assert psample.P.shape == (n, 16, 10) and psample.P.dtype == np.float32
     assert psample.mask.shape == (n, 16) and psample.mask.dtype == bool
     assert psample.X.shape == (n, 16) and psample.y.dtype == np.int64 and psample.classes == CLASSES
     assert psample.counts() == dict.fromkeys(CLASSES, 1000) == psample.provenance["counts"]
     assert psample.provenance["particle_level"]["n_particles"] == 16 and psample.provenance["seed"] != 20260523
     assert np.all(psample.X[:, F["j_multiplicity"]] >= psample.mask.sum(axis=1))
-    assert PARTICLES_SAMPLE_FILE.stat().st_size < 1_500_000
+    assert PARTICLES_SAMPLE_FILE.stat().st_size < 1_800_000
     eight = load_particles("sample", n_particles=8)
     assert np.array_equal(eight.P, psample.P[:, :8]) and np.array_equal(eight.mask, psample.mask[:, :8])
     assert np.array_equal(eight.X, psample.X) and load_particles("sample", None).P.shape[1] == 16
@@ -312,6 +324,13 @@ def test_particles_sample_consistency(psample):
     dr = np.hypot(p[..., PF["etarel"]], phi)
     assert np.allclose(p[..., PF["delta_r"]], dr, atol=2e-3)
     assert set(np.unique(p[..., PF["charge"]][m])) == {-1.0, 0.0, 1.0}
+    # absolute scale: ln pT_i - ln(pT_i / pT_jet) is the same ln pT_jet for every particle of a jet (likewise E),
+    # and the jets pass the generator's 800 GeV cut
+    for ab, rel in (("log_pt", "log_ptrel"), ("log_e", "log_erel")):
+        jet = np.where(m, p[..., PF[ab]] - p[..., PF[rel]], np.nan)
+        assert np.nanmax(jet, axis=1) - np.nanmin(jet, axis=1) == pytest.approx(0, abs=2e-2)
+        assert np.all(jet[m] > np.log(800.0) - 1e-2)
+    assert np.all(p[..., PF["log_e"]][m] >= p[..., PF["log_pt"]][m] - 1e-2)  # E >= pT
 
 
 def _padded_file(tmp_path, n_particles: int = 6) -> tuple:
@@ -319,7 +338,7 @@ def _padded_file(tmp_path, n_particles: int = 6) -> tuple:
     n = 20
     counts = rng.integers(1, n_particles + 1, n)
     mask = np.arange(n_particles)[None, :] < counts[:, None]
-    p = rng.normal(size=(n, n_particles, 8)).astype(np.float32) * mask[..., None]
+    p = rng.normal(size=(n, n_particles, len(PARTICLE_FEATURES))).astype(np.float32) * mask[..., None]
     x, y = rng.normal(size=(n, 16)), np.arange(n) % 5
     arrays = {"particles": p, "mask": mask, "particle_features": np.array(PARTICLE_FEATURES)}
     return save_dataset(tmp_path / "p.npz", x, y, {"name": "toy"}, arrays=arrays), p, mask
@@ -349,6 +368,10 @@ def test_load_particles_padding_and_errors(tmp_path):
     save_dataset(tmp_path / "names.npz", np.zeros((20, 16)), np.arange(20) % 5, {"name": "b"}, arrays=arrays)
     with pytest.raises(ValueError, match="differ from"):
         load_particles(tmp_path / "names.npz", None)
+    old = {"particles": p[..., :8], "mask": mask, "particle_features": np.array(PARTICLE_FEATURES[:8])}
+    save_dataset(tmp_path / "old.npz", np.zeros((20, 16)), np.arange(20) % 5, {"name": "o"}, arrays=old)
+    with pytest.raises(ValueError, match=r"another hgq.data.generate: make the set again"):
+        load_particles(tmp_path / "old.npz", None)  # a set of the 8-feature generator
     with pytest.raises(ValueError, match="may not be named"):
         save_dataset(tmp_path / "x.npz", np.zeros((1, 16)), [0], {"name": "x"}, arrays={"X": np.zeros(1)})
 

@@ -20,10 +20,11 @@ from hdl_gen.design import Design
 from hgq import layers as hl
 from hgq import models
 from hgq.calibrate import trace_minmax
-from hgq.data import load_particles, particle_split
+from hgq.data import PARTICLE_FEATURES, load_particles, particle_split
 from hgq.fixed import Interval
 
 N_PART = 8
+N_FEAT = len(PARTICLE_FEATURES)  # features per particle of the shipped sample
 N_VECTORS = 200
 ICARUS = pytest.param(
     "icarus", marks=pytest.mark.skipif(shutil.which("iverilog") is None, reason="apt-get install -y iverilog")
@@ -147,7 +148,7 @@ def test_shared_solution_is_retyped_exactly():
 def test_set_layer_shares_one_solution_per_member():
     keras.utils.set_random_seed(0)
     s, x_cal, x_test = _split()
-    model = models.deep_sets(N_PART, 8, phi=(8,), rho=(8,), name="ds_share")
+    model = models.deep_sets(N_PART, N_FEAT, phi=(8,), rho=(8,), name="ds_share")
     design, _ = _check(model, x_cal, x_test)
     blocks = [b for b in design.graph.blocks if b.layer == "phi0"]
     assert len(blocks) == N_PART
@@ -168,7 +169,7 @@ def _recipe(name: str):
     """Train briefly on the particle sample, calibrate, convert; Keras == interpreter checked."""
     keras.utils.set_random_seed(0)
     s, x_cal, x_test = _split()
-    model = getattr(models, name)(N_PART, 8, **RECIPES[name], beta0=1e-6, name=name)
+    model = getattr(models, name)(N_PART, N_FEAT, **RECIPES[name], beta0=1e-6, name=name)
     model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])  # fmt: skip
     hist = model.fit(x_cal, s.y_train, epochs=4, batch_size=64, verbose=0)

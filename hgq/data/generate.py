@@ -84,6 +84,8 @@ PARTICLE_DEFINITIONS: dict[str, str] = {
     "phirel": "phi_i - phi_jet wrapped to [-pi, pi)",
     "delta_r": "hypot(etarel, phirel)",
     "charge": "electric charge of the particle (-1, 0, +1), from Pythia's particle data",
+    "log_pt": "ln(pT_i / GeV)",
+    "log_e": "ln(E_i / GeV)",
 }
 """Definitions of PARTICLE_FEATURES; the jet is the anti-kT jet's 4-momentum (sum of its constituents)."""
 _INVISIBLE = (12, 14, 16)
@@ -282,7 +284,7 @@ def jet_features(jets: list[dict[str, np.ndarray]]) -> np.ndarray:
 
 
 def particle_features(jets: list[dict[str, np.ndarray]], n_particles: int) -> tuple[np.ndarray, np.ndarray]:
-    """PARTICLE_FEATURES of jets given as constituent 4-vectors with ``charge``: float32 ``[N, n_particles, 8]``
+    """PARTICLE_FEATURES of jets given as constituent 4-vectors with ``charge``: float32 ``[N, n_particles, 10]``
     (pT-descending, the first ``n_particles``, zero-padded) and the bool mask ``[N, n_particles]`` (True = real).
 
     The jet axis, pT and E are those of the sum of all constituents (the anti-kT jet's 4-momentum).
@@ -297,7 +299,18 @@ def particle_features(jets: list[dict[str, np.ndarray]], n_particles: int) -> tu
         ptrel, erel = pt[order] / np.hypot(px.sum(), py.sum()), e[order] / e.sum()
         eta, phi = _eta_phi(px[order], py[order], pz[order])
         deta, dphi = eta - jet_eta, np.mod(phi - jet_phi + np.pi, 2 * np.pi) - np.pi
-        cols = (ptrel, erel, np.log(ptrel), np.log(erel), deta, dphi, np.hypot(deta, dphi), q[order])
+        cols = (
+            ptrel,
+            erel,
+            np.log(ptrel),
+            np.log(erel),
+            deta,
+            dphi,
+            np.hypot(deta, dphi),
+            q[order],
+            np.log(pt[order]),
+            np.log(e[order]),
+        )
         out[i, : len(order)] = np.stack(cols, axis=1)
         mask[i, : len(order)] = True
     return out.astype(np.float32), mask
@@ -353,6 +366,11 @@ def _run_task(task: tuple[str, int, int, int, int, str]) -> dict:
             if "particles" not in f.files or "mask" not in f.files:
                 raise ValueError(
                     f"{path} has no particle features (made by an older hgq.data.generate); use a fresh --out directory"
+                )
+            if f["particles"].shape[2] != len(PARTICLE_FEATURES):
+                raise ValueError(
+                    f"{path} has {f['particles'].shape[2]} particle features, not the {len(PARTICLE_FEATURES)} of "
+                    "this hgq.data.generate; use a fresh --out directory"
                 )
             if f["particles"].shape[1] != n_particles:
                 raise ValueError(

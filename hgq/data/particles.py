@@ -1,7 +1,7 @@
 """Particle-level jets for set models (Deep Sets, interaction networks, transformers): per-constituent features of
 the very jets whose 16 HLF features sit beside them, so a set model and the HLF MLP can be compared on the same jets.
 
-Files come from ``python -m hgq.data.generate --particles N`` (arrays ``particles`` ``[N, n, 8]`` and ``mask``
+Files come from ``python -m hgq.data.generate --particles N`` (arrays ``particles`` ``[N, n, 10]`` and ``mask``
 ``[N, n]`` next to ``X`` and ``y``, same rows) or are the shipped ``"sample"`` (5,000 jets, 16 particles each).
 This module never imports Pythia or FastJet.
 """
@@ -17,7 +17,7 @@ import numpy as np
 from hgq.data.jsc import CLASSES, JSCData, JSCSplit, Labelled, _load_npz, jsc_split
 
 PARTICLE_FEATURES: tuple[str, ...] = (
-    "ptrel", "erel", "log_ptrel", "log_erel", "etarel", "phirel", "delta_r", "charge",
+    "ptrel", "erel", "log_ptrel", "log_erel", "etarel", "phirel", "delta_r", "charge", "log_pt", "log_e",
 )  # fmt: skip
 """Per-particle feature names in column order (definitions in docs/particles.md and the generator's provenance)."""
 PARTICLES_SAMPLE_FILE = Path(__file__).with_name("particles_sample.npz")
@@ -25,7 +25,7 @@ PARTICLES_SAMPLE_FILE = Path(__file__).with_name("particles_sample.npz")
 
 @dataclass(frozen=True, eq=False)
 class ParticleData(Labelled):
-    """Raw particle-level jets: ``P`` float32 ``[N, n, 8]`` (pT-descending, zero-padded), ``mask`` bool ``[N, n]``
+    """Raw particle-level jets: ``P`` float32 ``[N, n, 10]`` (pT-descending, zero-padded), ``mask`` bool ``[N, n]``
     (True = real particle), ``X`` the 16 HLF features of the same jets, ``y`` int64 labels."""
 
     name: str
@@ -124,7 +124,10 @@ def load_particles(source: str | os.PathLike = "sample", n_particles: int | None
             )
         names = tuple(str(s) for s in f["particle_features"])
         if names != PARTICLE_FEATURES:
-            raise ValueError(f"{path}: particle features {names} differ from {PARTICLE_FEATURES}")
+            raise ValueError(
+                f"{path}: particle features {names} differ from {PARTICLE_FEATURES}; it was made by another "
+                "hgq.data.generate: make the set again (`python -m hgq.data.generate ... --particles N`)"
+            )
         held = f["particles"].shape[1] if f["particles"].ndim == 3 else 0
         n = held if n_particles is None else int(n_particles)
         if not 1 <= n <= held:
@@ -139,7 +142,7 @@ def load_particles(source: str | os.PathLike = "sample", n_particles: int | None
         or np.any(mask[:, 1:] & ~mask[:, :-1])
     ):
         raise ValueError(
-            f"{path}: particles must be finite [N, n, 8] with the N of X, zero where mask is False and the mask "
-            f"a prefix; got particles{p.shape}, mask{mask.shape}, X{hlf.X.shape}"
+            f"{path}: particles must be finite [N, n, {len(PARTICLE_FEATURES)}] with the N of X, zero where mask is "
+            f"False and the mask a prefix; got particles{p.shape}, mask{mask.shape}, X{hlf.X.shape}"
         )
     return ParticleData(hlf.name, p, mask, hlf.X, hlf.y, provenance=hlf.provenance)
