@@ -523,7 +523,7 @@ class _Tracer:
             batch, ivs = self.enumerate(e, MAX_TABLE_VALUES, "an input", "narrow the layer's iq")
             t = layer.edge_tables(batch, p)  # (size, n_in, units)
             for o in range(layer.units):
-                edges, const = [], 0.0
+                edges, live, const = [], [], 0.0
                 for j in range(len(xs)):
                     iv = ivs.get((j,))
                     col = t[:, j, o] if iv is None else t[: iv.hi - iv.lo + 1, j, o]
@@ -536,8 +536,12 @@ class _Tracer:
                         ia = self.b.iv(a)  # of those it covers; both wires on their own grids (a wire keeps the
                         drop = iv.f - ia.f  # coarsest grid holding its values, not the read bits)
                         col = col[np.clip((np.arange(ia.lo, ia.hi + 1) << drop) - iv.lo, 0, iv.hi - iv.lo)]
-                    edges.append((a, to_mantissa(col, int(fo[j, o])), int(fo[j, o])))
-                live = self.table_sum_lookups(edges)
+                    entry = (a, to_mantissa(col, int(fo[j, o])), int(fo[j, o]))
+                    if self.table_inputs > 0:
+                        edges.append(entry)  # looked up below, pairs merged
+                    else:
+                        live.append(self.b.lookup(*entry))
+                live += self.table_sum_lookups(edges)
                 s = self.linear(live, np.ones((len(live), 1)))[0] if live else None
                 y[(*pos, o)] = self.add_bias(np.array([s], dtype=object), np.array([const]))[0]
         return y
