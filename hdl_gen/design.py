@@ -231,8 +231,10 @@ def convert(
     check_name(name)
     check_clock(clock_ns)
     if isinstance(model_or_graph, Graph):
-        if depth_bound != "min" or not pair_tables:
-            raise ValueError("depth_bound and pair_tables apply when tracing a Keras model; a Graph is already built")
+        if depth_bound != "min":
+            raise ValueError("depth_bound applies when tracing a Keras model; a Graph is already solved")
+        if not pair_tables:
+            raise ValueError("pair_tables applies when tracing a Keras model; a Graph's tables are already built")
         graph = model_or_graph
     else:
         try:
