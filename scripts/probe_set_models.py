@@ -30,6 +30,7 @@ import argparse
 import time
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 from hgq.data import CLASSES, FEATURES
@@ -73,8 +74,6 @@ def build(name: str, n: int, n_feat: int) -> keras.Model:
 
 def mass_scale(s, epochs: int) -> None:
     """The HLF MLP with its groomed mass swapped for scale-free or particle-level masses (module docstring)."""
-    import numpy as np
-
     f = {n: i for i, n in enumerate(PARTICLE_FEATURES)}
     feats = list(FEATURES)
     mi = feats.index("j_mass_mmdt")
@@ -100,6 +99,10 @@ def mass_scale(s, epochs: int) -> None:
             "leading-particle mass / pT_jet": np.concatenate([rest, (m_lead / pt_jet)[:, None]], 1),
         }
 
+    pt_jet = np.exp(s.p_test[:, 0, f["log_pt"]] / s.p_scale[f["log_pt"]] - s.p_test[:, 0, f["log_ptrel"]] /
+                    s.p_scale[f["log_ptrel"]])  # fmt: skip
+    print("test jets' pT (GeV), 5th / 50th / 95th percentile: " + " / ".join(
+        f"{v:,.0f}" for v in np.percentile(pt_jet, [5, 50, 95])))  # fmt: skip
     train = view(s.p_train, s.mask_train, s.x_train, s.hlf)
     test = view(s.p_test, s.mask_test, s.x_test, s.hlf)
     for name, xtr in train.items():
