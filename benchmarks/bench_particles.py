@@ -12,6 +12,10 @@ Data: ``--data DIR`` (a directory made by ``python -m hgq.data.generate --partic
 cores). ``--quick`` uses the shipped 5,000-jet sample and a few epochs (a smoke run, not a result).
 
     python benchmarks/bench_particles.py [--quick] [--epochs 60] [--models mlp deep_sets jedi_linear transformer]
+                                         [--seeds 0 1 2] [--particles 32]
+
+With several ``--seeds`` every model trains once per seed on the same split (``--split-seed``); the GNN-vs-MLP
+line compares the mean test accuracies.
 """
 
 # ruff: noqa: I001
@@ -58,9 +62,9 @@ def views(s, name: str):
             [s.p_test, s.mask_test[..., None].astype(np.float32)])  # fmt: skip
 
 
-def run(name: str, s, args) -> dict:
-    keras.utils.set_random_seed(args.seed)
-    model = build(name, args.particles, s.p_train.shape[-1], args.beta[0], args.seed)
+def run(name: str, s, args, seed: int) -> dict:
+    keras.utils.set_random_seed(seed)
+    model = build(name, args.particles, s.p_train.shape[-1], args.beta[0], seed)
     x_train, x_test = views(s, name)
     model.compile(keras.optimizers.Adam(args.lr), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])  # fmt: skip
@@ -83,6 +87,7 @@ def run(name: str, s, args) -> dict:
     rep = design.report()
     row = {
         "model": name,
+        "seed": seed,
         "params": int(model.count_params()),
         "accuracy": float(np.mean(np.argmax(hw, -1) == s.y_test)),
         "ebops": float(ebops),
@@ -133,7 +138,8 @@ def main(argv=None) -> int:
         default=[1e-7, 3e-6],
         help="β held for the first quarter of the epochs, then log-ramped to the second value by 3/4",
     )
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds; each model trains once per seed")
+    ap.add_argument("--split-seed", type=int, default=0, help="seed of the train/test split (the same for all models)")
     ap.add_argument("--clock", type=float, default=5.0)
     ap.add_argument("--no-yosys", action="store_true")
     ap.add_argument("--out", default="out/bench_particles")
@@ -141,36 +147,41 @@ def main(argv=None) -> int:
     if args.quick:
         args.epochs = min(args.epochs, 4)
     src = data_dir(args)
-    s = particle_split(load_particles(src, n_particles=args.particles), seed=args.seed, test_size=0.2)
+    s = particle_split(load_particles(src, n_particles=args.particles), seed=args.split_seed, test_size=0.2)
     print(f"data {src}: {len(s.y_train)} training jets, {len(s.y_test)} test jets (held out from training and "
           f"from every choice made here), {args.particles} particles x {s.p_train.shape[-1]} features; "
-          f"{args.epochs} epochs, beta {args.beta}, {args.clock} ns on {PART}")  # fmt: skip
+          f"{args.epochs} epochs, beta {args.beta}, seeds {args.seeds}, {args.clock} ns on {PART}")  # fmt: skip
     rows = []
     for name in args.models:
-        rows.append(run(name, s, args))
-        r = rows[-1]
-        syn = f"  yosys LUT {r['yosys_lut']} FF {r['yosys_ff']} DSP {r['yosys_dsp']}" if "yosys_lut" in r else ""
-        print(f"  {name:12s} acc {r['accuracy']:.4f}  latency {r['latency_cycles']} cycles = {r['latency_ns']:.1f} ns "
-              f"(II 1)  est LUT {r['lut_estimate']}{syn}  train {r['train_s']:.0f} s", flush=True)  # fmt: skip
+        for seed in args.seeds:
+            rows.append(run(name, s, args, seed))
+            r = rows[-1]
+            syn = f"  yosys LUT {r['yosys_lut']} FF {r['yosys_ff']} DSP {r['yosys_dsp']}" if "yosys_lut" in r else ""
+            print(f"  {name:12s} seed {seed}  acc {r['accuracy']:.4f}  latency {r['latency_cycles']} cycles = "
+                  f"{r['latency_ns']:.1f} ns (II 1)  est LUT {r['lut_estimate']}{syn}  train {r['train_s']:.0f} s",
+                  flush=True)  # fmt: skip
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1))
-    print(f"\n{'model':12s} {'acc':>7s} {'cycles':>6s} {'ns':>6s} {'II':>3s} {'est LUT':>8s} {'yosys LUT':>9s} "
-          f"{'FF':>7s} {'DSP':>4s} {'EBOPs':>9s} {'train s':>8s}")  # fmt: skip
+    print(f"\n{'model':12s} {'seed':>4s} {'acc':>7s} {'cycles':>6s} {'ns':>6s} {'II':>3s} {'est LUT':>8s} "
+          f"{'yosys LUT':>9s} {'FF':>7s} {'DSP':>4s} {'EBOPs':>9s} {'train s':>8s}")  # fmt: skip
     for r in rows:
-        print(f"{r['model']:12s} {r['accuracy']:7.4f} {r['latency_cycles']:6d} {r['latency_ns']:6.1f} {r['ii']:3d} "
-              f"{r['lut_estimate']:8d} {r.get('yosys_lut', '-'):>9} {r.get('yosys_ff', '-'):>7} "
+        print(f"{r['model']:12s} {r['seed']:4d} {r['accuracy']:7.4f} {r['latency_cycles']:6d} {r['latency_ns']:6.1f} "
+              f"{r['ii']:3d} {r['lut_estimate']:8d} {r.get('yosys_lut', '-'):>9} {r.get('yosys_ff', '-'):>7} "
               f"{r.get('yosys_dsp', '-'):>4} {r['ebops']:9.0f} {r['train_s']:8.0f}")  # fmt: skip
-    by = {r["model"]: r for r in rows}
-    if "mlp" in by and "jedi_linear" in by:
-        g, m = by["jedi_linear"], by["mlp"]
-        print(f"\nGNN (jedi_linear) vs 16-feature MLP on the same test jets: accuracy {g['accuracy']:.4f} vs "
-              f"{m['accuracy']:.4f} ({'more' if g['accuracy'] > m['accuracy'] else 'NOT more'} accurate)")  # fmt: skip
-    if "jedi_linear" in by:
-        g = by["jedi_linear"]
+    acc = {n: np.array([r["accuracy"] for r in rows if r["model"] == n]) for n in args.models}
+    if len(args.seeds) > 1:
+        print(f"\naccuracy over seeds {args.seeds}: " + "; ".join(
+            f"{n} {a.mean():.4f} (min {a.min():.4f}, max {a.max():.4f})" for n, a in acc.items()))  # fmt: skip
+    if "mlp" in acc and "jedi_linear" in acc:
+        g, m = acc["jedi_linear"].mean(), acc["mlp"].mean()
+        print(f"\nGNN (jedi_linear, {args.particles} particles) vs 16-feature MLP on the same test jets, mean over "
+              f"{len(args.seeds)} seed(s): accuracy {g:.4f} vs {m:.4f} "
+              f"({'more' if g > m else 'NOT more'} accurate)")  # fmt: skip
+    for g in (r for r in rows if r["model"] == "jedi_linear"):
         ok = g["latency_ns"] <= GNN_LATENCY_NS and g["meets_clock"]
-        print(f"GNN latency {g['latency_ns']:.1f} ns at {args.clock} ns clock, II 1: "
-              f"{'within' if ok else 'OVER'} {GNN_LATENCY_NS:.0f} ns")  # fmt: skip
+        print(f"GNN seed {g['seed']}: latency {g['latency_ns']:.1f} ns at {args.clock} ns clock, II 1: "
+              f"{'within' if ok else 'OVER'} {GNN_LATENCY_NS:.0f} ns ({args.particles} particles)")  # fmt: skip
     return 0
 
 
