@@ -87,6 +87,7 @@ def lut_tagger(
     batch_norm: bool = False,
     input_i_max: float | None = 3.0,
     cap_gradient: bool = True,
+    table_cost: str = "lut6",
     seed: int = 0,
     name: str = "lut_tagger",
 ) -> keras.Model:
@@ -115,6 +116,7 @@ def lut_tagger(
             (docs/lut_layers.md, "Limits").
         cap_gradient: the model inputs' ``i`` also learn from the resolution the table cap takes from them
             (:class:`~hgq.layers.QLUTDense`).
+        table_cost: how the resource term counts table LUTs (:func:`hgq.layers.lut_dense.table_luts`).
         seed: initializer seed.
         name: model name.
     """
@@ -129,8 +131,8 @@ def lut_tagger(
         if j == 0 and input_i_max is not None:
             iq["i_range"] = (-23.0, float(input_i_max))
         y = QLUTDense(u, hidden=features, table_bits=bits[j], iq_conf={**iq, **(iq_conf or {})}, eoq_conf=eoq_conf,
-                      edge_widths=edge_widths, batch_norm=batch_norm, cap_gradient=cap_gradient, beta0=beta0,
-                      seed=seed + j, name=f"lut{j}")(y)  # fmt: skip
+                      edge_widths=edge_widths, batch_norm=batch_norm, cap_gradient=cap_gradient,
+                      table_cost=table_cost, beta0=beta0, seed=seed + j, name=f"lut{j}")(y)  # fmt: skip
     return keras.Model(inp, y, name=name)
 
 

@@ -297,6 +297,16 @@ def test_resource_term_counts_table_luts_and_adder_bits():
     s = np.where(b_in >= 5, 2.0 ** (b_in - 5), b_in / 5)
     want = np.sum(s * b_out / 2 + b_out * (b_in > 0))
     assert layer.ebops == pytest.approx(want, rel=1e-6) and want > 0
+    # table_cost="lut": one LUT per output bit up to 6 address bits (yosys' count), b/6 of it below
+    as_yosys = QLUTDense(5, seed=0, table_cost="lut")
+    as_yosys.build((None, 12))
+    for a, b in zip(as_yosys.weights, layer.weights, strict=True):
+        a.assign(b)
+    want = np.sum(b_in / 6 * b_out + b_out * (b_in > 0))
+    assert as_yosys.ebops == pytest.approx(want, rel=1e-6) and as_yosys.ebops > layer.ebops
+    assert QLUTDense.from_config(as_yosys.get_config()).table_cost == "lut"
+    with pytest.raises(ValueError, match="table_cost must be one of"):
+        QLUTDense(5, table_cost="lut5")
     conv = QLUTConv1D(2, 3, padding="same", seed=0)  # padding taps cost nothing; 4 positions of 3 taps
     conv.build((None, 4, 1))
     assert conv.ebops < 4 * 3 * 2 * (2.0 ** (7 - 5) * 6 / 2 + 6)

@@ -48,8 +48,19 @@ IQ_DEFAULTS = dict(q_type="kif", k0=1, i0=3, f0=3, round_mode="TRN", overflow_mo
 EOQ_DEFAULTS = dict(q_type="kif", k0=1, i0=1, f0=4, round_mode="RND", overflow_mode="SAT")
 
 
-def table_luts(b_in, b_out):
-    """LUT6 estimate of tables with ``b_in`` address bits and ``b_out`` output bits (differentiable tensors)."""
+TABLE_COSTS = ("lut6", "lut")
+
+
+def table_luts(b_in, b_out, cost: str = "lut6"):
+    """LUT estimate of tables with ``b_in`` address bits and ``b_out`` output bits (differentiable tensors).
+
+    ``"lut6"``: two output bits of at most 5 address bits share one LUT6 (its two outputs), so such a bit costs half
+    a LUT, a 6-bit one a whole LUT, each further bit doubles. ``"lut"``: every output bit of up to 6 address bits
+    is one LUT, as yosys counts them (one cell per LUT, no pairing); narrower tables cost ``b_in / 6`` of it so
+    that the widths keep a gradient down to pruning.
+    """
+    if cost == "lut":
+        return ops.where(b_in >= 6.0, ops.power(2.0, b_in - 6.0), b_in / 6.0) * b_out
     s = ops.where(b_in >= 5.0, ops.power(2.0, b_in - 5.0), b_in / 5.0)
     return s * b_out * 0.5
 
@@ -68,8 +79,11 @@ class _QLUTBase(QLayer):
         batch_norm: bool = False,
         bn_momentum: float = 0.99,
         cap_gradient: bool = True,
+        table_cost: str = "lut6",
         **kwargs,
     ):
+        if table_cost not in TABLE_COSTS:
+            raise ValueError(f"table_cost must be one of {TABLE_COSTS}, got {table_cost!r}")
         kwargs["iq_conf"] = {**IQ_DEFAULTS, **(kwargs.get("iq_conf") or {})}
         if not kwargs.get("enable_iq", True):
             raise ValueError(
@@ -85,7 +99,7 @@ class _QLUTBase(QLayer):
             raise ValueError(f"bn_momentum must be in [0, 1), got {bn_momentum}")
         self.seed, self.bn_momentum = seed, float(bn_momentum)
         self.edge_widths, self.batch_norm = bool(edge_widths), bool(batch_norm)
-        self.cap_gradient = bool(cap_gradient)
+        self.cap_gradient, self.table_cost = bool(cap_gradient), table_cost
         self.eoq = make_quantizer({**EOQ_DEFAULTS, **(eoq_conf or {})}, "activation", "eoq")
         if self.eoq.wrap:
             raise ValueError(
@@ -277,7 +291,7 @@ class _QLUTBase(QLayer):
         k, _, _, bits = self.eoq._widths(training)
         b_out = bits + ops.stop_gradient(k)  # (1, n_in, units)
         live = ops.cast(ops.stop_gradient(b_in) > 0, b_out.dtype)
-        return ops.sum(table_luts(b_in, b_out) + b_out * live)
+        return ops.sum(table_luts(b_in, b_out, self.table_cost) + b_out * live)
 
     def compute_ebops(self, training: bool):
         return self.ebops_op(None, training)
@@ -290,7 +304,7 @@ class _QLUTBase(QLayer):
         cfg.update(units=self.units, hidden=self.hidden, table_bits=self.table_bits,
                    eoq_conf=quantizer_config(self.eoq), seed=self.seed, edge_widths=self.edge_widths,
                    batch_norm=self.batch_norm, bn_momentum=self.bn_momentum,
-                   cap_gradient=self.cap_gradient)  # fmt: skip
+                   cap_gradient=self.cap_gradient, table_cost=self.table_cost)  # fmt: skip
         return cfg
 
 
@@ -339,6 +353,8 @@ class QLUTDense(_QLUTBase):
             before ``eoq`` (folded into the tables); ``bn_momentum`` for its moving statistics.
         cap_gradient: where the cap binds, a SAT input's ``i`` gets the read bits' surrogate gradient (widening the
             range costs a fractional bit the loss then sees); WRAP inputs (range set by calibration) are unchanged.
+        table_cost: how the resource term counts a table's LUTs (:func:`table_luts`): ``"lut6"`` (two narrow
+            output bits per LUT6) or ``"lut"`` (one LUT per output bit up to 6 address bits, as yosys counts).
         **kwargs: :class:`~hgq.layers.base.QLayer` arguments (iq_conf — defaults kif k0=1 i0=3 f0=3 TRN WRAP,
             calibrate with ``trace_minmax`` —, oq_conf, enable_oq, beta0, ...).
     """
