@@ -87,14 +87,15 @@ def lut_tagger(
     batch_norm: bool = False,
     input_i_max: float | None = 3.0,
     cap_gradient: bool = True,
-    table_cost: str = "lut6",
+    table_cost: str = "lut",
     seed: int = 0,
     name: str = "lut_tagger",
 ) -> keras.Model:
     """The JSC jet tagger built from learned tables: ``QLUTDense(16) → QLUTDense(5)``, logits out.
 
     Every edge is a table of one quantized input; each output is the adder tree of its tables
-    (:mod:`hgq.layers.lut_dense`). The resource term counts the tables' LUT6s and adder bits.
+    (:mod:`hgq.layers.lut_dense`). The resource term counts the tables' LUTs (one per output bit of up to 6
+    address bits, as yosys counts them) and adder bits.
     Defaults: tables of at most 7 address bits (measured: 5 or 6 bits on the features cost ~0.05 accuracy), each
     edge reading its own learned number of its input's bits; model inputs kif k0=1 i0=2 f0=3 TRN SAT per element,
     at most 3 integer bits (a learned range the input port carries, no logic); hidden inputs kif TRN WRAP (free

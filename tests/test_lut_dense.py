@@ -132,8 +132,8 @@ def test_edge_widths_read_fewer_bits_and_lower_exactly():
     assert np.array_equal(t.sum(axis=1), y_inf)
     ko, io, fo = layer.eoq.kif()
     b_in, b_out = np.maximum(k[:, None] + i[:, None] + re, 0).astype(np.float64), (ko + io + fo).astype(np.float64)
-    s = np.where(b_in >= 5, 2.0 ** (b_in - 5), b_in / 5)
-    assert layer.ebops == pytest.approx(np.sum(s * b_out / 2 + b_out * (b_in > 0)), rel=1e-6)
+    s = np.where(b_in >= 6, 2.0 ** (b_in - 6), b_in / 6)  # table_cost="lut": a LUT per output bit up to 6 bits
+    assert layer.ebops == pytest.approx(np.sum(s * b_out + b_out * (b_in > 0)), rel=1e-6)
 
 
 def test_pairs_of_narrow_tables_become_one_table_of_two_wires():
@@ -286,7 +286,7 @@ def test_batch_norm_normalises_with_the_batch_statistics_of_the_values_read(tmp_
 
 def test_resource_term_counts_table_luts_and_adder_bits():
     rng = np.random.default_rng(7)
-    layer = QLUTDense(5, seed=0)
+    layer = QLUTDense(5, seed=0, table_cost="lut6")
     layer.build((None, 12))
     _randomize_widths(layer, rng, 8)
     layer.eoq.bvar.assign(rng.integers(-2, 5, size=layer.eoq.bvar.shape).astype("float32"))  # some edges pruned
@@ -297,14 +297,14 @@ def test_resource_term_counts_table_luts_and_adder_bits():
     s = np.where(b_in >= 5, 2.0 ** (b_in - 5), b_in / 5)
     want = np.sum(s * b_out / 2 + b_out * (b_in > 0))
     assert layer.ebops == pytest.approx(want, rel=1e-6) and want > 0
-    # table_cost="lut": one LUT per output bit up to 6 address bits (yosys' count), b/6 of it below
-    as_yosys = QLUTDense(5, seed=0, table_cost="lut")
+    # table_cost="lut" (the default): one LUT per output bit up to 6 address bits (yosys' count), b/6 of it below
+    as_yosys = QLUTDense(5, seed=0)
     as_yosys.build((None, 12))
     for a, b in zip(as_yosys.weights, layer.weights, strict=True):
         a.assign(b)
     want = np.sum(b_in / 6 * b_out + b_out * (b_in > 0))
     assert as_yosys.ebops == pytest.approx(want, rel=1e-6) and as_yosys.ebops > layer.ebops
-    assert QLUTDense.from_config(as_yosys.get_config()).table_cost == "lut"
+    assert QLUTDense.from_config(layer.get_config()).table_cost == "lut6"
     with pytest.raises(ValueError, match="table_cost must be one of"):
         QLUTDense(5, table_cost="lut5")
     conv = QLUTConv1D(2, 3, padding="same", seed=0)  # padding taps cost nothing; 4 positions of 3 taps
