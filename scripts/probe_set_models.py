@@ -78,11 +78,17 @@ def mass_scale(s, epochs: int) -> None:
     feats = list(FEATURES)
     mi = feats.index("j_mass_mmdt")
 
+    def raw_particles(p):
+        return p.astype(np.float64) / s.p_scale  # raw features again (the split scales by powers of two: exact)
+
+    def jet_pt(p):
+        return np.exp(p[:, 0, f["log_pt"]] - p[:, 0, f["log_ptrel"]])
+
     def view(p, m, x, hlf):
-        p = p.astype(np.float64) / s.p_scale  # raw features again (the split scales by powers of two: exact)
+        p = raw_particles(p)
         pt = np.where(m, np.exp(p[..., f["log_pt"]]), 0.0)
         eta, phi = p[..., f["etarel"]], p[..., f["phirel"]]
-        pt_jet = np.exp(p[:, 0, f["log_pt"]] - p[:, 0, f["log_ptrel"]])
+        pt_jet = jet_pt(p)
         sums = [(pt * np.cosh(eta)).sum(1), (pt * np.cos(phi)).sum(1), (pt * np.sin(phi)).sum(1),
                 (pt * np.sinh(eta)).sum(1)]  # fmt: skip
         m_lead = np.sqrt(np.maximum(sums[0] ** 2 - sums[1] ** 2 - sums[2] ** 2 - sums[3] ** 2, 0.0))
@@ -99,10 +105,8 @@ def mass_scale(s, epochs: int) -> None:
             "leading-particle mass / pT_jet": np.concatenate([rest, (m_lead / pt_jet)[:, None]], 1),
         }
 
-    pt_jet = np.exp(s.p_test[:, 0, f["log_pt"]] / s.p_scale[f["log_pt"]] - s.p_test[:, 0, f["log_ptrel"]] /
-                    s.p_scale[f["log_ptrel"]])  # fmt: skip
     print("test jets' pT (GeV), 5th / 50th / 95th percentile: " + " / ".join(
-        f"{v:,.0f}" for v in np.percentile(pt_jet, [5, 50, 95])))  # fmt: skip
+        f"{v:,.0f}" for v in np.percentile(jet_pt(raw_particles(s.p_test)), [5, 50, 95])))  # fmt: skip
     train = view(s.p_train, s.mask_train, s.x_train, s.hlf)
     test = view(s.p_test, s.mask_test, s.x_test, s.hlf)
     for name, xtr in train.items():
