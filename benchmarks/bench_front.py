@@ -2,7 +2,7 @@
 
     python benchmarks/bench_front.py [--quick] [--data sample|DIR] [--seeds 3] [--epochs 1000] [--points 10]
                                      [--resource ebops da] [--families dense lut] [--lut-epochs 600]
-                                     [--lut-options KEY=VALUE ...]
+                                     [--lut-hidden 16 none] [--lut-options KEY=VALUE ...]
                                      [--abc9] [--out out/bench_front] [--da-reference RUNS_JSON]
 
 Both tools train the 16-64-32-32-5 jet tagger with the same initial formats and HGQ2's recipe (batch 2048, Adam
@@ -15,13 +15,17 @@ to ``--points`` spread evenly in log EBOPs, lowered (hgq-hil: ``hdl_gen.convert`
 split (20 %) selects nothing: fronts are read "held out" (at each budget, the test accuracy of the point with the
 best validation accuracy among those within budget; ``hgq.pareto.held_out_curve``), as mean and spread over seeds.
 
-``--families lut`` (in the default) adds the learned-table family: hgq-hil's ``lut_tagger`` (``QLUTDense(16) →
-QLUTDense(5)``) against HGQ2's ``QDenseT(16) → QDenseT(5)`` with batch norm, both for ``--lut-epochs`` (600, the
-HGQ-LUT recipe) with the same β schedule, lowered (hdl_gen / da4ml, tables as ``case`` logic) and synthesised
-alike; the report adds the LUT bars: LUT front vs HGQ2's, LUT and latency against the DA front at its knee, and
-training time against the DA model's. ``--da-reference RUNS_JSON`` adds the knee of a longer run's DA front on the
-same data and split (the LUT family's 100-epoch fronts against the DA family's 1000-epoch recipe, say).
-``--lut-options`` passes arguments to ``lut_tagger`` (``edge_widths=true batch_norm=true``, say).
+``--families lut`` (in the default) adds the learned-table family: hgq-hil's ``lut_tagger`` in each
+``--lut-hidden`` architecture (default ``16 none``: ``QLUTDense(16) → QLUTDense(5)``, and one ``QLUTDense(5)``
+layer, a sum of one learned function per feature that fits one clock cycle), each trained per seed, the family's
+front per seed being the union of their points (at each budget the best on validation of either); against HGQ2's
+``QDenseT(16) → QDenseT(5)`` with batch norm. Both train for ``--lut-epochs`` (600, the HGQ-LUT recipe) with
+the same β schedule, are lowered (hdl_gen / da4ml, tables as ``case`` logic) and synthesised alike; the report
+adds the LUT bars: LUT front vs HGQ2's, LUT and latency against the DA front at its knee (the union's and each
+architecture's), and each LUT model's training time against the DA model's. ``--da-reference RUNS_JSON`` adds
+the knee of a longer run's DA front on the same data and split (the LUT family's 100-epoch fronts against the DA
+family's 1000-epoch recipe, say). ``--lut-options`` passes arguments to ``lut_tagger`` (``edge_widths=true
+batch_norm=true``, say).
 A finished run keeps its training (``train.json``) and its lowered points (``result.json``): rerunning with other
 ``--points``, ``--clock``, ``--abc9`` or ``--no-pair-tables`` (hgq-hil's LUT layers lowered without merging
 pairs of narrow tables, ``hdl_gen.convert(pair_tables=False)``) lowers again without training again.
@@ -115,6 +119,42 @@ def lut_option(text: str) -> tuple[str, object]:
         return key, value
 
 
+def lut_hidden(text: str) -> tuple[int, ...]:
+    """A ``--lut-hidden`` architecture: hidden table-layer sizes, comma-separated (``16``, ``32,16``), or ``none``
+    for a single table layer (each logit a sum of one learned function per feature)."""
+    if text.strip().lower() == "none":
+        return ()
+    try:
+        sizes = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"--lut-hidden takes sizes like 16 or 32,16, or none; got {text!r}")
+    return sizes
+
+
+def arch_label(hidden: tuple[int, ...]) -> str:
+    """The name of a LUT architecture in run directories and reports: ``16``, ``32-16``, ``none``."""
+    return "-".join(map(str, hidden)) or "none"
+
+
+def merge_archs(parts: dict[str, dict]) -> dict:
+    """One seed of the LUT family: the union of its architectures' runs (label -> run), every point labelled with
+    its ``arch``. Curves and costs read over the union pick, at each budget, the best point on validation of any
+    architecture; training times add up, and each architecture's are kept under ``archs``."""
+    runs = parts.values()
+    secs = sum(r["train_seconds"] for r in runs)
+    return {
+        "points": [{**p, "arch": a} for a, r in parts.items() for p in r["points"]],
+        "front": [{**p, "arch": a} for a, r in parts.items() for p in r["front"]],
+        "front_size": sum(r["front_size"] for r in runs),
+        "train_seconds": secs,
+        "samples_per_s": sum(r["samples_per_s"] * r["train_seconds"] for r in runs) / secs,
+        "epochs": max(r["epochs"] for r in runs),
+        "archs": {a: {k: r[k] for k in ("train_seconds", "samples_per_s", "epochs")} for a, r in parts.items()},
+    }
+
+
 def lowering_key(args) -> dict:
     """What a finished run's lowered points depend on beyond its training."""
     key = {"points": args.points, "clock": args.clock, "abc9": args.abc9}
@@ -135,13 +175,19 @@ def training_key(args, seed: int, family: str, resource: str, epochs: int, model
 
 
 # -- hgq-hil ----------------------------------------------------------------------------------------------------
-def run_ours(split, seed: int, args, out: Path, resource: str, family: str = "dense") -> dict:
-    """Train, calibrate, select on validation, lower and synthesise hgq-hil's front for one seed."""
+def run_ours(
+    split, seed: int, args, out: Path, resource: str, family: str = "dense", hidden: tuple[int, ...] | None = None
+) -> dict:
+    """Train, calibrate, select on validation, lower and synthesise hgq-hil's front for one seed (``hidden``: the
+    LUT family's hidden table layers, else ``lut_tagger``'s default)."""
     epochs = args.lut_epochs if family == "lut" else args.epochs
 
     keras.utils.set_random_seed(seed)
     if family == "lut":
-        model = lut_tagger(beta0=args.beta[0], seed=seed, **dict(getattr(args, "lut_options", [])))
+        opts = dict(getattr(args, "lut_options", []))
+        if hidden is not None:
+            opts["hidden"] = hidden
+        model = lut_tagger(beta0=args.beta[0], seed=seed, **opts)
     else:
         model = jet_tagger(beta0=args.beta[0], seed=seed, resource=resource)
 
@@ -231,7 +277,8 @@ def report(res: dict, args, out: Path, reference: dict | None = None) -> None:
           f"(split seed 0); the test split selects nothing (fronts chosen on validation, read held out)")  # fmt: skip
     lut_e = getattr(args, "lut_epochs", args.epochs)
     opts = " ".join(f"{k}={json.dumps(v)}" for k, v in getattr(args, "lut_options", []))
-    lut_e = f"{lut_e}{', lut_tagger ' + opts if opts else ''}"
+    archs = " and ".join(f"hidden={arch_label(tuple(h))}" for h in getattr(args, "lut_hidden", [(16,)]))
+    lut_e = f"{lut_e}, lut_tagger {archs}{' ' + opts if opts else ''}"
     print(f"recipe: {args.epochs} epochs (LUT models {lut_e}), batch {args.batch}, Adam {args.lr}, β {args.beta[0]:g} "
           f"for the first 10 % of the epochs then log to {args.beta[1]:g}; seeds {args.seeds}; {PART} at "
           f"{args.clock} ns; yosys synth_xilinx -family xcup ({'ABC9' if args.abc9 else 'classic ABC'})")  # fmt: skip
@@ -388,18 +435,32 @@ def lut_bars(res: dict, tools: list[str], runs: dict, reference: dict | None = N
             + (f"ratio {min(ratios):.2f}-{max(ratios):.2f} over {len(ratios)} accuracies" if ratios else "none")
             + f"; best test accuracy (mean of seeds' best) {best['hgq-hil LUT']:.4f} vs {best['hgq2 LUT']:.4f}"
         )
-    if reference is not None:
-        out["da_knee_reference"] = knee_bar(reference["runs"]["hgq-hil"], ours, reference["label"])
+    archs = list(ours[0].get("archs", {}))
+    families = [("union", "", ours)]  # the family's front, and each architecture's alone
+    families += [(a, f" (hidden={a} alone)", by_arch(ours, a)) for a in archs if len(archs) > 1]
+    knees = [("da_knee_reference", reference["runs"]["hgq-hil"], reference["label"])] if reference else []
     if "hgq-hil" in tools:
-        out["da_knee"] = knee_bar(runs["hgq-hil"], ours, "the DA front's knee")
+        knees.append(("da_knee", runs["hgq-hil"], "the DA front's knee"))
+    for key, da, label in knees:
+        out[key] = {name: knee_bar(da, rs, label + suffix) for name, suffix, rs in families}
+    if "hgq-hil" in tools:
         t_da = float(np.mean([r["train_seconds"] for r in runs["hgq-hil"]]))
-        t_lut = float(np.mean([r["train_seconds"] for r in ours]))
-        e_da, e_lut = runs["hgq-hil"][0].get("epochs", 0), ours[0].get("epochs", 0)
-        out["train_time_ratio"] = t_lut / t_da
-        print(
-            f"training time, whole recipe: LUT model {t_lut:,.0f} s ({e_lut} epochs) vs DA model {t_da:,.0f} s "
-            f"({e_da} epochs): {t_lut / t_da:.2f}x; per epoch {t_lut / max(e_lut, 1) / (t_da / max(e_da, 1)):.2f}x"
-        )
+        e_da = runs["hgq-hil"][0].get("epochs", 0)
+        per_model = {a: [r["archs"][a] for r in ours] for a in archs} or {"": ours}
+        out["train_time_ratio"] = {}
+        for a, rs in per_model.items():
+            t_lut, e_lut = float(np.mean([r["train_seconds"] for r in rs])), rs[0].get("epochs", 0)
+            out["train_time_ratio"][a or "lut"] = t_lut / t_da
+            print(
+                f"training time, whole recipe: LUT model{' hidden=' + a if a else ''} {t_lut:,.0f} s ({e_lut} epochs) "
+                f"vs DA model {t_da:,.0f} s ({e_da} epochs): {t_lut / t_da:.2f}x; per epoch "
+                f"{t_lut / max(e_lut, 1) / (t_da / max(e_da, 1)):.2f}x"
+            )
+
+
+def by_arch(runs: list[dict], arch: str) -> list[dict]:
+    """The runs of the LUT family cut down to the points of one architecture."""
+    return [{**r, "points": [p for p in r["points"] if p.get("arch") == arch]} for r in runs]
 
 
 def plot(res: dict, tools: list[str], path: Path) -> None:
@@ -449,6 +510,10 @@ def main(argv=None) -> int:
     ap.add_argument("--lut-options", nargs="+", default=[], metavar="KEY=VALUE", type=lut_option,
                     help="lut_tagger arguments for the LUT family, VALUE as JSON (e.g. edge_widths=true "
                          "table_bits=[7,7])")  # fmt: skip
+    ap.add_argument("--lut-hidden", nargs="+", type=lut_hidden, default=[(16,), ()], metavar="SIZES",
+                    help="the LUT family's architectures, each its hidden table layers (16; 32,16) or none (one "
+                         "table layer); every one is trained per seed and the family's front is their union "
+                         "(default: 16 none)")  # fmt: skip
     ap.add_argument("--no-hgq2", action="store_true", help="skip the HGQ2 baseline")
     ap.add_argument("--abc9", action="store_true", help="yosys ABC9 LUT mapping (slow) instead of classic ABC")
     ap.add_argument(
@@ -462,6 +527,9 @@ def main(argv=None) -> int:
                     help="an earlier run's runs.json on the same data and split whose hgq-hil DA front (e.g. of "
                          "the 1000-epoch recipe) gives the LUT family a second knee to meet")  # fmt: skip
     args = ap.parse_args(argv)
+    if any(k == "hidden" for k, _ in args.lut_options):
+        ap.error("give the LUT family's architectures with --lut-hidden (e.g. --lut-hidden 16 none), not "
+                 "--lut-options hidden=...")  # fmt: skip
     if args.report:
         res = json.loads(Path(args.report).read_text())
         report(res, argparse.Namespace(**res["args"]), Path(args.report).parent, da_reference(args.da_reference, res))
@@ -491,11 +559,14 @@ def main(argv=None) -> int:
             jobs += [(names[r], f"{r}_seed{s}", lambda d, s=s, r=r: run_ours(split, s, args, d, r))
                      for r in args.resource]  # fmt: skip
         if lut:
-            jobs.append(("hgq-hil LUT", f"lut_seed{s}", lambda d, s=s: run_ours(split, s, args, d, "ebops", "lut")))
+            jobs += [("hgq-hil LUT", f"lut-{arch_label(h)}_seed{s}",
+                      lambda d, s=s, h=h: run_ours(split, s, args, d, "ebops", "lut", h))
+                     for h in args.lut_hidden]  # fmt: skip
         if py and dense:
             jobs.append(("hgq2", f"hgq2_seed{s}", lambda d, s=s: run_hgq2(py, split_file, s, args, d)))
         if py and lut:
             jobs.append(("hgq2 LUT", f"hgq2lut_seed{s}", lambda d, s=s: run_hgq2(py, split_file, s, args, d, "lut")))
+    lut_parts: dict[str, dict[str, dict]] = {}  # seed -> architecture -> run
     for tool, name, job in sorted(jobs, key=lambda j: j[1].rsplit("seed", 1)[1]):  # seed by seed
         done = out / name / "result.json"  # a finished run is kept: an interrupted benchmark resumes
         if not done.is_file() or json.loads(done.read_text()).get("lowering") != lowering_key(args):
@@ -503,7 +574,13 @@ def main(argv=None) -> int:
             done.parent.mkdir(parents=True, exist_ok=True)
             done.write_text(json.dumps({**job(out / name), "lowering": lowering_key(args)}, default=float))
             print(f"[{name}: {time.perf_counter() - t0:.0f} s]", file=sys.stderr, flush=True)
-        res["runs"][tool].append(json.loads(done.read_text()))
+        if tool == "hgq-hil LUT":
+            arch, seed = name[len("lut-") :].rsplit("_seed", 1)
+            lut_parts.setdefault(seed, {})[arch] = json.loads(done.read_text())
+        else:
+            res["runs"][tool].append(json.loads(done.read_text()))
+    if lut:
+        res["runs"]["hgq-hil LUT"] = [merge_archs(parts) for parts in lut_parts.values()]
     (out / "runs.json").write_text(json.dumps(res, indent=1, default=float))
     if not py:
         print("HGQ2 baseline not run (set HGQ2_PYTHON to a venv python with hgq2==0.2.0, da4ml==0.6.0 and jax)")

@@ -28,6 +28,7 @@ __all__ = [
     "load_model_file",
     "non_negative_int",
     "positive_float",
+    "layer_size",
     "positive_int",
 ]
 
@@ -80,6 +81,11 @@ def positive_int(text: str) -> int:
     if v < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
     return v
+
+
+def layer_size(text: str) -> int | None:
+    """argparse type for a hidden layer: its size (an integer >= 1), or ``none`` (no hidden layer)."""
+    return None if text.strip().lower() == "none" else positive_int(text)
 
 
 def non_negative_int(text: str) -> int:

@@ -26,6 +26,7 @@ from boards.checks import (
     check_out_dir,
     check_out_file,
     exit_code,
+    layer_size,
     load_model_file,
     non_negative_int,
     positive_float,
@@ -107,7 +108,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from boards import pipeline
 
     out = check_out_dir(args.out)
-    front, split = pipeline.train(args.data, out, hidden=args.hidden, family=args.model, epochs=args.epochs,
+    hidden = args.hidden
+    if hidden is not None and None in hidden:
+        if len(hidden) > 1:
+            raise ValueError(f"--hidden {' '.join(str(h).lower() for h in hidden)}: 'none' (no hidden layer) "
+                             "stands alone; give sizes (--hidden 64 32) or none")  # fmt: skip
+        hidden = ()
+    front, split = pipeline.train(args.data, out, hidden=hidden, family=args.model, epochs=args.epochs,
                                   batch_size=args.batch_size,
                                   beta=tuple(args.beta), lr=args.lr, seed=args.seed,
                                   callbacks=[_epoch_bar(args.epochs, args.json)],
@@ -393,10 +400,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--hidden",
-        type=positive_int,
+        type=layer_size,
         nargs="+",
         default=None,
-        help="hidden layer sizes (default 64 32 32 for dense, 16 for lut)",
+        help="hidden layer sizes, or none for no hidden layer (default 64 32 32 for dense, 16 for lut; "
+        "--model lut --hidden none: one table layer, one clock cycle)",
     )
     t.add_argument("--epochs", type=positive_int, default=100)
     t.add_argument("--batch-size", type=positive_int, default=1024)

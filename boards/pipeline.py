@@ -58,8 +58,8 @@ def train(
     ``pareto.json`` and plots into ``out``; returns ``(front, split)`` (the front chosen on a validation
     hold-out of the training split, never on the test split). ``family``: ``"dense"`` (the DA MLP,
     :func:`hgq.models.jet_tagger`, hidden ``(64, 32, 32)``) or ``"lut"`` (learned tables,
-    :func:`hgq.models.lut_tagger`, hidden ``(16,)``). ``step(msg)`` wraps each slow step after training (the CLI
-    shows a spinner)."""
+    :func:`hgq.models.lut_tagger`, hidden ``(16,)``; ``()``: one table layer, one clock cycle). ``step(msg)``
+    wraps each slow step after training (the CLI shows a spinner)."""
     import keras
 
     from hgq.data import jsc_split, load_jsc
@@ -72,9 +72,9 @@ def train(
     if family not in ("dense", "lut"):
         raise ValueError(f"model family {family!r} is not valid; use 'dense' or 'lut'")
     if family == "lut":
-        model = lut_tagger(hidden=tuple(hidden or (16,)), beta0=beta[0], seed=seed)
+        model = lut_tagger(hidden=(16,) if hidden is None else tuple(hidden), beta0=beta[0], seed=seed)
     else:
-        model = jet_tagger(hidden=tuple(hidden or (64, 32, 32)), beta0=beta[0], seed=seed)
+        model = jet_tagger(hidden=(64, 32, 32) if hidden is None else tuple(hidden), beta0=beta[0], seed=seed)
     xt, yt, xv, yv = holdout(split.x_train, split.y_train)
     files = train_front(model, xt, yt, out, epochs=epochs, batch_size=batch_size, beta=tuple(beta), lr=lr,
                         validation_data=(xv, yv), callbacks=list(callbacks))  # fmt: skip

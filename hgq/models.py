@@ -91,7 +91,8 @@ def lut_tagger(
     seed: int = 0,
     name: str = "lut_tagger",
 ) -> keras.Model:
-    """The JSC jet tagger built from learned tables: ``QLUTDense(16) → QLUTDense(5)``, logits out.
+    """The JSC jet tagger built from learned tables: ``QLUTDense(16) → QLUTDense(5)`` (or one ``QLUTDense(5)``),
+    logits out.
 
     Every edge is a table of one quantized input; each output is the adder tree of its tables
     (:mod:`hgq.layers.lut_dense`). The resource term counts the tables' LUTs (one per output bit of up to 6
@@ -103,7 +104,9 @@ def lut_tagger(
 
     Args:
         n_in, n_out: input features and classes.
-        hidden: hidden LUT-layer sizes.
+        hidden: hidden LUT-layer sizes; ``()`` for one table layer, each logit a sum of one learned function per
+            feature (one register rank at 200 MHz; the smallest circuits up to ~0.655 accuracy on the jets,
+            docs/lut_layers.md).
         beta0: initial β of every layer.
         iq_conf, eoq_conf: override the input / table-output quantizer configs.
         features: tanh features per input in the edge functions (training only).

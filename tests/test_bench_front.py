@@ -30,13 +30,21 @@ def test_front_benchmark_smoke(tmp_path, monkeypatch, capsys):
     args = argparse.Namespace(epochs=3, lut_epochs=3, batch=256, lr=3e-3, beta=[1e-7, 1e-3], hold=1, points=2,
                               clock=5.0, abc9=False)  # fmt: skip
     runs = {
-        t: [bench_front.run_ours(split, 0, args, tmp_path / t, r, family)]
-        for t, r, family in (
-            ("hgq-hil", "ebops", "dense"),
-            ("hgq-hil (DA term)", "da", "dense"),
-            ("hgq-hil LUT", "ebops", "lut"),
-        )  # fmt: skip
+        t: [bench_front.run_ours(split, 0, args, tmp_path / t, r, "dense")]
+        for t, r in (("hgq-hil", "ebops"), ("hgq-hil (DA term)", "da"))
     }
+    # the LUT family: both default architectures, their union one seed's front
+    archs = [bench_front.lut_hidden(a) for a in ("16", "none")]
+    labels = [bench_front.arch_label(h) for h in archs]
+    parts = {a: bench_front.run_ours(split, 0, args, tmp_path / f"lut-{a}", "ebops", "lut", h)
+             for a, h in zip(labels, archs, strict=True)}  # fmt: skip
+    runs["hgq-hil LUT"] = [bench_front.merge_archs(parts)]
+    lut = runs["hgq-hil LUT"][0]
+    assert {p["arch"] for p in lut["points"]} == {"16", "none"} == set(lut["archs"])
+    assert len(lut["points"]) == sum(len(r["points"]) for r in parts.values())
+    assert lut["train_seconds"] == sum(r["train_seconds"] for r in parts.values())
+    # one table layer (a sum of one learned function per feature) is one register rank at 200 MHz
+    assert max(p["ranks"] for p in lut["points"] if p["arch"] == "none") == 1
     for (run,) in runs.values():
         assert 1 <= len(run["points"]) <= 2 and run["samples_per_s"] > 0
         assert len(run["front"]) == run["front_size"] >= len(run["points"])  # the EBOPs curve reads every point
@@ -51,8 +59,11 @@ def test_front_benchmark_smoke(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "the test split selects nothing" in out and "test accuracy vs yosys LUT" in out
     assert "test accuracy vs EBOPs (held out, every point of each selected front" in out
-    assert "training time, whole recipe: LUT model" in out  # the LUT family's bars
-    assert "at the DA front's knee" in out and "at the reference knee" in out  # both knees reported
+    for a in ("16", "none"):  # the LUT family's bars, each model's training time and knee
+        assert f"training time, whole recipe: LUT model hidden={a} " in out
+        assert f"at the DA front's knee (hidden={a} alone)" in out
+    # both knees, for the union and each architecture alone
+    assert out.count("at the DA front's knee") == out.count("at the reference knee") == 3, out
 
     # a resumed run with other lowering arguments reuses its training: train_front must not run again
     def no_training(*a, **k):
@@ -64,12 +75,23 @@ def test_front_benchmark_smoke(tmp_path, monkeypatch, capsys):
     assert len(again["points"]) == 1 and again["train_seconds"] == runs["hgq-hil"][0]["train_seconds"]
     args.lut_options = [bench_front.lut_option("batch_norm=true")]  # another model: its training is not cached
     with pytest.raises(AssertionError, match="retrained"):
-        bench_front.run_ours(split, 0, args, tmp_path / "hgq-hil LUT", "ebops", "lut")
+        bench_front.run_ours(split, 0, args, tmp_path / "lut-16", "ebops", "lut", (16,))
     with pytest.raises(argparse.ArgumentTypeError, match="KEY=VALUE"):
         bench_front.lut_option("edge_widths")
     saved = json.loads((tmp_path / "front.json").read_text())
     assert set(saved["curve_lut"]) == {"grid", *runs}
     assert (tmp_path / "front.png").stat().st_size > 0
+
+
+def test_lut_hidden_names_an_architecture(capsys):
+    assert bench_front.lut_hidden("none") == () and bench_front.lut_hidden("32,16") == (32, 16)
+    assert [bench_front.arch_label(h) for h in ((), (16,), (32, 16))] == ["none", "16", "32-16"]
+    for bad in ("", "16,", "0", "x"):
+        with pytest.raises(argparse.ArgumentTypeError, match="sizes like 16 or 32,16, or none"):
+            bench_front.lut_hidden(bad)
+    with pytest.raises(SystemExit):  # the architecture has one flag, not two
+        bench_front.main(["--lut-options", "hidden=[]", "--no-hgq2"])
+    assert "--lut-hidden" in capsys.readouterr().err
 
 
 def test_da_reference_must_be_on_the_same_data(tmp_path):

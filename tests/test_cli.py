@@ -50,3 +50,21 @@ def test_ci_gate_passes_on_both_simulators(tmp_path, capsys):
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "rtl == interpreter (verilator)" in out and "rtl == interpreter (icarus)" in out
+
+
+def test_train_one_table_layer_and_bad_hidden(tmp_path, capsys):
+    """``train --model lut --hidden none``: one QLUTDense layer (each logit a sum of one table per feature),
+    lowered in one register rank at 200 MHz; ``none`` beside sizes is refused before any work."""
+    import hdl_gen
+    from hgq import load_model
+    from hgq.layers import QLUTDense
+
+    assert main(["train", "--model", "lut", "--hidden", "none", "16", "--out", str(tmp_path / "bad")]) == 2
+    assert "'none' (no hidden layer) stands alone" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+    out = tmp_path / "t"
+    assert main(["train", "--model", "lut", "--hidden", "none", "--epochs", "2", "--out", str(out), "--json"]) == 0
+    front = json.loads((out / "pareto.json").read_text())
+    model = load_model(front[0]["file"])
+    assert [type(layer) for layer in model.layers[1:]] == [QLUTDense]
+    assert hdl_gen.convert(model, clock_ns=5.0).latency == 1
