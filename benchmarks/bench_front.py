@@ -319,20 +319,23 @@ def report(res: dict, args, out: Path, reference: dict | None = None) -> None:
     targets = np.round(np.arange(np.floor((top - 0.05) * 400) / 400, top, 0.0025), 4)
     print("\nyosys LUT (and register ranks) to reach a test accuracy, mean over seeds (all seeds must reach it):")
     pairs = [(t, BASELINE[t]) for t in tools if BASELINE.get(t) in tools]
-    print(f"{'accuracy':>9}" + "".join(f"{t:>22}" for t in tools) + "".join(f"{t + '/' + b:>26}" for t, b in pairs))
+    views = {t: runs[t] for t in tools}  # and each LUT architecture alone, where the family has several
+    archs = list(runs["hgq-hil LUT"][0].get("archs", {})) if "hgq-hil LUT" in tools else []
+    views.update({f"LUT hidden={a}": by_arch(runs["hgq-hil LUT"], a) for a in archs if len(archs) > 1})
+    print(f"{'accuracy':>9}" + "".join(f"{t:>22}" for t in views) + "".join(f"{t + '/' + b:>26}" for t, b in pairs))
     res["lut_to_reach"] = {}
     for a in targets:
         need = {}
-        for t in tools:
-            vals = [cost_to_reach(r["points"], "lut", a) for r in runs[t]]
+        for t, rs in views.items():
+            vals = [cost_to_reach(r["points"], "lut", a) for r in rs]
             if all(v is not None for v in vals):
                 ranks = [min(p["ranks"] for p in r["points"] if p["lut"] == v)
-                         for r, v in zip(runs[t], vals, strict=True)]  # fmt: skip
+                         for r, v in zip(rs, vals, strict=True)]  # fmt: skip
                 need[t] = (float(np.mean(vals)), float(np.mean(ranks)))
         if not need:
             continue
         res["lut_to_reach"][str(a)] = need
-        cells = [f"{need[t][0]:,.0f} ({need[t][1]:.1f})" if t in need else "-" for t in tools]
+        cells = [f"{need[t][0]:,.0f} ({need[t][1]:.1f})" if t in need else "-" for t in views]
         ratios = [f"{need[t][0] / need[b][0]:.2f}" if t in need and b in need else "-" for t, b in pairs]
         print(f"{a:>9.4f}" + "".join(f"{c:>22}" for c in cells) + "".join(f"{r:>26}" for r in ratios))
     lut_bars(res, tools, runs, reference)

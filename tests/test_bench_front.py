@@ -59,6 +59,8 @@ def test_front_benchmark_smoke(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "the test split selects nothing" in out and "test accuracy vs yosys LUT" in out
     assert "test accuracy vs EBOPs (held out, every point of each selected front" in out
+    reach = out.split("to reach a test accuracy")[1].splitlines()[1].split()
+    assert reach[-4:] == ["LUT", "hidden=16", "LUT", "hidden=none"]  # each architecture's column beside the family's
     for a in ("16", "none"):  # the LUT family's bars, each model's training time and knee
         assert f"training time, whole recipe: LUT model hidden={a} " in out
         assert f"at the DA front's knee (hidden={a} alone)" in out
