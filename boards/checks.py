@@ -25,10 +25,10 @@ __all__ = [
     "check_out_dir",
     "check_out_file",
     "exit_code",
+    "layer_size",
     "load_model_file",
     "non_negative_int",
     "positive_float",
-    "layer_size",
     "positive_int",
 ]
 

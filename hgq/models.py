@@ -105,7 +105,7 @@ def lut_tagger(
     Args:
         n_in, n_out: input features and classes.
         hidden: hidden LUT-layer sizes; ``()`` for one table layer, each logit a sum of one learned function per
-            feature (one register rank at 200 MHz; the smallest circuits up to ~0.655 accuracy on the jets,
+            feature (one register rank at 200 MHz; cheaper than two layers up to ~0.6525 accuracy on the jets,
             docs/lut_layers.md).
         beta0: initial β of every layer.
         iq_conf, eoq_conf: override the input / table-output quantizer configs.
