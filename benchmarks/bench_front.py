@@ -320,8 +320,8 @@ def report(res: dict, args, out: Path, reference: dict | None = None) -> None:
     print("\nyosys LUT (and register ranks) to reach a test accuracy, mean over seeds (all seeds must reach it):")
     pairs = [(t, BASELINE[t]) for t in tools if BASELINE.get(t) in tools]
     views = {t: runs[t] for t in tools}  # and each LUT architecture alone, where the family has several
-    archs = list(runs["hgq-hil LUT"][0].get("archs", {})) if "hgq-hil LUT" in tools else []
-    views.update({f"LUT hidden={a}": by_arch(runs["hgq-hil LUT"], a) for a in archs if len(archs) > 1})
+    if "hgq-hil LUT" in tools:
+        views.update({f"LUT hidden={a}": rs for a, rs in arch_views(runs["hgq-hil LUT"]).items()})
     print(f"{'accuracy':>9}" + "".join(f"{t:>22}" for t in views) + "".join(f"{t + '/' + b:>26}" for t, b in pairs))
     res["lut_to_reach"] = {}
     for a in targets:
@@ -438,9 +438,8 @@ def lut_bars(res: dict, tools: list[str], runs: dict, reference: dict | None = N
             + (f"ratio {min(ratios):.2f}-{max(ratios):.2f} over {len(ratios)} accuracies" if ratios else "none")
             + f"; best test accuracy (mean of seeds' best) {best['hgq-hil LUT']:.4f} vs {best['hgq2 LUT']:.4f}"
         )
-    archs = list(ours[0].get("archs", {}))
     families = [("union", "", ours)]  # the family's front, and each architecture's alone
-    families += [(a, f" (hidden={a} alone)", by_arch(ours, a)) for a in archs if len(archs) > 1]
+    families += [(a, f" (hidden={a} alone)", rs) for a, rs in arch_views(ours).items()]
     knees = [("da_knee_reference", reference["runs"]["hgq-hil"], reference["label"])] if reference else []
     if "hgq-hil" in tools:
         knees.append(("da_knee", runs["hgq-hil"], "the DA front's knee"))
@@ -449,7 +448,7 @@ def lut_bars(res: dict, tools: list[str], runs: dict, reference: dict | None = N
     if "hgq-hil" in tools:
         t_da = float(np.mean([r["train_seconds"] for r in runs["hgq-hil"]]))
         e_da = runs["hgq-hil"][0].get("epochs", 0)
-        per_model = {a: [r["archs"][a] for r in ours] for a in archs} or {"": ours}
+        per_model = {a: [r["archs"][a] for r in ours] for a in ours[0].get("archs", {})} or {"": ours}
         out["train_time_ratio"] = {}
         for a, rs in per_model.items():
             t_lut, e_lut = float(np.mean([r["train_seconds"] for r in rs])), rs[0].get("epochs", 0)
@@ -461,9 +460,12 @@ def lut_bars(res: dict, tools: list[str], runs: dict, reference: dict | None = N
             )
 
 
-def by_arch(runs: list[dict], arch: str) -> list[dict]:
-    """The runs of the LUT family cut down to the points of one architecture."""
-    return [{**r, "points": [p for p in r["points"] if p.get("arch") == arch]} for r in runs]
+def arch_views(runs: list[dict]) -> dict[str, list[dict]]:
+    """The LUT family's runs cut down to each architecture's points (label -> runs); empty for one architecture."""
+    archs = list(runs[0].get("archs", {}))
+    if len(archs) < 2:
+        return {}
+    return {a: [{**r, "points": [p for p in r["points"] if p.get("arch") == a]} for r in runs] for a in archs}
 
 
 def plot(res: dict, tools: list[str], path: Path) -> None:
