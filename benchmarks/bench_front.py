@@ -2,7 +2,7 @@
 
     python benchmarks/bench_front.py [--quick] [--data sample|DIR] [--seeds 3] [--epochs 1000] [--points 10]
                                      [--resource ebops da] [--families dense lut] [--lut-epochs 600]
-                                     [--lut-hidden 16 none] [--lut-options KEY=VALUE ...]
+                                     [--lut-hidden 16 8 none] [--lut-options KEY=VALUE ...]
                                      [--abc9] [--out out/bench_front] [--da-reference RUNS_JSON]
 
 Both tools train the 16-64-32-32-5 jet tagger with the same initial formats and HGQ2's recipe (batch 2048, Adam
@@ -16,9 +16,10 @@ split (20 %) selects nothing: fronts are read "held out" (at each budget, the te
 best validation accuracy among those within budget; ``hgq.pareto.held_out_curve``), as mean and spread over seeds.
 
 ``--families lut`` (in the default) adds the learned-table family: hgq-hil's ``lut_tagger`` in each
-``--lut-hidden`` architecture (default ``16 none``: ``QLUTDense(16) → QLUTDense(5)``, and one ``QLUTDense(5)``
-layer, a sum of one learned function per feature that fits one clock cycle), each trained per seed, the family's
-front per seed being the union of their points (at each budget the best on validation of either); against HGQ2's
+``--lut-hidden`` architecture (default ``16 8 none``: ``QLUTDense(16) → QLUTDense(5)``, ``QLUTDense(8) →
+QLUTDense(5)``, and one ``QLUTDense(5)`` layer, a sum of one learned function per feature that fits one clock
+cycle), each trained per seed, the family's front per seed being the union of their points (at each budget the best
+on validation of any); against HGQ2's
 ``QDenseT(16) → QDenseT(5)`` with batch norm. Both train for ``--lut-epochs`` (600, the HGQ-LUT recipe) with
 the same β schedule, are lowered (hdl_gen / da4ml, tables as ``case`` logic) and synthesised alike; the report
 adds the LUT bars: LUT front vs HGQ2's, LUT and latency against the DA front at its knee (the union's and each
@@ -389,6 +390,7 @@ def da_reference(path: str | None, res: dict) -> dict | None:
     a = ref["args"]
     return {
         "runs": ref["runs"],
+        "path": path,
         "label": f"the reference DA front's knee ({a['seeds']} seeds x {a['epochs']} epochs, {path})",
     }
 
@@ -445,9 +447,13 @@ def lut_bars(res: dict, tools: list[str], runs: dict, reference: dict | None = N
         knees.append(("da_knee", runs["hgq-hil"], "the DA front's knee"))
     for key, da, label in knees:
         out[key] = {name: knee_bar(da, rs, label + suffix) for name, suffix, rs in families}
-    if "hgq-hil" in tools:
-        t_da = float(np.mean([r["train_seconds"] for r in runs["hgq-hil"]]))
-        e_da = runs["hgq-hil"][0].get("epochs", 0)
+    # the DA model's training time: this run's, else the reference run's (measured at another time: say so)
+    da_runs, da_from = (runs["hgq-hil"], "") if "hgq-hil" in tools else (None, "")
+    if da_runs is None and reference:
+        da_runs, da_from = reference["runs"]["hgq-hil"], f", reference run {reference['path']}"
+    if da_runs:
+        t_da = float(np.mean([r["train_seconds"] for r in da_runs]))
+        e_da = da_runs[0].get("epochs", 0)
         per_model = {a: [r["archs"][a] for r in ours] for a in ours[0].get("archs", {})} or {"": ours}
         out["train_time_ratio"] = {}
         for a, rs in per_model.items():
@@ -455,7 +461,7 @@ def lut_bars(res: dict, tools: list[str], runs: dict, reference: dict | None = N
             out["train_time_ratio"][a or "lut"] = t_lut / t_da
             print(
                 f"training time, whole recipe: LUT model{' hidden=' + a if a else ''} {t_lut:,.0f} s ({e_lut} epochs) "
-                f"vs DA model {t_da:,.0f} s ({e_da} epochs): {t_lut / t_da:.2f}x; per epoch "
+                f"vs DA model {t_da:,.0f} s ({e_da} epochs{da_from}): {t_lut / t_da:.2f}x; per epoch "
                 f"{t_lut / max(e_lut, 1) / (t_da / max(e_da, 1)):.2f}x"
             )
 
@@ -515,10 +521,10 @@ def main(argv=None) -> int:
     ap.add_argument("--lut-options", nargs="+", default=[], metavar="KEY=VALUE", type=lut_option,
                     help="lut_tagger arguments for the LUT family, VALUE as JSON (e.g. edge_widths=true "
                          "table_bits=[7,7])")  # fmt: skip
-    ap.add_argument("--lut-hidden", nargs="+", type=lut_hidden, default=[(16,), ()], metavar="SIZES",
+    ap.add_argument("--lut-hidden", nargs="+", type=lut_hidden, default=[(16,), (8,), ()], metavar="SIZES",
                     help="the LUT family's architectures, each its hidden table layers (16; 32,16) or none (one "
                          "table layer); every one is trained per seed and the family's front is their union "
-                         "(default: 16 none)")  # fmt: skip
+                         "(default: 16 8 none)")  # fmt: skip
     ap.add_argument("--no-hgq2", action="store_true", help="skip the HGQ2 baseline")
     ap.add_argument("--abc9", action="store_true", help="yosys ABC9 LUT mapping (slow) instead of classic ABC")
     ap.add_argument(

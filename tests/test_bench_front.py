@@ -33,7 +33,7 @@ def test_front_benchmark_smoke(tmp_path, monkeypatch, capsys):
         t: [bench_front.run_ours(split, 0, args, tmp_path / t, r, "dense")]
         for t, r in (("hgq-hil", "ebops"), ("hgq-hil (DA term)", "da"))
     }
-    # the LUT family: both default architectures, their union one seed's front
+    # the LUT family: two of its default architectures, their union one seed's front
     archs = [bench_front.lut_hidden(a) for a in ("16", "none")]
     labels = [bench_front.arch_label(h) for h in archs]
     parts = {a: bench_front.run_ours(split, 0, args, tmp_path / f"lut-{a}", "ebops", "lut", h)
@@ -66,6 +66,13 @@ def test_front_benchmark_smoke(tmp_path, monkeypatch, capsys):
         assert f"at the DA front's knee (hidden={a} alone)" in out
     # both knees, for the union and each architecture alone
     assert out.count("at the DA front's knee") == out.count("at the reference knee") == 3, out
+    # a LUT-only run times its models against the reference run's DA model
+    lut_only = {**res, "tools": ["hgq-hil LUT"], "runs": {"hgq-hil LUT": runs["hgq-hil LUT"]}}
+    (tmp_path / "lut_only").mkdir()
+    reference = {"runs": runs, "label": "the reference knee", "path": "ref.json"}
+    bench_front.report(lut_only, args, tmp_path / "lut_only", reference)
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("training time, whole recipe")]
+    assert len(lines) == 2 and all("epochs, reference run ref.json)" in x for x in lines), lines
 
     # a resumed run with other lowering arguments reuses its training: train_front must not run again
     def no_training(*a, **k):
