@@ -19,9 +19,9 @@ best validation accuracy among those within budget; ``hgq.pareto.held_out_curve`
 ``--lut-hidden`` architecture (default ``16 8 none``: ``QLUTDense(16) → QLUTDense(5)``, ``QLUTDense(8) →
 QLUTDense(5)``, and one ``QLUTDense(5)`` layer, a sum of one learned function per feature that fits one clock
 cycle), each trained per seed, the family's front per seed being the union of their points (at each budget the best
-on validation of any); against HGQ2's
-``QDenseT(16) → QDenseT(5)`` with batch norm. Both train for ``--lut-epochs`` (600, the HGQ-LUT recipe) with
-the same β schedule, are lowered (hdl_gen / da4ml, tables as ``case`` logic) and synthesised alike; the report
+on validation of any); against HGQ2's ``QDenseT(16) → QDenseT(5)`` with batch norm. Both train for
+``--lut-epochs`` (600, the HGQ-LUT recipe) with the same β schedule, are lowered (hdl_gen / da4ml, tables as
+``case`` logic) and synthesised alike; the report
 adds the LUT bars: LUT front vs HGQ2's, LUT and latency against the DA front at its knee (the union's and each
 architecture's), and each LUT model's training time against the DA model's. ``--da-reference RUNS_JSON`` adds
 the knee of a longer run's DA front on the same data and split (the LUT family's 100-epoch fronts against the DA
