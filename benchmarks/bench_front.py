@@ -448,8 +448,10 @@ def lut_bars(res: dict, tools: list[str], runs: dict, reference: dict | None = N
     for key, da, label in knees:
         out[key] = {name: knee_bar(da, rs, label + suffix) for name, suffix, rs in families}
     # the DA model's training time: this run's, else the reference run's (measured at another time: say so)
-    da_runs, da_from = (runs["hgq-hil"], "") if "hgq-hil" in tools else (None, "")
-    if da_runs is None and reference:
+    da_runs, da_from = None, ""
+    if "hgq-hil" in tools:
+        da_runs = runs["hgq-hil"]
+    elif reference:
         da_runs, da_from = reference["runs"]["hgq-hil"], f", reference run {reference['path']}"
     if da_runs:
         t_da = float(np.mean([r["train_seconds"] for r in da_runs]))
