@@ -7,6 +7,7 @@ not importable. Two steps, each printing one JSON line:
         --beta 1e-7 1e-3 --hold H [--model {dense,lut}] [--bn-momentum 0.99]
     python bench_front_hgq2.py lower --split S.npz --out DIR --clock 5 --part P FILE.keras ...
     python bench_front_hgq2.py score --split S.npz FILE.keras ...
+    python bench_front_hgq2.py grad --split S.npz --out F.npz --seed 0 --epochs E --lr L --beta B --batch N
 
 ``train``: the 16-64-32-32-5 ``QDense`` tagger (``bench_train_hgq2.build``; ``--model lut``: HGQ2's learned-LUT
 ``QDenseT(16)`` → ``QDenseT(5)`` tagger, ``bench_train_hgq2.build_lut``), Adam, β held at ``beta[0]`` for
@@ -19,6 +20,10 @@ training samples/s (``fit`` wall time, validation and callbacks included). The t
 ``VerilogModel`` (latency cutoff = clock, as in ``bench_hdl.py``) with the Verilog in one file per model (lookup
 tables inlined as logic, ``_da4ml.da4ml_verilog``);
 da4ml's own interpreter is checked against ``model.predict`` on the test split (mismatches are reported).
+``grad`` (for ``bench_grad_parity.py``): trains the ``QDense`` tagger ``E`` epochs at a constant β and a large
+learning rate (so that widths are learned and many pruned), then saves to ``F.npz`` every weight and width
+variable, the training-mode logits, the loss (cross-entropy + β·EBOPs) and its gradient on each trainable
+variable for the first ``N`` training jets, and each bias as HGQ2 quantizes it in training.
 """
 
 from __future__ import annotations
@@ -123,6 +128,48 @@ def lower(args: argparse.Namespace) -> dict:
     return {"designs": rows}
 
 
+def grad(args: argparse.Namespace) -> dict:
+    import jax
+
+    from hgq.layers import QDense
+
+    s = _split(args.split)
+    keras.utils.set_random_seed(args.seed)
+    model = BUILDERS["dense"](beta0=args.beta)
+    model.compile(keras.optimizers.Adam(args.lr), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(s["x_train"], s["y_train"], epochs=args.epochs, batch_size=2048, verbose=0)
+    x, y = s["x_train"][: args.batch], s["y_train"][: args.batch]
+    dump: dict[str, np.ndarray] = {"x": x, "y": y}
+    names = {}  # id(variable) -> "layer.name" in hgq-hil's terms
+    for j, lay in enumerate(q for q in model.layers if isinstance(q, QDense)):
+        for v, n in ((lay.kernel, "kernel"), (lay.bias, "bias")):
+            names[id(v)] = f"{j}.{n}"
+        for qn in ("kq", "bq", "iq"):
+            q = getattr(lay, qn).quantizer
+            for vn in ("k", "b", "i", "f"):
+                if (v := getattr(q, "_" + vn, None)) is not None:
+                    names[id(v)] = f"{j}.{qn}.{vn}"
+        with keras.StatelessScope():  # the bias as training quantizes it, without moving its tracked i
+            dump[f"{j}.qbias"] = np.asarray(lay.bq(lay.bias, training=True))
+    for v in model.variables:
+        if id(v) in names:
+            dump[names[id(v)]] = np.asarray(v.value, np.float32)
+    tv = [v.value for v in model.trainable_variables]
+    ntv = [v.value for v in model.non_trainable_variables]
+    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def loss(tv):
+        out, _, losses = model.stateless_call(tv, ntv, x, training=True, return_losses=True)
+        return ce(y, out) + sum(losses), out
+
+    (value, out), grads = jax.value_and_grad(loss, has_aux=True)(tv)
+    dump["loss"], dump["logits"] = np.float64(value), np.asarray(out)
+    for v, g in zip(model.trainable_variables, grads, strict=True):
+        dump["grad:" + names[id(v)]] = np.asarray(g)
+    np.savez(args.out, **dump)
+    return {"file": args.out, "loss": float(value)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -146,8 +193,16 @@ def main() -> None:
     sc = sub.add_parser("score")
     sc.add_argument("--split", required=True)
     sc.add_argument("files", nargs="+")
+    gr = sub.add_parser("grad")
+    gr.add_argument("--split", required=True)
+    gr.add_argument("--out", required=True)
+    gr.add_argument("--seed", type=int, default=0)
+    gr.add_argument("--epochs", type=int, default=20)
+    gr.add_argument("--lr", type=float, default=0.03, help="large: some widths reach 0 within a few epochs")
+    gr.add_argument("--beta", type=float, default=1e-4)
+    gr.add_argument("--batch", type=int, default=2048)
     args = ap.parse_args()
-    res = {"train": train, "lower": lower, "score": score}[args.cmd](args)
+    res = {"train": train, "lower": lower, "score": score, "grad": grad}[args.cmd](args)
     print(json.dumps(res))
 
 

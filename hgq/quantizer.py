@@ -306,7 +306,7 @@ class Quantizer(keras.layers.Layer):
             f = bv
             bits = ops.relu(i + f)
         else:
-            bits = ops.relu(bv)
+            bits = bv + ops.stop_gradient(ops.relu(bv) - bv)  # value relu(b); gradient 1 at b = 0 too
             f = bv - i
         # value-only clamp i >= -f (pruned elements have exactly zero magnitude bits)
         i = i + ops.stop_gradient(ops.maximum(i, -f) - i)
@@ -369,10 +369,12 @@ class Quantizer(keras.layers.Layer):
             f0 = bv if self.q_type == "kif" else bv - ops.round(self.i)
             imin = self._data_i(ops.stop_gradient(x), ops.stop_gradient(f0), ops.stop_gradient(bv))
             self.i.assign(ops.maximum(self.i - self.i_decay, imin))
-        k, i, f, bits = self._widths(True, x if (self.wrap and not self.is_activation) else None)
+        _, i, f, bits = self._widths(True, x if (self.wrap and not self.is_activation) else None)
         alive = ops.cast(ops.stop_gradient(bits) > 0, x.dtype)
         clip = None if self.wrap else self.overflow_mode
-        return _ste_quantizer(clip, self.round_mode)(x, f, i, ops.stop_gradient(k), alive)
+        # the stored sign bit, not the pruned-masked one: a pruned element's value is 0 either way, but its clip
+        # bounds keep their gradient on both sides, so a pruned negative weight can come back as a positive one can
+        return _ste_quantizer(clip, self.round_mode)(x, f, i, ops.stop_gradient(self.k), alive)
 
     def _calibrate_call(self, x):
         """Eager calibration pass: record per-element ``max|x|`` and sign; pass values on without WRAP."""

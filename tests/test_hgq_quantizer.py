@@ -90,6 +90,49 @@ def test_surrogate_gradient_f_and_ste():
     assert np.array_equal(gx, inr.astype(np.float32))
 
 
+def _width_grad(q: Quantizer, x, g):
+    """Gradient of ``Σ g·q(x)`` (training) with respect to the quantizer's bit variable."""
+    import jax
+    from keras import StatelessScope
+
+    def loss(b):
+        with StatelessScope(state_mapping=[(q.bvar, b)]):
+            return ops.sum(q(x, training=True) * g)
+
+    return np.asarray(jax.grad(loss)(np.asarray(q.bvar.numpy())))
+
+
+def test_pruned_weight_gets_the_same_gradient_either_sign():
+    """A pruned weight (0 bits) is 0 but its clip bound still learns, on the negative side as on the positive one:
+    mirrored weights under mirrored losses get the same gradient on ``b`` (HGQ2 keeps the stored sign bit there; a
+    sign masked by pruning left pruned negative weights no way back)."""
+    q = Quantizer("kbi", place="weight", b0=0.3, i0=-1, overflow_mode="SAT_SYM")  # b rounds to 0: pruned
+    q.build((2,))
+    x = np.array([0.3, -0.3], np.float32)
+    assert np.array_equal(np.asarray(q(x, training=True)), [0.0, 0.0])
+    gb = _width_grad(q, x, np.array([-1.0, 1.0], np.float32))  # both losses want a larger |q|
+    assert gb[0] < 0 and gb[1] == gb[0]
+
+
+def test_kbi_bits_keep_their_gradient_at_zero():
+    """EBOPs still press on a kbi width that rounds to 0 (as in HGQ2): a pruned weight that the loss pulls back
+    pays for its bits, instead of reviving for free."""
+    import jax
+    from keras import StatelessScope
+
+    q = Quantizer("kbi", place="weight", b0=0.3, i0=0)
+    q.build((3,))
+    b = np.array([0.0, 0.3, 2.0], np.float32)
+
+    def total_bits(bv):
+        with StatelessScope(state_mapping=[(q.bvar, bv)]):
+            return ops.sum(q.bits(training=True))
+
+    with StatelessScope(state_mapping=[(q.bvar, b)]):
+        assert np.array_equal(np.asarray(q.bits(training=True)), [0.0, 0.0, 2.0])
+    assert np.array_equal(np.asarray(jax.grad(total_bits)(b)), [1.0, 1.0, 1.0])
+
+
 def test_wrap_activation_tracks_max_then_decays():
     q = Quantizer("kif", f0=2, i0=0, i_decay=0.5)
     q.build((None, 2))
@@ -136,6 +179,7 @@ def _reference_train_forward(q: Quantizer, x):
     if not q.wrap:
         step = ops.power(2.0, -f)
         hi = ops.power(2.0, i) - step
+        k = q.k  # the stored sign bit sets the clip bounds, pruned or not (their value is masked below)
         lo = -k * ops.power(2.0, i) if q.overflow_mode == "SAT" else -k * hi
         xc = ops.where(x > hi, hi, ops.where(x < lo, lo, x))
     y = xc * ops.power(2.0, f)
