@@ -116,3 +116,41 @@ def test_da_reference_must_be_on_the_same_data(tmp_path):
     path.write_text(json.dumps({**other, "n": res["n"]}))
     assert "3 seeds x 1000 epochs" in bench_front.da_reference(str(path), res)["label"]
     assert bench_front.da_reference(None, res) is None
+
+
+def test_grad_parity_loads_a_state_it_reproduces():
+    """``bench_grad_parity`` reads a dump in HGQ2's layout into ``jet_tagger``: a dump written from a trained
+    hgq-hil model (pruned widths included) loads back to the same logits and the same gradients, bit for bit, and a
+    changed kernel width is seen."""
+    import keras
+
+    import bench_grad_parity
+    from hgq.ebops import ebops_layers
+    from hgq.models import jet_tagger
+
+    data = load_jsc("sample")
+    x, y = data.X[:2048].astype(np.float32), data.y[:2048]
+    keras.utils.set_random_seed(0)
+    model = jet_tagger(beta0=1e-4)
+    model.compile(keras.optimizers.Adam(0.03), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, epochs=8, batch_size=64, verbose=0)  # ~250 Adam steps: some widths reach 0
+    d = {"x": x, "y": y}
+    for j, lay in enumerate(ebops_layers(model)):
+        d[f"{j}.kernel"], d[f"{j}.bias"] = np.asarray(lay.kernel.numpy()), np.asarray(lay.bias.numpy())
+        d[f"{j}.qbias"] = np.asarray(lay.qbias, np.float32)
+        for qn, width in (("kq", "b"), ("bq", "b"), ("iq", "f")):
+            q = getattr(lay, qn)
+            for var, key in ((q.k, "k"), (q.i, "i"), (q.bvar, width)):
+                d[f"{j}.{qn}.{key}"] = np.asarray(var.numpy())
+    assert any(np.any(np.round(d[f"{j}.kq.b"]) == 0) for j in range(4))  # some weights are pruned
+    _, logits, grads = bench_grad_parity.gradients(model, x, y)
+    loaded, changed = bench_grad_parity.load_state(d, 1e-4)
+    assert changed == 0
+    _, logits2, grads2 = bench_grad_parity.gradients(loaded, x, y)
+    assert np.array_equal(logits, logits2)
+    assert sorted(grads) == sorted(grads2)
+    # the biases load as quantized (HGQ2's training values), so only their width gradients (x - q) may move
+    assert [k for k in grads if not np.array_equal(grads[k], grads2[k]) and not k.endswith(".bq.b")] == []
+    d["0.kq.b"] = d["0.kq.b"] + 1.0
+    _, _, grads3 = bench_grad_parity.gradients(bench_grad_parity.load_state(d, 1e-4)[0], x, y)
+    assert not np.array_equal(grads["0.kq.b"], grads3["0.kq.b"])
