@@ -43,6 +43,7 @@ sys.path = [p for p in sys.path if not os.path.exists(os.path.join(p or ".", "hg
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from _da4ml import da4ml_verilog  # noqa: E402
+from _grad import loss_and_grads  # noqa: E402
 from bench_train_hgq2 import BUILDERS  # noqa: E402  (also registers HGQ2's layers for load_model)
 
 
@@ -129,8 +130,6 @@ def lower(args: argparse.Namespace) -> dict:
 
 
 def grad(args: argparse.Namespace) -> dict:
-    import jax
-
     from hgq.layers import QDense
 
     s = _split(args.split)
@@ -154,20 +153,12 @@ def grad(args: argparse.Namespace) -> dict:
     for v in model.variables:
         if id(v) in names:
             dump[names[id(v)]] = np.asarray(v.value, np.float32)
-    tv = [v.value for v in model.trainable_variables]
-    ntv = [v.value for v in model.non_trainable_variables]
-    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-
-    def loss(tv):
-        out, _, losses = model.stateless_call(tv, ntv, x, training=True, return_losses=True)
-        return ce(y, out) + sum(losses), out
-
-    (value, out), grads = jax.value_and_grad(loss, has_aux=True)(tv)
-    dump["loss"], dump["logits"] = np.float64(value), np.asarray(out)
+    value, dump["logits"], grads = loss_and_grads(model, x, y)
+    dump["loss"] = np.float64(value)
     for v, g in zip(model.trainable_variables, grads, strict=True):
-        dump["grad:" + names[id(v)]] = np.asarray(g)
+        dump["grad:" + names[id(v)]] = g
     np.savez(args.out, **dump)
-    return {"file": args.out, "loss": float(value)}
+    return {"file": args.out, "loss": value}
 
 
 def main() -> None:

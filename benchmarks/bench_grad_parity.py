@@ -31,7 +31,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import jax
 import keras
 import numpy as np
 
@@ -40,6 +39,7 @@ from hgq.ebops import ebops_layers
 from hgq.models import jet_tagger
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _grad import loss_and_grads  # noqa: E402
 from bench_front import _hgq2  # noqa: E402
 
 TOLERANCE = 1e-4
@@ -65,22 +65,14 @@ def load_state(d: dict[str, np.ndarray], beta: float) -> tuple[keras.Model, int]
 
 def gradients(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray, dict[str, np.ndarray]]:
     """Training loss (cross-entropy + the layers' β·resource), logits and gradients keyed as HGQ2's dump is."""
-    tv = [v.value for v in model.trainable_variables]
-    ntv = [v.value for v in model.non_trainable_variables]
-    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-
-    def loss(tv):
-        out, _, losses = model.stateless_call(tv, ntv, x, training=True, return_losses=True)
-        return ce(y, out) + sum(losses), out
-
-    (value, out), grads = jax.value_and_grad(loss, has_aux=True)(tv)
+    value, out, grads = loss_and_grads(model, x, y)
     keys = {}
     for j, lay in enumerate(ebops_layers(model)):
         keys[id(lay.kernel)], keys[id(lay.bias)] = f"{j}.kernel", f"{j}.bias"
         keys[id(lay.kq.bvar)], keys[id(lay.kq.i)] = f"{j}.kq.b", f"{j}.kq.i"
         keys[id(lay.bq.bvar)], keys[id(lay.iq.bvar)] = f"{j}.bq.b", f"{j}.iq.f"
-    g = {keys[id(v)]: np.asarray(gv) for v, gv in zip(model.trainable_variables, grads, strict=True)}
-    return float(value), np.asarray(out), g
+    g = {keys[id(v)]: gv for v, gv in zip(model.trainable_variables, grads, strict=True)}
+    return value, out, g
 
 
 def main(argv=None) -> int:
