@@ -369,12 +369,14 @@ class Quantizer(keras.layers.Layer):
             f0 = bv if self.q_type == "kif" else bv - ops.round(self.i)
             imin = self._data_i(ops.stop_gradient(x), ops.stop_gradient(f0), ops.stop_gradient(bv))
             self.i.assign(ops.maximum(self.i - self.i_decay, imin))
-        _, i, f, bits = self._widths(True, x if (self.wrap and not self.is_activation) else None)
+        k, i, f, bits = self._widths(True, x if (self.wrap and not self.is_activation) else None)
         alive = ops.cast(ops.stop_gradient(bits) > 0, x.dtype)
         clip = None if self.wrap else self.overflow_mode
-        # the stored sign bit, not the pruned-masked one: a pruned element's value is 0 either way, but its clip
-        # bounds keep their gradient on both sides, so a pruned negative weight can come back as a positive one can
-        return _ste_quantizer(clip, self.round_mode)(x, f, i, ops.stop_gradient(self.k), alive)
+        # kbi (weights): the clip bounds of a pruned element keep the stored sign bit, as HGQ2's do, so a pruned
+        # negative weight can come back as a positive one can (its value is 0 either way). kif keeps the sign bit
+        # masked by pruning: on the LUT family's per-edge table outputs the stored one cost LUTs (docs/training.md)
+        k = self.k if self.q_type == "kbi" else k
+        return _ste_quantizer(clip, self.round_mode)(x, f, i, ops.stop_gradient(k), alive)
 
     def _calibrate_call(self, x):
         """Eager calibration pass: record per-element ``max|x|`` and sign; pass values on without WRAP."""

@@ -179,7 +179,7 @@ def _reference_train_forward(q: Quantizer, x):
     if not q.wrap:
         step = ops.power(2.0, -f)
         hi = ops.power(2.0, i) - step
-        k = q.k  # the stored sign bit sets the clip bounds, pruned or not (their value is masked below)
+        k = q.k if q.q_type == "kbi" else k  # kbi: the stored sign bit bounds a pruned element (value masked below)
         lo = -k * ops.power(2.0, i) if q.overflow_mode == "SAT" else -k * hi
         xc = ops.where(x > hi, hi, ops.where(x < lo, lo, x))
     y = xc * ops.power(2.0, f)
