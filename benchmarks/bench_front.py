@@ -271,6 +271,21 @@ def _stats(curves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray
         return mean, np.where(ok, np.nanmin(a, axis=0), np.nan), np.where(ok, np.nanmax(a, axis=0), np.nan)
 
 
+def difference(a: list[np.ndarray], b: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per budget, the mean of the curves ``a`` minus the mean of ``b``, and that difference's standard error
+    (unpaired: two tools' seeds share a number, not a random stream); NaN where a seed has no point, and the
+    error NaN where either side has fewer than two seeds."""
+    a, b = np.array(a, float), np.array(b, float)
+    ok = ~(np.isnan(a).any(axis=0) | np.isnan(b).any(axis=0))
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        d = np.where(ok, a.mean(axis=0) - b.mean(axis=0), np.nan)
+        if min(len(a), len(b)) < 2:
+            return d, np.full_like(d, np.nan)
+        se = np.sqrt(a.var(axis=0, ddof=1) / len(a) + b.var(axis=0, ddof=1) / len(b))
+    return d, np.where(ok, se, np.nan)
+
+
 def report(res: dict, args, out: Path, reference: dict | None = None) -> None:
     tools = [t for t in res["tools"] if res["runs"][t]]
     runs = res["runs"]
@@ -298,7 +313,8 @@ def report(res: dict, args, out: Path, reference: dict | None = None) -> None:
         print(f"\ntest accuracy vs {label} (held out, {whole}; mean [min, max] over seeds; '-' where a seed has no "
               "point):")  # fmt: skip
         print(f"{label:>10}" + "".join(f"{t:>26}" for t in tools))
-        stats = {t: _stats([held_out_curve(ps, cost, grid) for ps in pts[t]]) for t in tools}
+        curves = {t: [held_out_curve(ps, cost, grid) for ps in pts[t]] for t in tools}
+        stats = {t: _stats(curves[t]) for t in tools}
         for j, c in enumerate(grid):
             cells = []
             for t in tools:
@@ -310,10 +326,18 @@ def report(res: dict, args, out: Path, reference: dict | None = None) -> None:
             for t in tools:
                 b = BASELINE.get(t)
                 if b in tools and "LUT" not in t:  # a LUT layer's EBOPs is its LUT6 estimate, not HGQ2's QDenseT's
-                    d = stats[t][0] - stats[b][0]
+                    d, se = difference(curves[t], curves[b])
                     if np.any(~np.isnan(d)):
-                        print(f"  {t} − {b} mean accuracy at equal EBOPs: worst {np.nanmin(d):+.4f}, "
+                        w = int(np.nanargmin(d))
+                        err = "" if np.isnan(se[w]) else f" ± {se[w]:.4f} (one standard error)"
+                        print(f"  {t} − {b} mean accuracy at equal EBOPs: worst {d[w]:+.4f}{err} at {grid[w]:,.0f}, "
                               f"best {np.nanmax(d):+.4f} over the budgets both reach")  # fmt: skip
+                        if not np.all(np.isnan(se)):
+                            behind = [f"{c:,.0f} ({x:+.4f} ± {e:.4f})" for c, x, e in zip(grid, d, se, strict=True)
+                                      if x < -2 * e]  # fmt: skip
+                            print(f"    behind by more than two standard errors at: {', '.join(behind) or 'none'}")
+                        res.setdefault("ebops_difference", {})[t] = {"baseline": b, "difference": d.tolist(),
+                                                                     "standard_error": se.tolist()}  # fmt: skip
     # LUTs and latency needed for an accuracy, mean over seeds
     accs = [p["accuracy"] for t in tools for r in runs[t] for p in r["points"]]
     top = max(accs)  # the useful range: the last 5 points of accuracy below the best any tool reached

@@ -103,6 +103,20 @@ def test_lut_hidden_names_an_architecture(capsys):
     assert "--lut-hidden" in capsys.readouterr().err
 
 
+def test_difference_carries_its_standard_error():
+    """The EBOPs bar is read with its seed noise: mean difference per budget and its unpaired standard error."""
+    nan = float("nan")
+    ours = [np.array([0.60, 0.65, nan]), np.array([0.64, 0.67, 0.70])]
+    base = [np.array([0.62, 0.64, 0.69]), np.array([0.62, 0.66, 0.69]), np.array([0.62, 0.65, 0.69])]
+    d, se = bench_front.difference(ours, base)
+    assert d[0] == pytest.approx(0.62 - 0.62) and d[1] == pytest.approx(0.66 - 0.65) and np.isnan(d[2])
+    # var(ours)/2 + var(base)/3 with ddof 1: 0.0008/2 + 0; 0.0002/2 + 0.0001/3
+    assert se[0] == pytest.approx(np.sqrt(0.0008 / 2)) and se[1] == pytest.approx(np.sqrt(0.0001 + 0.0001 / 3))
+    assert np.isnan(se[2])
+    d1, se1 = bench_front.difference(ours[:1], base)  # one seed: a difference, no error
+    assert d1[1] == pytest.approx(0.0) and np.isnan(se1).all()
+
+
 def test_da_reference_must_be_on_the_same_data(tmp_path):
     res = {"data": "jsc-pythia8-generated", "n": [700, 100, 200]}
     other = {**res, "n": [70, 10, 20], "runs": {"hgq-hil": [{}]}, "args": {"seeds": 3, "epochs": 1000}}
