@@ -275,15 +275,12 @@ def difference(a: list[np.ndarray], b: list[np.ndarray]) -> tuple[np.ndarray, np
     """Per budget, the mean of the curves ``a`` minus the mean of ``b``, and that difference's standard error
     (unpaired: two tools' seeds share a number, not a random stream); NaN where a seed has no point, and the
     error NaN where either side has fewer than two seeds."""
+    d = _stats(a)[0] - _stats(b)[0]  # NaN where either side's mean is
+    if min(len(a), len(b)) < 2:
+        return d, np.full_like(d, np.nan)
     a, b = np.array(a, float), np.array(b, float)
-    ok = ~(np.isnan(a).any(axis=0) | np.isnan(b).any(axis=0))
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        d = np.where(ok, a.mean(axis=0) - b.mean(axis=0), np.nan)
-        if min(len(a), len(b)) < 2:
-            return d, np.full_like(d, np.nan)
-        se = np.sqrt(a.var(axis=0, ddof=1) / len(a) + b.var(axis=0, ddof=1) / len(b))
-    return d, np.where(ok, se, np.nan)
+    se = np.sqrt(a.var(axis=0, ddof=1) / len(a) + b.var(axis=0, ddof=1) / len(b))
+    return d, np.where(np.isnan(d), np.nan, se)
 
 
 def report(res: dict, args, out: Path, reference: dict | None = None) -> None:
