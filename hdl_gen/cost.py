@@ -56,7 +56,7 @@ def graph_cost(graph: Graph) -> dict:
     return {"layers": layers, "total": total}
 
 
-def graph_report(graph: Graph, sched: Schedule) -> dict:
+def graph_report(graph: Graph, sched: Schedule, fold: Mapping[int, int] | None = None) -> dict:
     """Per-layer and total cost figures of a scheduled graph.
 
     ``adder_bits`` = Σ result widths of add/sub/neg ops (≈ LUTs of their carry chains); ``mux_bits`` = bits of
@@ -64,13 +64,17 @@ def graph_report(graph: Graph, sched: Schedule) -> dict:
     the LUT of an adder, comparator or mux reading it in the same segment, as in the delay model);
     ``lookup_bits`` = Σ table entries × output width, ``lookup_luts`` the LUT6 estimate
     ``2**max(b_in-5, 0) * ceil(b_out/2)``; ``lut_estimate`` = adder bits + mux LUTs + lookup LUTs;
-    ``register_bits`` = datapath registers + valid chain (FFs).
+    ``register_bits`` = datapath registers + valid chain (FFs). ``fold`` (:func:`hdl_gen.ternary.pairs`): adders
+    folded into their reader's ternary sum cost nothing of their own; ``ternary_adders`` counts those sums.
     """
     layers: dict[str, dict] = {}
     tot = dict.fromkeys(("adders", "adder_bits", "mux_bits", "mux_luts", "lookup_bits", "lookup_luts", "muls"), 0)
     merged = merged_muxes(graph, sched)
+    folded = set((fold or {}).values())
     for j, op in enumerate(graph.ops):
         L = layers.setdefault(op.layer, dict.fromkeys(tot, 0) | {"register_bits": 0})
+        if j in folded:
+            continue
         for key, v in op.kind.cost(op, graph, 0 if merged[j] else op.width).items():
             L[key] += v
             tot[key] += v
@@ -96,6 +100,7 @@ def graph_report(graph: Graph, sched: Schedule) -> dict:
         "input_bits": sum(t.width for t in graph.input_types),
         "output_bits": sum(graph.output_interval(o).width for o in range(len(graph.outputs))),
         **{f"total_{k}" if k in ("adders", "muls") else k: v for k, v in tot.items()},
+        "ternary_adders": len(fold or {}),
         "lut_estimate": lut_est,
         "layers": [{"name": n, **v} for n, v in layers.items()],
     }

@@ -28,6 +28,8 @@ from hdl_gen.design_dir import (
 from hdl_gen.emit import Core, layout, to_verilog
 from hdl_gen.ir import Graph
 from hdl_gen.schedule import Schedule, schedule
+from hdl_gen.ternary import pairs
+from hdl_gen.ternary import supported as ternary_supported
 
 __all__ = [
     "MAX_VALUE_BITS",
@@ -101,6 +103,7 @@ class Design:
         stages: int | None = None,
         name: str = "top",
         clock_enable: bool = False,
+        ternary: bool = True,
     ):
         check_name(name)
         self.graph = graph
@@ -110,6 +113,9 @@ class Design:
         self.clock_enable = clock_enable
         self.schedule: Schedule = schedule(graph, part=part, clock_ns=clock_ns, stages=stages)
         self.stages_option = stages
+        self.ternary = ternary
+        #: adders folded into their reader as ternary sums (``{outer: inner}``; empty off AMD UltraScale(+))
+        self.fold: dict[int, int] = pairs(graph, self.schedule) if ternary and ternary_supported(part) else {}
 
     @property
     def latency(self) -> int:
@@ -120,9 +126,10 @@ class Design:
     def layout(self) -> dict:
         return layout(self.graph, self.schedule, name=self.name, part=self.part, clock_enable=self.clock_enable)
 
-    def component(self) -> Core:
-        """A fresh Amaranth component of the circuit (for amaranth.sim or a board wrapper)."""
-        return Core(self.graph, self.schedule, clock_enable=self.clock_enable)
+    def component(self, *, cells: bool = True) -> Core:
+        """A fresh Amaranth component of the circuit (for a board wrapper; ``cells=False`` for amaranth.sim, which
+        cannot run the ternary adders' LUT6_2/CARRY8 instances: the same tables as logic instead)."""
+        return Core(self.graph, self.schedule, clock_enable=self.clock_enable, fold=self.fold, cells=cells)
 
     def verilog(self) -> str:
         """The Verilog module ``name`` (byte-identical across runs)."""
@@ -146,7 +153,7 @@ class Design:
 
     def report(self) -> dict:
         """Cost, latency and timing figures (plain JSON types); see :func:`graph_report`."""
-        rep = graph_report(self.graph, self.schedule)
+        rep = graph_report(self.graph, self.schedule, self.fold)
         rep.update(name=self.name, part=self.part)
         return rep
 
@@ -179,7 +186,7 @@ class Design:
     def files(self) -> dict[str, str]:
         """The design directory's files (name → text), as :meth:`write` writes them."""
         rep = self.report()
-        rep["options"] = {"stages": self.stages_option, "clock_enable": self.clock_enable}
+        rep["options"] = {"stages": self.stages_option, "clock_enable": self.clock_enable, "ternary": self.ternary}
         return {
             f"{self.name}.v": self.verilog(),
             f"{self.name}.layout.json": layout_text(self.layout),
@@ -209,6 +216,7 @@ def convert(
     depth_bound: int | str | None = "min",
     clock_enable: bool = False,
     pair_tables: bool = True,
+    ternary: bool = True,
 ) -> Design:
     """Lower a calibrated Keras model (via :func:`hdl_gen.tracer.trace`) or a :class:`Graph` to a :class:`Design`.
 
@@ -224,6 +232,9 @@ def convert(
         clock_enable: add an ``en`` port gating every register.
         pair_tables: in LUT layers, merge two tables of the same output into one table of both inputs where their
             address bits together fit one of the part's LUTs (Keras models only; exact: its entries are the sums).
+        ternary: on AMD UltraScale(+) parts, fold an adder read only by another adder of its pipeline segment into
+            that one as a three-term sum on one carry chain (:mod:`hdl_gen.ternary`: one LUT per result bit
+            instead of two adders' worth); ``False`` emits two-input adders only (portable RTL).
 
     Raises ``ValueError`` for a bad name (not an identifier, a Verilog keyword) or clock (not finite and > 0),
     and :class:`UnverifiableDesign` for a design the interpreter and simulators cannot check exactly.
@@ -243,7 +254,8 @@ def convert(
             raise ImportError(f"converting a model needs hdl_gen.tracer ({e}); pass a Graph instead") from e
         table_inputs = family_of(part).lut_inputs if pair_tables else 0
         graph = trace(model_or_graph, depth_bound=depth_bound, table_inputs=table_inputs)
-    design = Design(graph, part=part, clock_ns=clock_ns, stages=stages, name=name, clock_enable=clock_enable)
+    design = Design(graph, part=part, clock_ns=clock_ns, stages=stages, name=name, clock_enable=clock_enable,
+                    ternary=ternary)  # fmt: skip
     design.check_verifiable()
     return design
 
@@ -270,6 +282,7 @@ def load_design(directory) -> Design:
         stages=opts.get("stages"),
         name=name,
         clock_enable=bool(lay.get("clock_enable", False)),
+        ternary=bool(opts.get("ternary", False)),
     )
     if design.latency != lay["latency"]:
         raise ValueError(f"{lpath}: latency {lay['latency']} but the graph schedules to {design.latency}")

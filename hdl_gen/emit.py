@@ -16,11 +16,14 @@ use ``*``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from amaranth.back import verilog
 from amaranth.hdl import Cat, Const, Module, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from hdl_gen import ternary
 from hdl_gen.ir import Graph
 from hdl_gen.schedule import Schedule
 from hgq.fixed import Interval
@@ -60,12 +63,25 @@ def layout(graph: Graph, sched: Schedule, *, name: str, part: str, clock_enable:
 
 
 class Core(wiring.Component):
-    """The pipelined datapath of ``graph`` as scheduled by ``sched`` (see the module docstring for the ports)."""
+    """The pipelined datapath of ``graph`` as scheduled by ``sched`` (see the module docstring for the ports).
 
-    def __init__(self, graph: Graph, sched: Schedule, *, clock_enable: bool = False):
+    ``fold`` maps an adder to the adder folded into it as one ternary sum (:func:`hdl_gen.ternary.pairs`);
+    ``cells``: emit those as AMD ``LUT6_2``/``CARRY8`` instances (else the same tables in logic, for amaranth.sim).
+    """
+
+    def __init__(
+        self,
+        graph: Graph,
+        sched: Schedule,
+        *,
+        clock_enable: bool = False,
+        fold: Mapping[int, int] | None = None,
+        cells: bool = True,
+    ):
         if len(sched.stage) != len(graph.ops):
             raise ValueError("schedule does not belong to this graph (op counts differ); schedule the graph again")
         self.graph, self.sched, self.clock_enable = graph, sched, clock_enable
+        self.fold, self.cells = dict(fold or {}), cells
         self.in_width = max(sum(t.width for t in graph.input_types), 1)
         self.out_width = max(sum(graph.output_interval(o).width for o in range(len(graph.outputs))), 1)
         sig = {"x": In(self.in_width), "valid_in": In(1), "y": Out(self.out_width), "valid_out": Out(1)}
@@ -80,10 +96,11 @@ class Core(wiring.Component):
         g, sc = self.graph, self.sched
         m = Module()
         e = _Elab(m, g, sc)
+        folded = set(self.fold.values())  # inner adders: computed inside their reader's ternary sum
 
         # every op's wire and registers exist before any logic reads them
         for j, op in enumerate(g.ops):
-            if not op.kind.free and sc.base[j] == j:
+            if not op.kind.free and sc.base[j] == j and j not in folded:
                 e.comb[j] = Signal(_shape(op.interval), name=f"v{j}")
         for j in range(len(g.ops)):
             for r in sc.registers(j):
@@ -99,9 +116,12 @@ class Core(wiring.Component):
             off += t.width
 
         for j, op in enumerate(g.ops):  # each kind's emitter (hdl_gen.ops) drives its op's wire
-            if op.kind.port or op.kind.free or sc.base[j] != j:
+            if op.kind.port or op.kind.free or sc.base[j] != j or j in folded:
                 continue
-            op.kind.emit(e, j)
+            if j in self.fold:
+                ternary.emit(e, j, self.fold[j], cells=self.cells)
+            else:
+                op.kind.emit(e, j)
 
         # registers (reset-less), in op-id then rank order
         sync = []
@@ -182,5 +202,7 @@ class _Elab:
 
 
 def to_verilog(core: Core, name: str) -> str:
-    """Verilog text of ``core`` as module ``name`` (no source locations, no internal attributes)."""
-    return verilog.convert(core, name=name, emit_src=False, strip_internal_attrs=True)
+    """Verilog text of ``core`` as module ``name`` (no source locations, no internal attributes); with ternary
+    cells, followed by their simulation models (:data:`hdl_gen.ternary.CELL_MODELS`)."""
+    text = verilog.convert(core, name=name, emit_src=False, strip_internal_attrs=True)
+    return text + ternary.CELL_MODELS if core.fold and core.cells else text

@@ -1,0 +1,259 @@
+"""Ternary adders: two chained adders of one pipeline segment as one carry chain (AMD UltraScale/UltraScale+).
+
+An adder of the DA graph whose only reader is another adder of the same segment is folded into that reader:
+``y = p ± x·2^s`` with ``x = a ± b·2^t`` becomes one three-term sum ``y = ±A ± B ± C`` (each term a wire shifted
+to the result's grid). On a 6-input-LUT part with a dedicated carry chain, a three-term sum costs one LUT per
+result bit, the same as a two-term one: per bit ``i`` one ``LUT6_2`` computes the majority ``m_i`` of the three
+term bits (its ``O5``) and ``p_i = t0_i ⊕ t1_i ⊕ t2_i ⊕ m_(i-1)`` (its ``O6``, reading the previous bit's
+majority), and the ``CARRY8`` chain adds ``S = t0 ⊕ t1 ⊕ t2`` and ``2·M`` with ``p`` as propagate and ``m_(i-1)``
+as generate. So the inner adder's LUTs are saved and one adder level of delay with them.
+
+Subtraction is two's complement term by term: ``-T = ~T + 1``. The chain starts at ``L0``, the lowest bit where
+two terms (or a subtracted one) have bits; below it the result is the one lowest term's bits. Each subtracted
+term contributes its inverted bits from its own LSB, ones between ``L0`` and its LSB, and a carry of one into bit
+``L0`` (the ones below ``L0`` plus one overflow into it); with at most two subtracted terms (the first operand of
+an adder is always added) the two carries are the chain's carry-in and the majority fed into bit ``L0``.
+
+yosys and Vivado keep instantiated ``LUT6_2``/``CARRY8`` cells as they are (yosys' LUT count counts each as one
+LUT); generic RTL ``a + b + c`` would be mapped to two carry chains. The Verilog therefore instantiates the cells
+and carries behavioural models of both for Verilator and Icarus, compiled only where ``SYNTHESIS`` is not defined
+(yosys and Vivado define it) and only once per simulation (an include guard). :func:`pairs` picks the adders to
+fold; :func:`emit` builds the chain, as cell instances or, for ``amaranth.sim``, as the same tables in logic.
+
+A pair is folded only when no term is a mux (relu, select, saturation) computed in the same segment: such a mux
+merges into a two-input adder's LUT for free, but would need a LUT of its own in front of a ``LUT6_2``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hdl_gen.ir import Graph
+from hdl_gen.ops import ADD, SHIFT
+from hdl_gen.schedule import Schedule
+
+__all__ = ["CELL_MODELS", "CHAIN_BITS", "Term", "emit", "pairs", "supported", "terms"]
+
+CHAIN_BITS = 8  # bits per CARRY8 cell
+# AMD part prefixes whose fabric has LUT6_2 + CARRY8 (UltraScale and UltraScale+; Versal's carry logic differs)
+_PREFIXES = ("xcvu", "xcku", "xczu", "xcau")
+
+#: behavioural models of the two cells, for simulators (synthesis uses the vendor cells: SYNTHESIS is defined)
+CELL_MODELS = """
+`ifndef SYNTHESIS
+`ifndef HGQ_HIL_CELL_MODELS
+`define HGQ_HIL_CELL_MODELS
+// Simulation models of the AMD UltraScale cells used by ternary adders (written from the cells' documented
+// behaviour: O6 = INIT[I5..I0], O5 = INIT[0,I4..I0]; carry k+1 = S[k] ? carry k : DI[k], O = S ^ carry).
+module LUT6_2 #(parameter [63:0] INIT = 64'h0) (
+  input I0, input I1, input I2, input I3, input I4, input I5, output O5, output O6
+);
+  assign O6 = INIT[{I5, I4, I3, I2, I1, I0}];
+  assign O5 = INIT[{1'b0, I4, I3, I2, I1, I0}];
+endmodule
+module CARRY8 #(parameter CARRY_TYPE = "SINGLE_CY8") (
+  input CI, input CI_TOP, input [7:0] DI, input [7:0] S, output [7:0] O, output [7:0] CO
+);
+  wire [8:0] c;
+  assign c[0] = CI;
+  genvar k;
+  generate
+    for (k = 0; k < 8; k = k + 1) begin : chain
+      assign c[k + 1] = S[k] ? c[k] : DI[k];
+    end
+  endgenerate
+  assign CO = c[8:1];
+  assign O = S ^ c[7:0];
+endmodule
+`endif
+`endif
+"""
+
+
+def supported(part: str) -> bool:
+    """True when ``part`` (or the family name ``"xcup"``) has LUT6_2 + CARRY8 cells: AMD UltraScale(+)."""
+    p = str(part).strip().lower()
+    return p == "xcup" or p.startswith(_PREFIXES)
+
+
+@dataclass(frozen=True)
+class Term:
+    """One term of a sum: op ``arg``'s mantissa shifted left by ``shift`` to the result's grid, subtracted when
+    ``neg``."""
+
+    arg: int
+    neg: bool
+    shift: int
+
+
+def terms(graph: Graph, j: int, inner: int | None = None) -> list[Term]:
+    """The terms of adder ``j`` at its result grid; with ``inner`` (one of its operands, possibly through shifts)
+    that operand replaced by the inner adder's own two terms."""
+    op = graph.ops[j]
+    F = op.interval.f
+    a, b = op.args
+    shift, sub = op.attrs
+    out = [Term(a, False, F - graph.ops[a].interval.f), Term(b, bool(sub), F - graph.ops[b].interval.f + shift)]
+    if inner is None:
+        return out
+    res = []
+    for t in out:
+        if _source(graph, t.arg) != inner:
+            res.append(t)
+            continue
+        # the operand's mantissa is the inner adder's (shifts alias it); its terms are on the inner's grid
+        res += [Term(u.arg, u.neg != t.neg, u.shift + t.shift) for u in terms(graph, inner)]
+    return res
+
+
+def _source(graph: Graph, a: int) -> int:
+    while graph.ops[a].kind is SHIFT:
+        a = graph.ops[a].args[0]
+    return a
+
+
+def _mux_in_segment(graph: Graph, sched: Schedule, a: int, t: int) -> bool:
+    """True when op ``a`` read in segment ``t`` is (through wiring ops) a mux computed in that segment."""
+    stack = [a]
+    while stack:
+        u = stack.pop()
+        op = graph.ops[u]
+        if op.kind.constant or sched.stage[sched.base[u]] != t:
+            continue  # a constant, or a register of an earlier segment: plain bits
+        if op.kind.mux:
+            return True
+        if op.kind.wiring(op, graph):
+            stack.extend(op.args)
+    return False
+
+
+def pairs(graph: Graph, sched: Schedule) -> dict[int, int]:
+    """Adders to fold: ``{outer: inner}``. The inner is an ``add`` read only by the outer ``add`` (through shifts
+    at most), in the same segment, not an output, in no other pair; no term of the sum is a mux of that segment.
+    Of two candidate operands the wider inner adder is folded (it saves more LUTs)."""
+    users = graph.users()
+    outs = {o for o in graph.outputs if o is not None}
+    taken: set[int] = set()  # ops already in a pair (as inner or outer)
+    res: dict[int, int] = {}
+    for j, op in enumerate(graph.ops):
+        if op.kind is not ADD or j in taken:
+            continue
+        cands = []
+        for a in op.args:
+            u, reader, ok = a, j, True  # walk through shift aliases: each read only by the next op, none an output
+            while ok:
+                ok = u not in outs and users[u] == [reader]
+                if graph.ops[u].kind is not SHIFT:
+                    break
+                reader, u = u, graph.ops[u].args[0]
+            x = u
+            if ok and x not in taken and graph.ops[x].kind is ADD and sched.stage[x] == sched.stage[j]:
+                cands.append(x)
+        for x in sorted(cands, key=lambda c: -graph.ops[c].width):
+            if not any(_mux_in_segment(graph, sched, t.arg, sched.stage[j]) for t in terms(graph, j, x)):
+                res[j] = x
+                taken.update((j, x))
+                break
+    return res
+
+
+def _bit(v: Any, width: int, signed: bool, shift: int, i: int):
+    """Bit ``i`` of ``v << shift`` (sign- or zero-extended): an Amaranth bit, or an int for a constant ``v``."""
+    r = i - shift
+    if r < 0 or width == 0:
+        return 0
+    if isinstance(v, int):
+        return (v >> r) & 1
+    if r < width:
+        return v[r]
+    return v[width - 1] if signed else 0
+
+
+def _init(consts: list[int | None], inv: list[bool], m_in: int | None) -> int:
+    """The LUT6_2 INIT of one chain bit: pins I0-I2 the term bits (``None``: a signal on that pin, else the
+    constant), I3 the previous bit's majority (``m_in`` when it is a constant), I4 unused, I5 = 1; O5 = majority
+    of the three (inverted where subtracted) term bits, O6 = their XOR with the previous majority."""
+    init = 0
+    for idx in range(32):
+        x = [(idx >> k) & 1 for k in range(4)]
+        t = [(x[k] if consts[k] is None else consts[k]) ^ inv[k] for k in range(3)]
+        mprev = x[3] if m_in is None else m_in
+        maj = (t[0] & t[1]) | (t[0] & t[2]) | (t[1] & t[2])
+        p = t[0] ^ t[1] ^ t[2] ^ mprev
+        init |= maj << idx
+        init |= p << (32 + idx)
+    return init
+
+
+def emit(e: Any, j: int, inner: int, *, cells: bool) -> None:
+    """Drive op ``j``'s wire with the ternary sum of ``j`` and its folded ``inner`` adder (``e``: the emitter's
+    elaboration, :class:`hdl_gen.emit._Elab`). ``cells``: instantiate LUT6_2/CARRY8 (Verilog); else the same
+    tables and carry chain as Amaranth logic (``amaranth.sim``)."""
+    from amaranth.hdl import Cat, Const, Instance, Mux, Signal
+
+    g, m = e.g, e.m
+    op = g.ops[j]
+    W, t = op.width, e.stage(j)
+    ts = terms(g, j, inner)
+    vals = [g.ops[u.arg].interval.lo if g.ops[u.arg].kind.constant else e.val(u.arg, t) for u in ts]
+    shapes = [(1, False) if isinstance(v, int) else (v.shape().width, v.shape().signed) for v in vals]
+    lows = sorted(u.shift for u in ts)
+    low = min(range(3), key=lambda k: (ts[k].shift, k))
+    L0 = lows[0] if lows[0] == lows[1] or ts[low].neg else lows[1]
+    n_neg = sum(u.neg for u in ts)
+    if n_neg > 2:  # pragma: no cover - the first operand of an adder is always added
+        raise AssertionError(f"op {j}: a ternary sum with three subtracted terms")
+    L0 = min(L0, W)
+    below = [_bit(vals[low], *shapes[low], ts[low].shift, i) for i in range(L0)]
+    n = W - L0
+    if n == 0:  # pragma: no cover - an adder always has a carry region
+        e.drive(j, Cat(*[Const(b, 1) if isinstance(b, int) else b for b in below]))
+        return
+    p, maj = Signal(n, name=f"v{j}_p"), Signal(n, name=f"v{j}_m")
+    ci, m_first = int(n_neg >= 1), int(n_neg >= 2)
+    for i in range(n):
+        bits = [_bit(vals[k], *shapes[k], ts[k].shift, L0 + i) for k in range(3)]
+        consts = [b if isinstance(b, int) else None for b in bits]
+        init = _init(consts, [u.neg for u in ts], m_first if i == 0 else None)
+        pins = [Const(0, 1) if isinstance(b, int) else b for b in bits]
+        pins.append(Const(m_first, 1) if i == 0 else maj[i - 1])
+        if cells:
+            m.submodules[f"v{j}_lut{i}"] = Instance(
+                "LUT6_2", p_INIT=Const(init, 64), i_I0=pins[0], i_I1=pins[1], i_I2=pins[2], i_I3=pins[3],
+                i_I4=Const(0, 1), i_I5=Const(1, 1), o_O6=p[i], o_O5=maj[i],
+            )  # fmt: skip
+        else:
+            addr = Cat(*pins, Const(0, 1))
+            table = Const(init, 64)
+            m.d.comb += [p[i].eq(table.bit_select(Cat(addr, Const(1, 1)), 1)),
+                         maj[i].eq(table.bit_select(Cat(addr, Const(0, 1)), 1))]  # fmt: skip
+    di = Cat(Const(m_first, 1), maj[: n - 1]) if n > 1 else Const(m_first, 1)
+    chunks = -(-n // CHAIN_BITS)
+    total = chunks * CHAIN_BITS
+    s_all = Cat(p, Const(0, total - n)) if total > n else p
+    di_all = Cat(di, Const(0, total - n)) if total > n else di
+    o = Signal(total, name=f"v{j}_o")
+    if cells:
+        carry = Const(ci, 1)
+        for c in range(chunks):
+            co = Signal(CHAIN_BITS, name=f"v{j}_co{c}")
+            sl = slice(c * CHAIN_BITS, (c + 1) * CHAIN_BITS)
+            m.submodules[f"v{j}_carry{c}"] = Instance(
+                "CARRY8", p_CARRY_TYPE="SINGLE_CY8", i_CI=carry, i_CI_TOP=Const(0, 1), i_DI=di_all[sl],
+                i_S=s_all[sl], o_O=o[sl], o_CO=co,
+            )  # fmt: skip
+            carry = co[-1]
+    else:
+        c = Signal(total + 1, name=f"v{j}_c")
+        m.d.comb += c[0].eq(ci)
+        for i in range(total):
+            m.d.comb += [c[i + 1].eq(Mux(s_all[i], c[i], di_all[i])), o[i].eq(s_all[i] ^ c[i])]
+    low_bits = [Const(b, 1) if isinstance(b, int) else b for b in below]
+    e.drive(j, Cat(*low_bits, o[:n]))
+
+
+def saved_bits(graph: Graph, fold: Mapping[int, int]) -> int:
+    """Adder bits (result widths) of the folded inner adders: what :func:`pairs` saves."""
+    return sum(graph.ops[x].width for x in fold.values())
