@@ -28,8 +28,11 @@ the knee of a longer run's DA front on the same data and split (the LUT family's
 family's 1000-epoch recipe, say). ``--lut-options`` passes arguments to ``lut_tagger`` (``edge_widths=true
 batch_norm=true``, say).
 A finished run keeps its training (``train.json``) and its lowered points (``result.json``): rerunning with other
-``--points``, ``--clock``, ``--abc9`` or ``--no-pair-tables`` (hgq-hil's LUT layers lowered without merging
-pairs of narrow tables, ``hdl_gen.convert(pair_tables=False)``) lowers again without training again.
+``--points``, ``--clock``, ``--abc9``, ``--no-pair-tables`` (hgq-hil's LUT layers lowered without merging
+pairs of narrow tables, ``hdl_gen.convert(pair_tables=False)``) or ``--no-ternary`` (two-input adders only,
+``hdl_gen.convert(ternary=False)``) lowers again without training again. Each of HGQ2's lowered DA points is also
+lowered by hdl_gen from the same checkpoint (``hgq.hgq2.load_hgq2``): the report prints the two lowerings' LUTs
+on identical weights.
 
 ``--resource ebops da`` adds a third run per seed: hgq-hil trained with the distributed-arithmetic resource term
 (``resource="da"``: kernels charged by CSD digits, docs/training.md) in place of EBOPs; the report gives how well
@@ -161,6 +164,7 @@ def lowering_key(args) -> dict:
     key = {"points": args.points, "clock": args.clock, "abc9": args.abc9}
     if getattr(args, "no_pair_tables", False):  # only when set: earlier runs' results stay valid
         key["pair_tables"] = False
+    key["ternary"] = not getattr(args, "no_ternary", False)  # always: runs lowered before ternary sums lower again
     return key
 
 
@@ -212,6 +216,7 @@ def run_ours(
             clock_ns=args.clock,
             name="hgq_hil_" + Path(p["file"]).stem,
             pair_tables=not getattr(args, "no_pair_tables", False),
+            ternary=not getattr(args, "no_ternary", False),
         )
         verilog = design.verilog()
         lower_s = time.perf_counter() - t1
@@ -256,12 +261,24 @@ def run_hgq2(py: str, split_file: Path, seed: int, args, out: Path, family: str 
     rows = []
     for p, d in zip(front, lo["designs"], strict=True):
         text = Path(d["verilog"]).read_text()
-        rows.append({**p, **{k: v for k, v in d.items() if k != "file"}, **synth(text, d["top"], args.abc9)})
+        rows.append({**p, **{k: v for k, v in d.items() if k != "file"}, **synth(text, d["top"], args.abc9),
+                     **(same_weights(p["file"], args) if family == "dense" else {})})  # fmt: skip
     return {"samples_per_s": tr["samples_per_s"], "train_seconds": tr["train_seconds"], "points": rows,
             "front": front_points(whole), "front_size": len(whole), "epochs": epochs}  # fmt: skip
 
 
 # -- report -----------------------------------------------------------------------------------------------------
+def same_weights(file: str, args) -> dict:
+    """HGQ2's own checkpoint lowered by hdl_gen too (``hgq.hgq2.load_hgq2``) and synthesised alike: the two
+    lowerings compared on identical weights (``hdl_gen_lut`` against the row's da4ml ``lut``)."""
+    from hgq.hgq2 import load_hgq2
+
+    design = hdl_gen.convert(load_hgq2(file), part=PART, clock_ns=args.clock, name="hdl_gen_" + Path(file).stem,
+                             ternary=not getattr(args, "no_ternary", False))  # fmt: skip
+    r = synth(design.verilog(), design.name, args.abc9)
+    return {"hdl_gen_lut": r["lut"], "hdl_gen_ff": r["ff"], "hdl_gen_ranks": design.latency}
+
+
 def _stats(curves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     a = np.array(curves)
     with np.errstate(all="ignore"), warnings.catch_warnings():
@@ -376,6 +393,18 @@ def report(res: dict, args, out: Path, reference: dict | None = None) -> None:
             cv = float(np.std(ratio) / np.mean(ratio))
             res["predictors"][key] = {"r": r, "cv": cv, "lut_per_unit": float(np.mean(ratio))}
             print(f"  {label:<26} r = {r:.4f}   LUT/estimate {np.mean(ratio):.3f} ± {cv:.1%}")
+    same = [p for r in runs.get("hgq2", []) for p in r["points"] if p.get("hdl_gen_lut") and p["lut"] > 0]
+    if same:
+        ratio = np.array([p["hdl_gen_lut"] / p["lut"] for p in same])
+        big = np.array([p["lut"] >= 5000 for p in same])
+        gm = np.exp(np.mean(np.log(ratio)))
+        gm_big = f", at >= 5,000 da4ml LUT {np.exp(np.mean(np.log(ratio[big]))):.3f}" if big.any() else ""
+        ranks = ", ".join(f"{p['hdl_gen_ranks']}/{p['ranks']}" for p in same)
+        print(f"\nthe two lowerings on identical weights (HGQ2's {len(same)} lowered DA checkpoints, hdl_gen via "
+              f"load_hgq2, same yosys): hdl_gen / da4ml LUT geometric mean {gm:.3f} [{ratio.min():.3f}, "
+              f"{ratio.max():.3f}]{gm_big}; register ranks hdl_gen/da4ml {ranks}")  # fmt: skip
+        res["same_weights"] = [{k: p.get(k) for k in ("ebops", "accuracy", "lut", "hdl_gen_lut", "ff", "hdl_gen_ff",
+                                                       "hdl_gen_ranks")} for p in same]  # fmt: skip
     print("\nbit-exactness of each lowering (its own interpreter vs its Keras model on test jets): " + ", ".join(
         f"{t} {sum(p['mismatches'] for r in runs[t] for p in r['points'])} mismatches / "
         f"{sum(p['checked'] for r in runs[t] for p in r['points'])} samples" for t in tools))  # fmt: skip
@@ -554,6 +583,11 @@ def main(argv=None) -> int:
         "--no-pair-tables",
         action="store_true",
         help="lower hgq-hil's LUT layers without merging pairs of narrow tables (pair_tables=False)",
+    )
+    ap.add_argument(
+        "--no-ternary",
+        action="store_true",
+        help="lower with two-input adders only (hdl_gen.convert(ternary=False)): no LUT6_2/CARRY8 sums",
     )
     ap.add_argument("--out", default="out/bench_front")
     ap.add_argument("--report", metavar="RUNS_JSON", help="only print the report of an earlier run's runs.json")

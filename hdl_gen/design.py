@@ -128,7 +128,7 @@ class Design:
 
     def component(self, *, cells: bool = True) -> Core:
         """A fresh Amaranth component of the circuit (for a board wrapper; ``cells=False`` for amaranth.sim, which
-        cannot run the ternary adders' LUT6_2/CARRY8 instances: the same tables as logic instead)."""
+        cannot run the ternary adders' LUT6_2/CARRY8 instances: the same sums as arithmetic instead)."""
         return Core(self.graph, self.schedule, clock_enable=self.clock_enable, fold=self.fold, cells=cells)
 
     def verilog(self) -> str:

@@ -66,7 +66,7 @@ class Core(wiring.Component):
     """The pipelined datapath of ``graph`` as scheduled by ``sched`` (see the module docstring for the ports).
 
     ``fold`` maps an adder to the adder folded into it as one ternary sum (:func:`hdl_gen.ternary.pairs`);
-    ``cells``: emit those as AMD ``LUT6_2``/``CARRY8`` instances (else the same tables in logic, for amaranth.sim).
+    ``cells``: emit those as AMD ``LUT6_2``/``CARRY8`` instances (else the same sums as arithmetic, for amaranth.sim).
     """
 
     def __init__(

@@ -18,7 +18,7 @@ yosys and Vivado keep instantiated ``LUT6_2``/``CARRY8`` cells as they are (yosy
 LUT); generic RTL ``a + b + c`` would be mapped to two carry chains. The Verilog therefore instantiates the cells
 and carries behavioural models of both for Verilator and Icarus, compiled only where ``SYNTHESIS`` is not defined
 (yosys and Vivado define it) and only once per simulation (an include guard). :func:`pairs` picks the adders to
-fold; :func:`emit` builds the chain, as cell instances or, for ``amaranth.sim``, as the same tables in logic.
+fold; :func:`emit` builds the chain of cell instances (or, for ``amaranth.sim``, the same sum as arithmetic).
 
 A pair is folded only when no term is a mux (relu, select, saturation) computed in the same segment: such a mux
 merges into a two-input adder's LUT for free, but would need a LUT of its own in front of a ``LUT6_2``.
@@ -190,13 +190,20 @@ def _init(consts: list[int | None], inv: list[bool], m_in: int | None) -> int:
 def emit(e: Any, j: int, inner: int, *, cells: bool) -> None:
     """Drive op ``j``'s wire with the ternary sum of ``j`` and its folded ``inner`` adder (``e``: the emitter's
     elaboration, :class:`hdl_gen.emit._Elab`). ``cells``: instantiate LUT6_2/CARRY8 (Verilog); else the same
-    tables and carry chain as Amaranth logic (``amaranth.sim``)."""
-    from amaranth.hdl import Cat, Const, Instance, Mux, Signal
+    three-term sum as Amaranth arithmetic (``amaranth.sim``, which cannot run vendor cells)."""
+    from amaranth.hdl import Cat, Const, Instance, Signal
 
     g, m = e.g, e.m
     op = g.ops[j]
     W, t = op.width, e.stage(j)
     ts = terms(g, j, inner)
+    if not cells:  # the same three-term sum as arithmetic (amaranth.sim); the cells' tables are HDL-simulated
+        acc = 0
+        for u in ts:
+            v = e.val(u.arg, t) << u.shift
+            acc = acc - v if u.neg else acc + v
+        e.drive(j, acc)
+        return
     vals = [g.ops[u.arg].interval.lo if g.ops[u.arg].kind.constant else e.val(u.arg, t) for u in ts]
     shapes = [(1, False) if isinstance(v, int) else (v.shape().width, v.shape().signed) for v in vals]
     lows = sorted(u.shift for u in ts)
@@ -219,37 +226,25 @@ def emit(e: Any, j: int, inner: int, *, cells: bool) -> None:
         init = _init(consts, [u.neg for u in ts], m_first if i == 0 else None)
         pins = [Const(0, 1) if isinstance(b, int) else b for b in bits]
         pins.append(Const(m_first, 1) if i == 0 else maj[i - 1])
-        if cells:
-            m.submodules[f"v{j}_lut{i}"] = Instance(
-                "LUT6_2", p_INIT=Const(init, 64), i_I0=pins[0], i_I1=pins[1], i_I2=pins[2], i_I3=pins[3],
-                i_I4=Const(0, 1), i_I5=Const(1, 1), o_O6=p[i], o_O5=maj[i],
-            )  # fmt: skip
-        else:
-            addr = Cat(*pins, Const(0, 1))
-            table = Const(init, 64)
-            m.d.comb += [p[i].eq(table.bit_select(Cat(addr, Const(1, 1)), 1)),
-                         maj[i].eq(table.bit_select(Cat(addr, Const(0, 1)), 1))]  # fmt: skip
+        m.submodules[f"v{j}_lut{i}"] = Instance(
+            "LUT6_2", p_INIT=Const(init, 64), i_I0=pins[0], i_I1=pins[1], i_I2=pins[2], i_I3=pins[3],
+            i_I4=Const(0, 1), i_I5=Const(1, 1), o_O6=p[i], o_O5=maj[i],
+        )  # fmt: skip
     di = Cat(Const(m_first, 1), maj[: n - 1]) if n > 1 else Const(m_first, 1)
     chunks = -(-n // CHAIN_BITS)
     total = chunks * CHAIN_BITS
     s_all = Cat(p, Const(0, total - n)) if total > n else p
     di_all = Cat(di, Const(0, total - n)) if total > n else di
     o = Signal(total, name=f"v{j}_o")
-    if cells:
-        carry = Const(ci, 1)
-        for c in range(chunks):
-            co = Signal(CHAIN_BITS, name=f"v{j}_co{c}")
-            sl = slice(c * CHAIN_BITS, (c + 1) * CHAIN_BITS)
-            m.submodules[f"v{j}_carry{c}"] = Instance(
-                "CARRY8", p_CARRY_TYPE="SINGLE_CY8", i_CI=carry, i_CI_TOP=Const(0, 1), i_DI=di_all[sl],
-                i_S=s_all[sl], o_O=o[sl], o_CO=co,
-            )  # fmt: skip
-            carry = co[-1]
-    else:
-        c = Signal(total + 1, name=f"v{j}_c")
-        m.d.comb += c[0].eq(ci)
-        for i in range(total):
-            m.d.comb += [c[i + 1].eq(Mux(s_all[i], c[i], di_all[i])), o[i].eq(s_all[i] ^ c[i])]
+    carry = Const(ci, 1)
+    for c in range(chunks):
+        co = Signal(CHAIN_BITS, name=f"v{j}_co{c}")
+        sl = slice(c * CHAIN_BITS, (c + 1) * CHAIN_BITS)
+        m.submodules[f"v{j}_carry{c}"] = Instance(
+            "CARRY8", p_CARRY_TYPE="SINGLE_CY8", i_CI=carry, i_CI_TOP=Const(0, 1), i_DI=di_all[sl],
+            i_S=s_all[sl], o_O=o[sl], o_CO=co,
+        )  # fmt: skip
+        carry = co[-1]
     low_bits = [Const(b, 1) if isinstance(b, int) else b for b in below]
     e.drive(j, Cat(*low_bits, o[:n]))
 

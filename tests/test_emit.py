@@ -63,7 +63,7 @@ def simulate(design: Design, x_mant: np.ndarray, *, enable_pattern=None) -> tupl
     Checks every cycle that ``valid_out`` is high exactly ``latency`` (enabled) cycles after ``valid_in``;
     returns the output mantissas ``[N, n_out]`` and the wall time.
     """
-    core = design.component()
+    core = design.component(cells=False)  # amaranth.sim runs logic, not vendor cells (hdl_gen.ternary)
     lay = design.layout
     L = design.latency
     words = pack(lay["input"], x_mant)
