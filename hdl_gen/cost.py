@@ -18,6 +18,7 @@ import numpy as np
 
 from hdl_gen.ir import Graph
 from hdl_gen.schedule import Schedule
+from hdl_gen.ternary import chain_bits
 
 __all__ = ["graph_cost", "graph_report", "merged_muxes", "report_table", "solver_adder_bits"]
 
@@ -65,17 +66,22 @@ def graph_report(graph: Graph, sched: Schedule, fold: Mapping[int, int] | None =
     ``lookup_bits`` = Σ table entries × output width, ``lookup_luts`` the LUT6 estimate
     ``2**max(b_in-5, 0) * ceil(b_out/2)``; ``lut_estimate`` = adder bits + mux LUTs + lookup LUTs;
     ``register_bits`` = datapath registers + valid chain (FFs). ``fold`` (:func:`hdl_gen.ternary.pairs`): adders
-    folded into their reader's ternary sum cost nothing of their own; ``ternary_adders`` counts those sums.
+    folded into their reader's ternary sum cost nothing of their own, and the sum costs its carry chain's bits
+    (its LUT6_2 cells, :func:`hdl_gen.ternary.chain_bits`); ``ternary_adders`` counts those sums.
     """
     layers: dict[str, dict] = {}
     tot = dict.fromkeys(("adders", "adder_bits", "mux_bits", "mux_luts", "lookup_bits", "lookup_luts", "muls"), 0)
     merged = merged_muxes(graph, sched)
-    folded = set((fold or {}).values())
+    fold = fold or {}
+    folded = set(fold.values())
     for j, op in enumerate(graph.ops):
         L = layers.setdefault(op.layer, dict.fromkeys(tot, 0) | {"register_bits": 0})
         if j in folded:
             continue
-        for key, v in op.kind.cost(op, graph, 0 if merged[j] else op.width).items():
+        inc = op.kind.cost(op, graph, 0 if merged[j] else op.width)
+        if j in fold:  # one carry chain from its first bit with two terms: exactly the LUT6_2 cells emitted
+            inc = {"adders": 1, "adder_bits": chain_bits(graph, j, fold[j])}
+        for key, v in inc.items():
             L[key] += v
             tot[key] += v
     for j, op in enumerate(graph.ops):

@@ -184,9 +184,15 @@ def yosys_estimate(
 
     Returns:
         ``{"family", "luts", "ffs", "carry", ..., "cells": {type: count}, "seconds", "script"}``; on Xilinx
-        ``luts`` counts LUT1-6 and INV, SRLs (``srls``) are apart; on ECP5 ``luts`` includes 2 per CCU2C; on
+        ``luts`` counts LUT1-6, LUT6_2 (one LUT6 with two outputs) and INV, SRLs (``srls``) are apart; on ECP5 ``luts`` includes 2 per CCU2C; on
         Intel ``luts`` counts ALUTs (arithmetic half-ALMs included) and ``alms`` the ALMs they pack into.
     """
+    if family not in ("xcup", "xcu") and "`define HGQ_HIL_CELL_MODELS" in verilog:
+        raise ValueError(
+            f"{top}: this Verilog instantiates AMD UltraScale LUT6_2/CARRY8 cells (ternary adders of a design "
+            f"converted for an UltraScale part) that family {family!r} does not have; convert the model for the part "
+            "you synthesise (hdl_gen.convert(part=...)), or with ternary=False for portable RTL"
+        )
     script = synth_script(top, family, fast=fast)
     cmd = _yosys_cmd() + ["-q", "-p", script]
     with tempfile.TemporaryDirectory(prefix="hdl_gen_yosys_") as tmp:

@@ -26,7 +26,6 @@ merges into a two-input adder's LUT for free, but would need a LUT of its own in
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +33,7 @@ from hdl_gen.ir import Graph
 from hdl_gen.ops import ADD, SHIFT
 from hdl_gen.schedule import Schedule
 
-__all__ = ["CELL_MODELS", "CHAIN_BITS", "Term", "emit", "pairs", "supported", "terms"]
+__all__ = ["CELL_MODELS", "CHAIN_BITS", "Term", "chain_bits", "chain_start", "emit", "pairs", "supported", "terms"]
 
 CHAIN_BITS = 8  # bits per CARRY8 cell
 # AMD part prefixes whose fabric has LUT6_2 + CARRY8 (UltraScale and UltraScale+; Versal's carry logic differs)
@@ -159,6 +158,19 @@ def pairs(graph: Graph, sched: Schedule) -> dict[int, int]:
     return res
 
 
+def chain_start(ts: list[Term]) -> tuple[int, int]:
+    """``(low, L0)``: the term whose bits alone make the result below bit ``L0``, and ``L0``, where the carry
+    chain starts (the second-lowest term LSB, or the lowest when two terms share it or the lowest is subtracted)."""
+    lows = sorted(u.shift for u in ts)
+    low = min(range(len(ts)), key=lambda k: (ts[k].shift, k))
+    return low, lows[0] if lows[0] == lows[1] or ts[low].neg else lows[1]
+
+
+def chain_bits(graph: Graph, j: int, inner: int) -> int:
+    """LUTs (= carry-chain bits) of the ternary sum of adder ``j`` with its folded ``inner`` adder."""
+    return max(graph.ops[j].width - chain_start(terms(graph, j, inner))[1], 0)
+
+
 def _bit(v: Any, width: int, signed: bool, shift: int, i: int):
     """Bit ``i`` of ``v << shift`` (sign- or zero-extended): an Amaranth bit, or an int for a constant ``v``."""
     r = i - shift
@@ -206,9 +218,7 @@ def emit(e: Any, j: int, inner: int, *, cells: bool) -> None:
         return
     vals = [g.ops[u.arg].interval.lo if g.ops[u.arg].kind.constant else e.val(u.arg, t) for u in ts]
     shapes = [(1, False) if isinstance(v, int) else (v.shape().width, v.shape().signed) for v in vals]
-    lows = sorted(u.shift for u in ts)
-    low = min(range(3), key=lambda k: (ts[k].shift, k))
-    L0 = lows[0] if lows[0] == lows[1] or ts[low].neg else lows[1]
+    low, L0 = chain_start(ts)
     n_neg = sum(u.neg for u in ts)
     if n_neg > 2:  # pragma: no cover - the first operand of an adder is always added
         raise AssertionError(f"op {j}: a ternary sum with three subtracted terms")
@@ -247,8 +257,3 @@ def emit(e: Any, j: int, inner: int, *, cells: bool) -> None:
         carry = co[-1]
     low_bits = [Const(b, 1) if isinstance(b, int) else b for b in below]
     e.drive(j, Cat(*low_bits, o[:n]))
-
-
-def saved_bits(graph: Graph, fold: Mapping[int, int]) -> int:
-    """Adder bits (result widths) of the folded inner adders: what :func:`pairs` saves."""
-    return sum(graph.ops[x].width for x in fold.values())
