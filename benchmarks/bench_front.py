@@ -51,6 +51,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -273,7 +274,8 @@ def same_weights(file: str, args) -> dict:
     lowerings compared on identical weights (``hdl_gen_lut`` against the row's da4ml ``lut``)."""
     from hgq.hgq2 import load_hgq2
 
-    design = hdl_gen.convert(load_hgq2(file), part=PART, clock_ns=args.clock, name="hdl_gen_" + Path(file).stem,
+    name = "hdl_gen_" + re.sub(r"\W", "_", Path(file).stem)  # HGQ2 names its checkpoints epoch=N.keras
+    design = hdl_gen.convert(load_hgq2(file), part=PART, clock_ns=args.clock, name=name,
                              ternary=not getattr(args, "no_ternary", False))  # fmt: skip
     r = synth(design.verilog(), design.name, args.abc9)
     return {"hdl_gen_lut": r["lut"], "hdl_gen_ff": r["ff"], "hdl_gen_ranks": design.latency}

@@ -184,8 +184,9 @@ def yosys_estimate(
 
     Returns:
         ``{"family", "luts", "ffs", "carry", ..., "cells": {type: count}, "seconds", "script"}``; on Xilinx
-        ``luts`` counts LUT1-6, LUT6_2 (one LUT6 with two outputs) and INV, SRLs (``srls``) are apart; on ECP5 ``luts`` includes 2 per CCU2C; on
-        Intel ``luts`` counts ALUTs (arithmetic half-ALMs included) and ``alms`` the ALMs they pack into.
+        ``luts`` counts LUT1-6, LUT6_2 (one LUT6 with two outputs) and INV, SRLs (``srls``) are apart; on ECP5
+        ``luts`` includes 2 per CCU2C; on Intel ``luts`` counts ALUTs (arithmetic half-ALMs included) and ``alms``
+        the ALMs they pack into.
     """
     if family not in ("xcup", "xcu") and "`define HGQ_HIL_CELL_MODELS" in verilog:
         raise ValueError(
