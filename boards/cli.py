@@ -151,7 +151,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     with _step(f"tracing, solving and emitting {args.model}", args.json):
         design = pipeline.lower(model, part=args.part, clock_ns=args.clock_ns, stages=args.stages, name=args.name,
                                 depth_bound=args.depth_bound, allow_float32_rounding=args.allow_float32_rounding,
-                                model_label=str(args.model))  # fmt: skip
+                                model_label=str(args.model), ternary=not args.no_ternary)  # fmt: skip
         out = design.write(out)
     rep = design.report()
     _emit(args, {"design_dir": str(out), "report": rep}, f"{hdl_gen.report_table(rep)}\nwritten to {out}")
@@ -421,6 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--name", default="top", help="Verilog module name (an identifier, not a keyword)")
     c.add_argument("--depth-bound", type=_depth_bound, default="min",
                    help="DA adder-depth bound: 'min', 'min+K', an int, 'none'")  # fmt: skip
+    c.add_argument("--no-ternary", action="store_true",
+                   help="two-input adders only (portable RTL); by default AMD UltraScale(+) parts get ternary sums "
+                   "(LUT6_2 + CARRY8 cells, docs/ternary.md)")  # fmt: skip
     c.add_argument("--allow-float32-rounding", action="store_true",
                    help="write a design whose values Keras' float32 forward may round (RTL checked against the "
                    "interpreter only)")  # fmt: skip

@@ -104,6 +104,7 @@ def lower(
     depth_bound: int | str | None = "min",
     allow_float32_rounding: bool = True,
     model_label: str = "the model",
+    ternary: bool = True,
 ):
     """``hdl_gen.convert`` of a calibrated model. Unless ``allow_float32_rounding``, a design whose values Keras'
     float32 forward may round (``FloatPrecisionWarning``) is refused with :class:`hdl_gen.UnverifiableDesign`:
@@ -114,7 +115,7 @@ def lower(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FloatPrecisionWarning)
         design = hdl_gen.convert(model, part=part, clock_ns=clock_ns, stages=stages, name=name,
-                                 depth_bound=depth_bound)  # fmt: skip
+                                 depth_bound=depth_bound, ternary=ternary)  # fmt: skip
     rounding = sorted({str(w.message) for w in caught if issubclass(w.category, FloatPrecisionWarning)})
     if rounding and not allow_float32_rounding:
         raise hdl_gen.UnverifiableDesign(

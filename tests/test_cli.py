@@ -21,6 +21,18 @@ def test_missing_model_is_a_clear_error(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_convert_ternary_cells_by_default_and_no_ternary(tmp_path, capsys):
+    """On the default UltraScale+ part the design carries ternary sums; ``--no-ternary`` writes two-input adders."""
+    reports = {}
+    for flag in ([], ["--no-ternary"]):
+        out = tmp_path / ("plain" if flag else "tern")
+        assert main(["convert", str(SHIPPED_MODEL), "--out", str(out), "--name", "jet", "--json", *flag]) == 0
+        reports[bool(flag)] = json.loads(capsys.readouterr().out)["report"]
+        assert ("LUT6_2" in (out / "jet.v").read_text()) != bool(flag)
+    assert reports[True]["ternary_adders"] == 0 < reports[False]["ternary_adders"]
+    assert reports[False]["lut_estimate"] < 0.8 * reports[True]["lut_estimate"]
+
+
 def test_tight_gate_fails_with_table_and_junit(tmp_path, capsys):
     gate = tmp_path / "tight.toml"
     gate.write_text(
