@@ -168,3 +168,24 @@ def test_grad_parity_loads_a_state_it_reproduces():
     d["0.kq.b"] = d["0.kq.b"] + 1.0
     _, _, grads3 = bench_grad_parity.gradients(bench_grad_parity.load_state(d, 1e-4)[0], x, y)
     assert not np.array_equal(grads["0.kq.b"], grads3["0.kq.b"])
+
+
+def test_same_weights_lowers_an_hgq2_checkpoint_with_hdl_gen(monkeypatch, tmp_path):
+    """The same-weights comparison's own path: an HGQ2 checkpoint (the import fixture) lowered by hdl_gen, with and
+    without ternary sums (yosys stubbed by the Verilog's length, as in the smoke test)."""
+    seen = {}
+
+    def fake_synth(verilog, top, abc9):
+        seen[top] = verilog
+        return {"lut": len(verilog) // 50, "ff": 1}
+
+    monkeypatch.setattr(bench_front, "synth", fake_synth)
+    fixture = tmp_path / "epoch=12.keras"  # HGQ2's ParetoFront names checkpoints so
+    fixture.write_bytes((Path(__file__).resolve().parent / "data" / "hgq2" / "jet_hgq2.keras").read_bytes())
+    rows = {}
+    for off in (False, True):
+        args = argparse.Namespace(clock=5.0, abc9=False, no_ternary=off)
+        rows[off] = bench_front.same_weights(str(fixture), args)
+        assert rows[off]["hdl_gen_lut"] > 0 and rows[off]["hdl_gen_ranks"] >= 1
+    assert list(seen) == ["hdl_gen_epoch_12"]  # the checkpoint's name made a Verilog identifier
+    assert "LUT6_2" not in seen["hdl_gen_epoch_12"]  # the last call was --no-ternary
