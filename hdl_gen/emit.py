@@ -201,8 +201,9 @@ class _Elab:
         return v << (f - fa) if f > fa else v
 
 
-def to_verilog(core: Core, name: str) -> str:
+def to_verilog(core: wiring.Component, name: str) -> str:
     """Verilog text of ``core`` as module ``name`` (no source locations, no internal attributes); with ternary
     cells, followed by their simulation models (:data:`hdl_gen.ternary.CELL_MODELS`)."""
     text = verilog.convert(core, name=name, emit_src=False, strip_internal_attrs=True)
-    return text + ternary.CELL_MODELS if core.fold and core.cells else text
+    cells = getattr(core, "fold", None) and core.cells  # composite cores (hdl_gen.sequential) fold nothing
+    return text + ternary.CELL_MODELS if cells else text
