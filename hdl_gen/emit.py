@@ -203,7 +203,7 @@ class _Elab:
 
 def to_verilog(core: wiring.Component, name: str) -> str:
     """Verilog text of ``core`` as module ``name`` (no source locations, no internal attributes); with ternary
-    cells, followed by their simulation models (:data:`hdl_gen.ternary.CELL_MODELS`)."""
+    cells, followed by the ternary-sum module and the cell models (:data:`hdl_gen.ternary.SUM_VERILOG`)."""
     text = verilog.convert(core, name=name, emit_src=False, strip_internal_attrs=True)
     cells = getattr(core, "fold", None) and core.cells  # composite cores (hdl_gen.sequential) fold nothing
-    return text + ternary.CELL_MODELS if cells else text
+    return text + ternary.SUM_VERILOG if cells else text

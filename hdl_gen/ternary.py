@@ -15,10 +15,12 @@ term contributes its inverted bits from its own LSB, ones between ``L0`` and its
 an adder is always added) the two carries are the chain's carry-in and the majority fed into bit ``L0``.
 
 yosys and Vivado keep instantiated ``LUT6_2``/``CARRY8`` cells as they are (yosys' LUT count counts each as one
-LUT); generic RTL ``a + b + c`` would be mapped to two carry chains. The Verilog therefore instantiates the cells
-and carries behavioural models of both for Verilator and Icarus, compiled only where ``SYNTHESIS`` is not defined
-(yosys and Vivado define it) and only once per simulation (an include guard). :func:`pairs` picks the adders to
-fold; :func:`emit` builds the chain of cell instances (or, for ``amaranth.sim``, the same sum as arithmetic).
+LUT); generic RTL ``a + b + c`` would be mapped to two carry chains. Each sum is therefore one instance of the
+module :data:`SUM_VERILOG` (appended once per design file): the cells under ``SYNTHESIS``; in simulators the same
+``INIT`` table evaluated by the module itself, as one word-wide sum when it is a sum's table and bit by bit
+otherwise (``HGQ_HIL_ADD3_CELLS`` simulates the cells instead, with behavioural models of both).
+:func:`pairs` picks the adders to fold; :func:`emit` instantiates the sum (or, for ``amaranth.sim``, the same sum as
+arithmetic).
 
 A pair is folded only when no term is a mux (relu, select, saturation) computed in the same segment: such a mux
 merges into a two-input adder's LUT for free, but would need a LUT of its own in front of a ``LUT6_2``.
@@ -33,19 +35,133 @@ from hdl_gen.ir import Graph
 from hdl_gen.ops import ADD, SHIFT
 from hdl_gen.schedule import Schedule
 
-__all__ = ["CELL_MODELS", "CHAIN_BITS", "Term", "chain_bits", "chain_start", "emit", "pairs", "supported", "terms"]
+__all__ = [
+    "SUM_MODULE",
+    "SUM_VERILOG",
+    "Term",
+    "chain_bits",
+    "chain_start",
+    "emit",
+    "pairs",
+    "supported",
+    "terms",
+]
 
-CHAIN_BITS = 8  # bits per CARRY8 cell
 # AMD part prefixes whose fabric has LUT6_2 + CARRY8 (UltraScale and UltraScale+; Versal's carry logic differs)
 _PREFIXES = ("xcvu", "xcku", "xczu", "xcau")
 
-#: behavioural models of the two cells, for simulators (synthesis uses the vendor cells: SYNTHESIS is defined)
-CELL_MODELS = """
+SUM_MODULE = "hgq_hil_add3"  # the Verilog module of one ternary sum (SUM_VERILOG)
+
+#: the ternary-sum module (one LUT6_2 per chain bit, one CARRY8 per 8 bits; synthesised as is) and behavioural
+#: models of the two cells for simulators (synthesis uses the vendor cells: SYNTHESIS is defined there)
+SUM_VERILOG = """
+`ifndef HGQ_HIL_ADD3
+`define HGQ_HIL_ADD3
+`ifdef SYNTHESIS
+`define HGQ_HIL_ADD3_CELLS
+`endif
+// One ternary sum of hgq-hil (docs/ternary.md). Chain bit i is a LUT6_2 #(INIT) on the term bits A[i], B[i],
+// C[i] and the previous bit's majority (M0 below bit 0); CARRY8 cells add its O6 (propagate) and the previous
+// majority (generate) from carry-in CI. Synthesis instantiates the cells. Simulators evaluate the same table:
+// when INIT is the majority/parity table of a three-term sum (terms inverted as it says) the chain's result is
+// the sum of the (inverted) terms, M0 and CI, computed as such; any other INIT is evaluated bit by bit, as the
+// cells would. Define HGQ_HIL_ADD3_CELLS to simulate the cells themselves.
+module hgq_hil_add3 #(
+  parameter integer N = 1,
+  parameter [63:0] INIT = 64'h0,
+  parameter [0:0] M0 = 1'b0,
+  parameter [0:0] CI = 1'b0
+) (
+  input [N-1:0] A, input [N-1:0] B, input [N-1:0] C, output [N-1:0] O
+);
+`ifdef HGQ_HIL_ADD3_CELLS
+  localparam integer K = (N + 7) >> 3;  // CARRY8 cells
+  wire [N:0] mc;
+  wire [(K << 3) - 1:0] p, di, o, co;
+  wire [K:0] c;
+  assign mc[0] = M0;
+  assign c[0] = CI;
+  genvar i;
+  generate
+    for (i = 0; i < (K << 3); i = i + 1) begin : bits
+      if (i < N) begin : lut
+        LUT6_2 #(.INIT(INIT)) u_lut (
+          .I0(A[i]), .I1(B[i]), .I2(C[i]), .I3(mc[i]), .I4(1'b0), .I5(1'b1), .O5(mc[i + 1]), .O6(p[i])
+        );
+        assign di[i] = mc[i];
+      end else begin : pad
+        assign p[i] = 1'b0;
+        assign di[i] = 1'b0;
+      end
+    end
+    for (i = 0; i < K; i = i + 1) begin : chain
+      CARRY8 #(.CARRY_TYPE("SINGLE_CY8")) u_carry (
+        .CI(c[i]), .CI_TOP(1'b0), .DI(di[(i << 3) +: 8]), .S(p[(i << 3) +: 8]),
+        .O(o[(i << 3) +: 8]), .CO(co[(i << 3) +: 8])
+      );
+      assign c[i + 1] = co[(i << 3) + 7];
+    end
+  endgenerate
+  assign O = o[N-1:0];
+`else
+  // which terms INIT inverts (0-7) when it is a three-term sum's table (entries 0-31, I4 ignored: O5 = majority
+  // of the three term bits; entries 32-63: O6 = their parity with I3), else 8
+  function integer kind_of(input [63:0] init);
+    integer v, x;
+    reg [63:0] t;
+    reg t0, t1, t2;
+    begin
+      kind_of = 8;
+      for (v = 0; v < 8; v = v + 1) begin
+        for (x = 0; x < 32; x = x + 1) begin
+          t0 = ((x & 1) != 0) ^ ((v & 1) != 0);
+          t1 = ((x & 2) != 0) ^ ((v & 2) != 0);
+          t2 = ((x & 4) != 0) ^ ((v & 4) != 0);
+          t[x] = (t0 & t1) | (t0 & t2) | (t1 & t2);
+          t[32 + x] = t0 ^ t1 ^ t2 ^ ((x & 8) != 0);
+        end
+        if (t == init) kind_of = v;
+      end
+    end
+  endfunction
+  localparam integer KIND = kind_of(INIT);
+  localparam [N-1:0] START = M0 + CI;  // the majority into bit 0 and the carry-in, both of weight 1
+  generate
+    if (KIND < 8) begin : sum
+      // per bit, t0 + t1 + t2 = parity + (majority << 1): the chain adds the three terms, M0 and CI (mod 2^N)
+      wire [N-1:0] a = (KIND & 1) ? ~A : A;
+      wire [N-1:0] b = (KIND & 2) ? ~B : B;
+      wire [N-1:0] c = (KIND & 4) ? ~C : C;
+      assign O = a + b + c + START;
+    end else begin : bitwise
+      // bit i: O6 = INIT[{1, 0, m, C, B, A}], O5 = INIT[{0, 0, m, C, B, A}] (the next bit's m);
+      // carry i+1 = O6 ? carry i : m (CARRY8 with DI = m); O[i] = O6 ^ carry i
+      reg [N-1:0] o;
+      reg m, m_next, p, cy;
+      integer i;
+      always @* begin
+        m = M0;
+        cy = CI;
+        for (i = 0; i < N; i = i + 1) begin
+          p = INIT[{2'b10, m, C[i], B[i], A[i]}];
+          m_next = INIT[{2'b00, m, C[i], B[i], A[i]}];
+          o[i] = p ^ cy;
+          cy = p ? cy : m;
+          m = m_next;
+        end
+      end
+      assign O = o;
+    end
+  endgenerate
+`endif
+endmodule
+`endif
+`ifdef HGQ_HIL_ADD3_CELLS
 `ifndef SYNTHESIS
 `ifndef HGQ_HIL_CELL_MODELS
 `define HGQ_HIL_CELL_MODELS
-// Simulation models of the AMD UltraScale cells used by ternary adders (written from the cells' documented
-// behaviour: O6 = INIT[I5..I0], O5 = INIT[0,I4..I0]; carry k+1 = S[k] ? carry k : DI[k], O = S ^ carry).
+// Simulation models of the AMD UltraScale cells (written from the cells' documented behaviour:
+// O6 = INIT[I5..I0], O5 = INIT[0,I4..I0]; carry k+1 = S[k] ? carry k : DI[k], O = S ^ carry).
 module LUT6_2 #(parameter [63:0] INIT = 64'h0) (
   input I0, input I1, input I2, input I3, input I4, input I5, output O5, output O6
 );
@@ -66,6 +182,7 @@ module CARRY8 #(parameter CARRY_TYPE = "SINGLE_CY8") (
   assign CO = c[8:1];
   assign O = S ^ c[7:0];
 endmodule
+`endif
 `endif
 `endif
 """
@@ -183,19 +300,17 @@ def _bit(v: Any, width: int, signed: bool, shift: int, i: int):
     return v[width - 1] if signed else 0
 
 
-def _init(consts: list[int | None], inv: list[bool], m_in: int | None) -> int:
-    """The LUT6_2 INIT of one chain bit: pins I0-I2 the term bits (``None``: a signal on that pin, else the
-    constant), I3 the previous bit's majority (``m_in`` when it is a constant), I4 unused, I5 = 1; O5 = majority
-    of the three (inverted where subtracted) term bits, O6 = their XOR with the previous majority."""
+def _init(inv: list[bool]) -> int:
+    """The LUT6_2 INIT of every chain bit of a sum whose terms ``inv`` marks subtracted (inverted): pins I0-I2 the
+    term bits, I3 the previous bit's majority, I4 unused, I5 = 1; O5 = majority of the three (inverted) term bits,
+    O6 = their XOR with the previous majority."""
     init = 0
     for idx in range(32):
         x = [(idx >> k) & 1 for k in range(4)]
-        t = [(x[k] if consts[k] is None else consts[k]) ^ inv[k] for k in range(3)]
-        mprev = x[3] if m_in is None else m_in
+        t = [x[k] ^ inv[k] for k in range(3)]
         maj = (t[0] & t[1]) | (t[0] & t[2]) | (t[1] & t[2])
-        p = t[0] ^ t[1] ^ t[2] ^ mprev
         init |= maj << idx
-        init |= p << (32 + idx)
+        init |= (t[0] ^ t[1] ^ t[2] ^ x[3]) << (32 + idx)
     return init
 
 
@@ -223,37 +338,19 @@ def emit(e: Any, j: int, inner: int, *, cells: bool) -> None:
     if n_neg > 2:  # pragma: no cover - the first operand of an adder is always added
         raise AssertionError(f"op {j}: a ternary sum with three subtracted terms")
     L0 = min(L0, W)
-    below = [_bit(vals[low], *shapes[low], ts[low].shift, i) for i in range(L0)]
+
+    def bits(k: int, lo: int, hi: int):  # term k's bits lo..hi-1 on the result grid, constants as Const
+        return Cat(*[Const(b, 1) if isinstance(b, int) else b
+                     for b in (_bit(vals[k], *shapes[k], ts[k].shift, i) for i in range(lo, hi))])  # fmt: skip
+
     n = W - L0
     if n == 0:  # pragma: no cover - an adder always has a carry region
-        e.drive(j, Cat(*[Const(b, 1) if isinstance(b, int) else b for b in below]))
+        e.drive(j, bits(low, 0, L0))
         return
-    p, maj = Signal(n, name=f"v{j}_p"), Signal(n, name=f"v{j}_m")
     ci, m_first = int(n_neg >= 1), int(n_neg >= 2)
-    for i in range(n):
-        bits = [_bit(vals[k], *shapes[k], ts[k].shift, L0 + i) for k in range(3)]
-        consts = [b if isinstance(b, int) else None for b in bits]
-        init = _init(consts, [u.neg for u in ts], m_first if i == 0 else None)
-        pins = [Const(0, 1) if isinstance(b, int) else b for b in bits]
-        pins.append(Const(m_first, 1) if i == 0 else maj[i - 1])
-        m.submodules[f"v{j}_lut{i}"] = Instance(
-            "LUT6_2", p_INIT=Const(init, 64), i_I0=pins[0], i_I1=pins[1], i_I2=pins[2], i_I3=pins[3],
-            i_I4=Const(0, 1), i_I5=Const(1, 1), o_O6=p[i], o_O5=maj[i],
-        )  # fmt: skip
-    di = Cat(Const(m_first, 1), maj[: n - 1]) if n > 1 else Const(m_first, 1)
-    chunks = -(-n // CHAIN_BITS)
-    total = chunks * CHAIN_BITS
-    s_all = Cat(p, Const(0, total - n)) if total > n else p
-    di_all = Cat(di, Const(0, total - n)) if total > n else di
-    o = Signal(total, name=f"v{j}_o")
-    carry = Const(ci, 1)
-    for c in range(chunks):
-        co = Signal(CHAIN_BITS, name=f"v{j}_co{c}")
-        sl = slice(c * CHAIN_BITS, (c + 1) * CHAIN_BITS)
-        m.submodules[f"v{j}_carry{c}"] = Instance(
-            "CARRY8", p_CARRY_TYPE="SINGLE_CY8", i_CI=carry, i_CI_TOP=Const(0, 1), i_DI=di_all[sl],
-            i_S=s_all[sl], o_O=o[sl], o_CO=co,
-        )  # fmt: skip
-        carry = co[-1]
-    low_bits = [Const(b, 1) if isinstance(b, int) else b for b in below]
-    e.drive(j, Cat(*low_bits, o[:n]))
+    o = Signal(n, name=f"v{j}_o")
+    m.submodules[f"v{j}_add3"] = Instance(
+        SUM_MODULE, p_N=n, p_INIT=Const(_init([u.neg for u in ts]), 64), p_M0=Const(m_first, 1),
+        p_CI=Const(ci, 1), i_A=bits(0, L0, W), i_B=bits(1, L0, W), i_C=bits(2, L0, W), o_O=o,
+    )  # fmt: skip
+    e.drive(j, Cat(bits(low, 0, L0), o))

@@ -80,16 +80,23 @@ def test_folded_sums_equal_the_interpreter_in_amaranth_sim():
 
 def test_cells_verilog_is_deterministic_and_carries_guarded_models():
     g = sums_graph()
-    a, b = Design(g, name="sums").verilog(), Design(g, name="sums").verilog()
+    d = Design(g, name="sums")
+    a, b = d.verilog(), Design(g, name="sums").verilog()
     assert a == b
+    # one instance of the sum module per folded pair; the module and the two cell models once each
+    assert a.count(f"module {ternary.SUM_MODULE}") == 1
+    assert a.count(f"{ternary.SUM_MODULE} #(") == len(d.fold) + 1  # the instances and the definition
     assert a.count("module LUT6_2") == 1 and a.count("module CARRY8") == 1
-    assert "`ifndef SYNTHESIS" in a and "`ifndef HGQ_HIL_CELL_MODELS" in a
+    assert "`ifndef SYNTHESIS" in a and "`ifndef HGQ_HIL_CELL_MODELS" in a and "`ifndef HGQ_HIL_ADD3" in a
+    # synthesis reads the sum module but not the models (the vendor cells are the library's)
+    models = a.index("`ifndef SYNTHESIS")
+    assert a.index(f"module {ternary.SUM_MODULE}") < models < a.index("module LUT6_2")
     assert "LUT6_2" not in Design(g, name="sums", ternary=False).verilog()
 
 
 def test_init_table_is_majority_and_propagate():
     # pins: I0..I2 term bits, I3 previous majority; the second term subtracted (inverted)
-    init = ternary._init([None, None, None], [False, True, False], None)
+    init = ternary._init([False, True, False])
     for idx in range(16):
         t0, t1, t2, mp = (idx >> 0) & 1, ((idx >> 1) & 1) ^ 1, (idx >> 2) & 1, (idx >> 3) & 1
         assert (init >> idx) & 1 == int(t0 + t1 + t2 >= 2)
@@ -108,29 +115,47 @@ def test_ternary_cells_cut_yosys_luts():
     assert luts[True] < 0.8 * luts[False], luts
 
 
+class CellsDesign:
+    """``design`` with its Verilog compiled with ``HGQ_HIL_ADD3_CELLS``: simulators run the LUT6_2/CARRY8 models
+    themselves instead of the sum module's own evaluation of the same tables."""
+
+    def __init__(self, design):
+        self.design = design
+
+    def __getattr__(self, name):
+        return getattr(self.design, name)
+
+    def verilog(self) -> str:
+        return "`define HGQ_HIL_ADD3_CELLS\n" + self.design.verilog()
+
+
 @pytest.mark.sim
-def test_ternary_cells_bit_exact_on_hdl_simulators(simulator):
+@pytest.mark.parametrize("cells", [False, True], ids=["module", "cells"])
+def test_ternary_sums_bit_exact_on_hdl_simulators(simulator, cells):
     from sim.api import verify
 
     g = sums_graph()
     d = Design(g, name="sums", stages=1)
     x = random_mant(g, 300, seed=5) * np.array([2.0**-t.f for t in g.input_types])
-    res = verify(d, x, simulator)
+    res = verify(CellsDesign(d) if cells else d, x, simulator)
     assert res.passed and res.compared >= 300 and res.mismatches == 0
 
 
 @pytest.mark.sim("verilator")
-def test_a_wrong_init_table_is_caught(monkeypatch):
+@pytest.mark.parametrize("cells", [False, True], ids=["module", "cells"])
+def test_a_wrong_init_table_is_caught(monkeypatch, cells):
+    """A table that is not a three-term sum's is evaluated as the cells would (the module's bit-by-bit path, or
+    the cell models): one dropped majority entry must show as mismatches."""
     from sim.api import verify
 
     g = sums_graph()
     good = ternary._init
 
-    def bad(consts, inv, m_in):  # drop one majority entry: a carry lost for one input combination
-        return good(consts, inv, m_in) & ~(1 << 7)
+    def bad(inv):  # drop one majority entry: a carry lost for one input combination
+        return good(inv) & ~(1 << 7)
 
     monkeypatch.setattr(ternary, "_init", bad)
     d = Design(g, name="sums_bad", stages=1)
     x = random_mant(g, 300, seed=6) * np.array([2.0**-t.f for t in g.input_types])
-    res = verify(d, x, "verilator", waves=False)
+    res = verify(CellsDesign(d) if cells else d, x, "verilator", waves=False)
     assert not res.passed and res.mismatches > 0
