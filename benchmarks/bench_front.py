@@ -215,7 +215,7 @@ def run_ours(
             m,
             part=PART,
             clock_ns=args.clock,
-            name="hgq_hil_" + Path(p["file"]).stem,
+            name="ours_" + Path(p["file"]).stem,  # hgq_hil_* names are reserved (hdl_gen.design.check_name)
             pair_tables=not getattr(args, "no_pair_tables", False),
             ternary=not getattr(args, "no_ternary", False),
         )

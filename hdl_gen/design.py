@@ -77,6 +77,11 @@ def check_name(name: str) -> str:
         raise ValueError(f"design name {name!r} is not a Verilog identifier; use letters, digits and _")
     if name in VERILOG_KEYWORDS:
         raise ValueError(f"design name {name!r} is a Verilog/SystemVerilog keyword; pick another (e.g. {name}_core)")
+    if name.startswith("hgq_hil_") or name in ("LUT6_2", "CARRY8"):
+        raise ValueError(
+            f"design name {name!r} is taken by a module hgq-hil adds (the ternary-sum module, the cell models, the "
+            "testbench tops hgq_hil_*); pick another (e.g. my_core)"
+        )
     return name
 
 

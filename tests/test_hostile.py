@@ -340,6 +340,15 @@ def test_verilog_keywords_are_refused_as_names(small, tmp_path, capsys, name):
     assert "keyword" in _err(capsys)
 
 
+@pytest.mark.parametrize("name", ["hgq_hil_stream", "hgq_hil_add3", "LUT6_2"])
+def test_names_of_modules_hgq_hil_adds_are_refused(small, tmp_path, capsys, name):
+    """A core named like the ternary-sum module, a cell model or a testbench top would clash with it."""
+    with pytest.raises(ValueError, match=f"design name '{name}' is taken by a module hgq-hil adds"):
+        convert(small.graph, name=name)
+    assert main(["convert", "no-model.keras", "--name", name, "--out", str(tmp_path / "d")]) == 2
+    assert "taken by a module" in _err(capsys)
+
+
 # ---------------------------------------------------------------- (7) leftovers
 
 
