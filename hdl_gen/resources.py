@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from hdl_gen import ternary
+
 __all__ = ["YosysError", "find_tool", "stat_cells", "synth_script", "yosys_family", "yosys_estimate"]
 
 _XILINX = ("xcup", "xcu", "xc7")
@@ -188,7 +190,7 @@ def yosys_estimate(
         ``luts`` includes 2 per CCU2C; on Intel ``luts`` counts ALUTs (arithmetic half-ALMs included) and ``alms``
         the ALMs they pack into.
     """
-    if family not in ("xcup", "xcu") and "`define HGQ_HIL_ADD3" in verilog:
+    if family not in ("xcup", "xcu") and f"module {ternary.SUM_MODULE}" in verilog:
         raise ValueError(
             f"{top}: this Verilog instantiates AMD UltraScale LUT6_2/CARRY8 cells (ternary adders of a design "
             f"converted for an UltraScale part) that family {family!r} does not have; convert the model for the part "
